@@ -1,0 +1,123 @@
+"""The canonical ticket events every adapter normalises its payloads into.
+
+The SLA state of a ticket is a pure function of the *set* of these events (plus policy, calendars
+and `now`), so each event carries a stable `event_id` (for deduplication) and the instant it
+happened (for ordering); nothing depends on the order or the number of deliveries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class EventKind(StrEnum):
+    CREATED = "created"  # `fields` is the ticket's snapshot at creation
+    CHANGED = "changed"  # `fields` holds the new values of the fields that changed
+    COMMENTED = "commented"  # a comment was added; `public` says whether the requester sees it
+    DELETED = "deleted"  # the ticket is gone: every clock is cancelled
+
+
+class Role(StrEnum):
+    """Who did it. Only an agent's public comment counts as a response."""
+
+    AGENT = "agent"
+    REQUESTER = "requester"
+    CONNECTOR = "connector"  # our own write-backs coming back as webhooks
+    OTHER = "other"  # automation, light agents, unknown users: never a response
+
+
+class Status(StrEnum):
+    """Canonical status categories; adapters map each product's statuses onto these."""
+
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"  # waiting on the requester
+    ON_HOLD = "on_hold"  # waiting on a third party
+    SOLVED = "solved"
+    CLOSED = "closed"
+
+
+#: Canonical field names an event's `fields` may carry, with the type of their values.
+#: `status` is a Status, `tags` a frozenset of str, everything else str (or None when unset).
+FIELDS = frozenset(
+    {
+        "status",  # Status
+        "status_name",  # the product's own status name, e.g. "Waiting for customer"
+        "priority",  # canonical priority name after the instance's mapping, e.g. "high"
+        "type",
+        "tags",  # frozenset[str]; the full set after the change (Jira labels, Zendesk tags)
+        "assignee",
+        "group",
+        "project",
+        "brand",
+        "requester",
+    }
+)
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    event_id: str
+    ticket_id: str
+    kind: EventKind
+    at: datetime
+    actor: Role = Role.OTHER
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    public: bool | None = None  # COMMENTED only
+
+    def __post_init__(self) -> None:
+        if not self.event_id:
+            raise ValueError("TicketEvent.event_id must not be empty")
+        if not self.ticket_id:
+            raise ValueError(f"TicketEvent {self.event_id}: ticket_id must not be empty")
+        if self.at.tzinfo is None or self.at.utcoffset() is None:
+            raise ValueError(f"TicketEvent {self.event_id}: `at` must be timezone-aware")
+        object.__setattr__(self, "kind", EventKind(self.kind))
+        object.__setattr__(self, "actor", Role(self.actor))
+        unknown = set(self.fields) - FIELDS
+        if unknown:
+            raise ValueError(f"TicketEvent {self.event_id}: unknown fields {sorted(unknown)}")
+        fields = dict(self.fields)
+        if fields.get("status") is not None:
+            fields["status"] = Status(fields["status"])
+        if fields.get("tags") is not None:
+            fields["tags"] = frozenset(fields["tags"])
+        object.__setattr__(self, "fields", fields)
+        if self.kind is EventKind.COMMENTED and self.public is None:
+            raise ValueError(f"TicketEvent {self.event_id}: a comment must say whether it is public")
+
+    @property
+    def sort_key(self) -> tuple[datetime, int, str]:
+        """Time order; at the same instant a creation comes first, then the id breaks ties."""
+        return (self.at, 0 if self.kind is EventKind.CREATED else 1, self.event_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        fields = {
+            k: sorted(v) if k == "tags" and v is not None else (str(v) if k == "status" else v)
+            for k, v in self.fields.items()
+        }
+        return {
+            "event_id": self.event_id,
+            "ticket_id": self.ticket_id,
+            "kind": self.kind.value,
+            "at": self.at.astimezone(UTC).isoformat(),
+            "actor": self.actor.value,
+            "fields": fields,
+            "public": self.public,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TicketEvent:
+        return cls(
+            event_id=data["event_id"],
+            ticket_id=data["ticket_id"],
+            kind=EventKind(data["kind"]),
+            at=datetime.fromisoformat(data["at"]),
+            actor=Role(data.get("actor", "other")),
+            fields=data.get("fields") or {},
+            public=data.get("public"),
+        )
