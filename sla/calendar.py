@@ -1,0 +1,253 @@
+"""Business time: when a support team is working, and how much working time lies between instants.
+
+`BusinessCalendar` answers four questions, all on timezone-aware datetimes:
+
+- `add(start, d)`: the earliest instant at which the business time elapsed since `start` equals `d`.
+  An exact fit ends at closing time (a deadline that fills a day up to 17:00 is 17:00 that day, not
+  the next opening); `d == 0` returns `start` unchanged, even outside hours; negative `d` is refused.
+- `between(a, b)`: the business time in [a, b]; `timedelta(0)` when `b <= a`.
+- `is_open(t)`: whether `t` lies in a window (windows are half-open: open at 09:00, closed at 17:00).
+- `next_open(t)`: `t` itself when open, else the next opening.
+
+Results are returned in the tzinfo of the datetime passed in. Precision is the microsecond.
+
+Time model. Windows are local wall clock in the calendar's IANA zone; durations are real elapsed
+time. Each local window boundary is mapped to one UTC instant by this deterministic rule:
+- a wall time that occurs twice (a DST fold) means its *first* occurrence, so a 01:00-05:00 window
+  on an autumn changeover day holds 5 real hours, and a 24x7 day holds 25;
+- a wall time that does not exist (a DST gap) means the instant the clocks jump, so a 01:00-05:00
+  window on a spring day holds 3 real hours, a 24x7 day 23, and a window entirely inside the gap
+  holds nothing.
+Holidays (explicit local dates and/or a country from the `holidays` package) close a local date
+all day. The `holidays` package only knows years up to its own end year (2100 for most countries);
+later years have no country holidays. A zone with two offset changes within one local day is not
+supported (none exists in the tz database since 1970).
+
+Speed. For each local year in use the calendar builds once (lazily, cached on the calendar) the
+sorted UTC intervals of that year with their cumulative business time; `add` and `between` are then
+two bisections per year touched, so a 60-business-day deadline costs what a 1-hour one does.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import holidays as holidays_pkg
+
+from sla._calendar_config import DAY_SECONDS, WeekTable, parse_config
+
+__all__ = ["BusinessCalendar"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_SECOND_US = 1_000_000
+_MIN_YEAR, _MAX_YEAR = 2, 9998  # keeps every conversion of a year's edges inside datetime's range
+_MAX_CACHED_YEARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _YearTable:
+    """Business intervals of one local year in UTC microseconds, with cumulative business time."""
+
+    lo: int  # UTC µs of local Jan 1 00:00
+    hi: int  # UTC µs of the next local Jan 1 00:00
+    starts: list[int]
+    ends: list[int]
+    cum_start: list[int]  # business µs of the year before starts[i]
+    cum_end: list[int]  # business µs of the year up to ends[i]
+    total: int
+
+    def elapsed(self, t: int) -> int:
+        """Business µs from the start of the year to `t` (lo <= t <= hi)."""
+        i = bisect_right(self.starts, t) - 1
+        if i < 0:
+            return 0
+        end = self.ends[i]
+        return self.cum_end[i] if t >= end else self.cum_start[i] + t - self.starts[i]
+
+
+@lru_cache(maxsize=1024)
+def _country_holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
+    return frozenset(holidays_pkg.country_holidays(country, subdiv=subdivision, years=year))
+
+
+def _to_us(dt: datetime, what: str) -> int:
+    if not isinstance(dt, datetime):
+        raise ValueError(f"{what}: {dt!r} is not a datetime")
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"{what}: {dt.isoformat()} is naive; pass a timezone-aware datetime")
+    return (dt - _EPOCH) // _US
+
+
+def _from_us(us: int, tz: Any) -> datetime:
+    return (_EPOCH + timedelta(microseconds=us)).astimezone(tz)
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessCalendar:
+    """A frozen business calendar. Build it with `BusinessCalendar.from_config`."""
+
+    name: str
+    zone: ZoneInfo
+    week: WeekTable  # per weekday (Mon=0) the sorted (start, end) local seconds after midnight
+    holiday_dates: tuple[date, ...] = ()
+    country: str | None = None
+    subdivision: str | None = None
+    _tables: dict[int, _YearTable] = field(default_factory=dict, compare=False, repr=False, hash=False)
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], name: str = "calendar") -> BusinessCalendar:
+        """Build from the configuration mapping, e.g.
+
+        {"timezone": "Europe/Berlin",
+         "hours": {"mon-fri": ["09:00-12:00", "13:00-17:00"], "sat": ["10:00-14:00"]},  # or "24x7"
+         "holidays": {"dates": ["2026-12-24"], "country": "DE", "subdivision": "BE"}}
+
+        Raises ValueError naming the calendar and the field for any invalid input.
+        """
+        zone, week, dates, country, subdivision = parse_config(name, cfg)
+        return cls(name, zone, week, dates, country, subdivision)
+
+    # -- public questions -------------------------------------------------------------------------
+
+    def add(self, start: datetime, duration: timedelta) -> datetime:
+        """The earliest instant at which `duration` of business time has elapsed since `start`."""
+        u = _to_us(start, f"calendar {self.name!r}: add start")
+        if not isinstance(duration, timedelta):
+            raise ValueError(f"calendar {self.name!r}: add duration {duration!r} is not a timedelta")
+        if duration < timedelta(0):
+            raise ValueError(f"calendar {self.name!r}: add duration {duration} is negative")
+        if not duration:
+            return start
+        year, table = self._table_at(u)
+        target = table.elapsed(u) + duration // _US
+        while target > table.total:
+            target -= table.total
+            year += 1
+            table = self._table(year)
+        j = bisect_left(table.cum_end, target)
+        return _from_us(table.starts[j] + target - table.cum_start[j], start.tzinfo)
+
+    def between(self, start: datetime, end: datetime) -> timedelta:
+        """Business time in [start, end]; zero when end <= start."""
+        a = _to_us(start, f"calendar {self.name!r}: between start")
+        b = _to_us(end, f"calendar {self.name!r}: between end")
+        if b <= a:
+            return timedelta(0)
+        year_a, table_a = self._table_at(a)
+        if b <= table_a.hi:
+            return timedelta(microseconds=table_a.elapsed(b) - table_a.elapsed(a))
+        year_b, table_b = self._table_at(b)
+        total = table_a.total - table_a.elapsed(a) + table_b.elapsed(b)
+        total += sum(self._table(y).total for y in range(year_a + 1, year_b))
+        return timedelta(microseconds=total)
+
+    def is_open(self, instant: datetime) -> bool:
+        """Whether `instant` lies inside a business window (opening included, closing excluded)."""
+        u = _to_us(instant, f"calendar {self.name!r}: is_open instant")
+        _, table = self._table_at(u)
+        i = bisect_right(table.starts, u) - 1
+        return i >= 0 and u < table.ends[i]
+
+    def next_open(self, instant: datetime) -> datetime:
+        """`instant` if the calendar is open then, else the next opening (in instant's tzinfo)."""
+        u = _to_us(instant, f"calendar {self.name!r}: next_open instant")
+        year, table = self._table_at(u)
+        i = bisect_right(table.starts, u) - 1
+        if i >= 0 and u < table.ends[i]:
+            return instant
+        while i + 1 >= len(table.starts):
+            year, i = year + 1, -1
+            table = self._table(year)
+        return _from_us(table.starts[i + 1], instant.tzinfo)
+
+    # -- year tables ------------------------------------------------------------------------------
+
+    def _table_at(self, u: int) -> tuple[int, _YearTable]:
+        """The local year containing UTC µs `u`, and its table."""
+        year = (_EPOCH + timedelta(microseconds=u)).year  # the UTC year; the local one is at most 1 off
+        table = self._table(year)
+        if u < table.lo:
+            year -= 1
+        elif u >= table.hi:
+            year += 1
+        else:
+            return year, table
+        return year, self._table(year)
+
+    def _table(self, year: int) -> _YearTable:
+        table = self._tables.get(year)
+        if table is None:
+            if not _MIN_YEAR <= year <= _MAX_YEAR:
+                raise ValueError(f"calendar {self.name!r}: year {year} is outside the supported range")
+            table = self._build_year(year)
+            if len(self._tables) >= _MAX_CACHED_YEARS:
+                self._tables.pop(next(iter(self._tables)))
+            self._tables[year] = table
+        return table
+
+    def _closed_dates(self, year: int) -> frozenset[date]:
+        lo = bisect_left(self.holiday_dates, date(year, 1, 1))
+        hi = bisect_right(self.holiday_dates, date(year, 12, 31))
+        closed = set(self.holiday_dates[lo:hi])
+        if self.country is not None:
+            closed |= _country_holidays(self.country, self.subdivision, year)
+        return frozenset(closed)
+
+    def _build_year(self, year: int) -> _YearTable:
+        closed = self._closed_dates(year)
+        starts: list[int] = []
+        ends: list[int] = []
+        day = date(year, 1, 1)
+        midnight = self._local_to_utc(day, 0)
+        lo = midnight
+        while day.year == year:
+            next_day = day + timedelta(days=1)
+            next_midnight = self._local_to_utc(next_day, 0)
+            windows = () if day in closed else self.week[day.weekday()]
+            # No offset change inside the day: every wall time is midnight plus its seconds.
+            plain = next_midnight - midnight == DAY_SECONDS * _SECOND_US
+            for start_s, end_s in windows:
+                if plain:
+                    s, e = midnight + start_s * _SECOND_US, midnight + end_s * _SECOND_US
+                else:
+                    s, e = self._local_to_utc(day, start_s), self._local_to_utc(day, end_s)
+                if e <= s:  # a window inside a DST gap
+                    continue
+                if ends and ends[-1] == s:  # an overnight shift continues without a gap
+                    ends[-1] = e
+                else:
+                    starts.append(s)
+                    ends.append(e)
+            day, midnight = next_day, next_midnight
+        cum_start, cum_end, total = [], [], 0
+        for s, e in zip(starts, ends, strict=True):
+            cum_start.append(total)
+            total += e - s
+            cum_end.append(total)
+        return _YearTable(lo, midnight, starts, ends, cum_start, cum_end, total)
+
+    def _local_to_utc(self, day: date, seconds: int) -> int:
+        """UTC µs of local wall time `day` + `seconds` (may be 86400): fold -> first, gap -> the jump."""
+        naive = datetime(day.year, day.month, day.day) + timedelta(seconds=seconds)
+        first = naive.replace(tzinfo=self.zone)  # fold=0: first occurrence; in a gap, the old offset
+        u = (first - _EPOCH) // _US
+        if (_EPOCH + timedelta(microseconds=u)).astimezone(self.zone).replace(tzinfo=None) == naive:
+            return u
+        # In a gap: fold=1 maps before the jump, fold=0 after it; find the jump by bisection.
+        lo = (naive.replace(tzinfo=self.zone, fold=1) - _EPOCH) // _US
+        after = (_EPOCH + timedelta(microseconds=u)).astimezone(self.zone).utcoffset()
+        lo_s, hi_s = lo // _SECOND_US, -(-u // _SECOND_US)
+        while hi_s - lo_s > 1:  # offsets change on whole seconds
+            mid = (lo_s + hi_s) // 2
+            if (_EPOCH + timedelta(seconds=mid)).astimezone(self.zone).utcoffset() == after:
+                hi_s = mid
+            else:
+                lo_s = mid
+        return hi_s * _SECOND_US
