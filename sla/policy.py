@@ -1,0 +1,289 @@
+"""SLA policies: ordered, matched by ticket attributes, versioned, with targets and escalations.
+
+`load_policies` turns the `policies` list of the configuration into a frozen `PolicySet`. The JSON
+Schema in `sla/schemas/policy.schema.json` checks the structure; this module checks what a schema
+cannot (durations, known calendars, template placeholders, unique id+version and level names).
+Every error is a ValueError whose message starts with the configuration path, e.g.
+"policies[0].metrics.resolution.targets.high: '4x' is not a duration like 30m, 4h, 2h30m or PT4H".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from fractions import Fraction
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import jsonschema
+from jsonschema.exceptions import best_match
+
+from sla.durations import parse_duration
+from sla.events import Status
+from sla.templates import check_template
+
+if TYPE_CHECKING:
+    from sla.calendar import BusinessCalendar
+
+METRICS = ("first_response", "next_reply", "resolution")
+DEFAULT_PAUSE = frozenset({Status.PENDING, Status.ON_HOLD})
+MATCH_FIELDS = ("instance", "project", "group", "brand", "type", "priority")
+
+
+@dataclass(frozen=True)
+class Match:
+    """Conditions on the ticket's current attributes; every condition given must hold."""
+
+    fields: Mapping[str, frozenset[str]] = field(default_factory=dict)  # field -> allowed values
+    tags_any: frozenset[str] | None = None
+    tags_none: frozenset[str] = frozenset()
+
+    def matches(self, attrs: Mapping[str, Any], instance: str | None) -> bool:
+        for name, allowed in self.fields.items():
+            value = instance if name == "instance" else attrs.get(name)
+            if value is None or str(value) not in allowed:
+                return False
+        tags = attrs.get("tags") or frozenset()
+        if self.tags_any is not None and not (tags & self.tags_any):
+            return False
+        return not (tags & self.tags_none)
+
+
+@dataclass(frozen=True)
+class MetricPolicy:
+    name: str  # first_response | next_reply | resolution
+    calendar: str
+    targets: Mapping[str, timedelta]  # canonical priority -> business-time target
+
+    def target(self, priority: str | None) -> timedelta | None:
+        return None if priority is None else self.targets.get(priority)
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # tag | comment | priority | assignee
+    value: str
+
+
+@dataclass(frozen=True)
+class EscalationLevel:
+    """A point on a metric's clock: a share of the target, or an offset before/after the deadline."""
+
+    name: str
+    metric: str
+    share: Fraction | None = None  # at: "75%" -> 3/4, "breach" -> 1
+    before: timedelta | None = None
+    after: timedelta | None = None
+    actions: tuple[Action, ...] = ()
+
+    def threshold(self, target: timedelta) -> timedelta:
+        """Elapsed business time at which this level is reached, for a given target."""
+        if self.share is not None:
+            return timedelta(seconds=round(Fraction(int(target.total_seconds())) * self.share))
+        if self.before is not None:
+            return max(target - self.before, timedelta(0))
+        assert self.after is not None
+        return target + self.after
+
+    @property
+    def at_or_after_breach(self) -> bool:
+        """Breach levels keep their tags once reached (the ticket did breach); others are warnings."""
+        return self.after is not None or (self.share is not None and self.share >= 1)
+
+    def values(self, kind: str) -> list[str]:
+        return [a.value for a in self.actions if a.kind == kind]
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: str
+    version: int
+    metrics: Mapping[str, MetricPolicy]
+    escalations: tuple[EscalationLevel, ...] = ()
+    match: Match = Match()
+    pause_statuses: frozenset[Status] = DEFAULT_PAUSE
+    effective_from: datetime | None = None
+    recalculate: bool = False
+
+    def levels(self, metric: str) -> tuple[EscalationLevel, ...]:
+        return tuple(e for e in self.escalations if e.metric == metric)
+
+    @property
+    def tags(self) -> frozenset[str]:
+        return frozenset(v for e in self.escalations for v in e.values("tag"))
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    policies: tuple[Policy, ...] = ()  # in file order
+
+    @property
+    def managed_tags(self) -> frozenset[str]:
+        """Every tag some policy can set: the connector removes those that no longer apply."""
+        return frozenset().union(*(p.tags for p in self.policies))
+
+    def governing_version(self, policy_id: str, created: datetime, now: datetime) -> Policy | None:
+        """The version of `policy_id` a ticket created at `created` is evaluated under at `now`.
+
+        The latest version in force at creation, unless a newer version already in force at `now`
+        says `recalculate: true` (then the newest such version). None if no version was in force.
+        """
+        versions = [p for p in self.policies if p.id == policy_id]
+        in_force = [p for p in versions if p.effective_from is None or p.effective_from <= created]
+        chosen = max(in_force, key=lambda p: p.version, default=None)
+        floor = chosen.version if chosen is not None else 0
+        recalc = [
+            p for p in versions
+            if p.recalculate and p.version > floor and (p.effective_from is None or p.effective_from <= now)
+        ]
+        return max(recalc, key=lambda p: p.version, default=chosen)
+
+    def select(
+        self, attrs: Mapping[str, Any], created: datetime, now: datetime, instance: str | None = None
+    ) -> Policy | None:
+        """The first policy id (in file order) whose governing version matches the ticket."""
+        seen: set[str] = set()
+        for p in self.policies:
+            if p.id in seen:
+                continue
+            seen.add(p.id)
+            version = self.governing_version(p.id, created, now)
+            if version is not None and version.match.matches(attrs, instance):
+                return version
+        return None
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    text = resources.files("sla").joinpath("schemas/policy.schema.json").read_text(encoding="utf-8")
+    schema = json.loads(text)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _path(parts: Any, root: str = "policies") -> str:
+    out = root
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """YAML turns timestamps into datetimes; the schema speaks JSON, so turn them back into text."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _check_structure(cfg: Any) -> None:
+    error = best_match(_validator().iter_errors(cfg))
+    if error is None:
+        return
+    where = _path(error.absolute_path)
+    if error.validator == "oneOf" and isinstance(error.instance, dict) and "metric" in error.instance:
+        raise ValueError(f"{where}: an escalation needs exactly one of at, before, after")
+    if error.validator == "maxProperties" and error.instance and len(error.instance) > 1:
+        raise ValueError(f"{where}: an action has exactly one key (tag, comment, priority or assignee)")
+    raise ValueError(f"{where}: {error.message}")
+
+
+def _parse_instant(text: str, where: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        example = "2026-10-01T00:00:00Z"
+        raise ValueError(f"{where}: {text!r} is not an ISO 8601 date-time like {example}") from None
+    if value.tzinfo is None:
+        raise ValueError(f"{where}: {text!r} needs a UTC offset, e.g. 2026-10-01T00:00:00Z")
+    return value
+
+
+def _level(cfg: Mapping[str, Any], where: str) -> EscalationLevel:
+    share = before = after = None
+    if "at" in cfg:
+        share = Fraction(1) if cfg["at"] == "breach" else Fraction(cfg["at"][:-1]) / 100
+        if share <= 0:
+            raise ValueError(f"{where}.at: {cfg['at']!r} must be more than 0%")
+    elif "before" in cfg:
+        before = parse_duration(cfg["before"], f"{where}.before")
+    else:
+        after = parse_duration(cfg["after"], f"{where}.after")
+    actions: list[Action] = []
+    for i, action in enumerate(cfg["actions"]):
+        ((kind, value),) = action.items()
+        if kind == "comment":
+            check_template(value, f"{where}.actions[{i}].comment")
+        actions.append(Action(kind, value))
+    for kind in ("comment", "priority", "assignee"):
+        if sum(a.kind == kind for a in actions) > 1:
+            raise ValueError(f"{where}.actions: at most one {kind} action per level")
+    return EscalationLevel(cfg["name"], cfg["metric"], share, before, after, tuple(actions))
+
+
+def _policy(cfg: Mapping[str, Any], where: str, calendars: Mapping[str, Any]) -> Policy:
+    metrics: dict[str, MetricPolicy] = {}
+    for name, mcfg in cfg["metrics"].items():
+        mwhere = f"{where}.metrics.{name}"
+        if mcfg["calendar"] not in calendars:
+            known = ", ".join(sorted(calendars)) or "none"
+            raise ValueError(f"{mwhere}.calendar: unknown calendar {mcfg['calendar']!r} (known: {known})")
+        targets = {
+            prio: parse_duration(text, f"{mwhere}.targets.{prio}") for prio, text in mcfg["targets"].items()
+        }
+        metrics[name] = MetricPolicy(name, mcfg["calendar"], targets)
+    levels: list[EscalationLevel] = []
+    seen: set[tuple[str, str]] = set()
+    for i, ecfg in enumerate(cfg.get("escalations", [])):
+        ewhere = f"{where}.escalations[{i}]"
+        if ecfg["metric"] not in metrics:
+            raise ValueError(f"{ewhere}.metric: {ecfg['metric']!r} has no targets in this policy's metrics")
+        if (ecfg["metric"], ecfg["name"]) in seen:
+            raise ValueError(f"{ewhere}.name: {ecfg['name']!r} is used twice for {ecfg['metric']}")
+        seen.add((ecfg["metric"], ecfg["name"]))
+        levels.append(_level(ecfg, ewhere))
+    m = cfg.get("match", {})
+    return Policy(
+        id=cfg["id"],
+        version=cfg.get("version", 1),
+        metrics=metrics,
+        escalations=tuple(levels),
+        match=Match(
+            fields={k: frozenset(m[k]) for k in MATCH_FIELDS if k in m},
+            tags_any=frozenset(m["tags_any"]) if "tags_any" in m else None,
+            tags_none=frozenset(m.get("tags_none", ())),
+        ),
+        pause_statuses=frozenset(Status(s) for s in cfg.get("pause_statuses", DEFAULT_PAUSE)),
+        effective_from=(
+            _parse_instant(cfg["effective_from"], f"{where}.effective_from")
+            if "effective_from" in cfg
+            else None
+        ),
+        recalculate=cfg.get("recalculate", False),
+    )
+
+
+def load_policies(policies_cfg: list, calendars: Mapping[str, BusinessCalendar]) -> PolicySet:
+    """Validate and build the policy set; raise ValueError naming the configuration path."""
+    cfg = _plain(policies_cfg)
+    _check_structure(cfg)
+    policies: list[Policy] = []
+    seen: dict[tuple[str, int], int] = {}
+    for i, pcfg in enumerate(cfg):
+        policy = _policy(pcfg, f"policies[{i}]", calendars)
+        key = (policy.id, policy.version)
+        if key in seen:
+            raise ValueError(
+                f"policies[{i}]: id {policy.id!r} version {policy.version} is already defined at "
+                f"policies[{seen[key]}]"
+            )
+        seen[key] = i
+        policies.append(policy)
+    return PolicySet(tuple(policies))
