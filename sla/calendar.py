@@ -49,6 +49,7 @@ _US = timedelta(microseconds=1)
 _SECOND_US = 1_000_000
 _MIN_YEAR, _MAX_YEAR = 2, 9998  # keeps every conversion of a year's edges inside datetime's range
 _MAX_CACHED_YEARS = 64
+_YEAR_US = 31_556_952 * _SECOND_US  # mean Gregorian year
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,16 +78,19 @@ def _country_holidays(country: str, subdivision: str | None, year: int) -> froze
     return frozenset(holidays_pkg.country_holidays(country, subdiv=subdivision, years=year))
 
 
-def _to_us(dt: datetime, what: str) -> int:
-    if not isinstance(dt, datetime):
-        raise ValueError(f"{what}: {dt!r} is not a datetime")
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"{what}: {dt.isoformat()} is naive; pass a timezone-aware datetime")
-    return (dt - _EPOCH) // _US
+def _to_us(dt: datetime, name: str, what: str) -> int:
+    try:
+        if isinstance(dt, datetime):
+            return (dt - _EPOCH) // _US  # TypeError when dt is naive
+    except TypeError:
+        pass
+    shown = dt.isoformat() if isinstance(dt, datetime) else repr(dt)
+    raise ValueError(f"calendar {name!r}: {what} {shown} is not a timezone-aware datetime")
 
 
 def _from_us(us: int, tz: Any) -> datetime:
-    return (_EPOCH + timedelta(microseconds=us)).astimezone(tz)
+    instant = _EPOCH + timedelta(microseconds=us)
+    return instant if tz is UTC else instant.astimezone(tz)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,15 +122,16 @@ class BusinessCalendar:
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The earliest instant at which `duration` of business time has elapsed since `start`."""
-        u = _to_us(start, f"calendar {self.name!r}: add start")
+        u = _to_us(start, self.name, "add start")
         if not isinstance(duration, timedelta):
             raise ValueError(f"calendar {self.name!r}: add duration {duration!r} is not a timedelta")
-        if duration < timedelta(0):
+        wanted = duration // _US
+        if wanted <= 0:
+            if wanted == 0:
+                return start
             raise ValueError(f"calendar {self.name!r}: add duration {duration} is negative")
-        if not duration:
-            return start
         year, table = self._table_at(u)
-        target = table.elapsed(u) + duration // _US
+        target = table.elapsed(u) + wanted
         while target > table.total:
             target -= table.total
             year += 1
@@ -136,8 +141,8 @@ class BusinessCalendar:
 
     def between(self, start: datetime, end: datetime) -> timedelta:
         """Business time in [start, end]; zero when end <= start."""
-        a = _to_us(start, f"calendar {self.name!r}: between start")
-        b = _to_us(end, f"calendar {self.name!r}: between end")
+        a = _to_us(start, self.name, "between start")
+        b = _to_us(end, self.name, "between end")
         if b <= a:
             return timedelta(0)
         year_a, table_a = self._table_at(a)
@@ -150,14 +155,14 @@ class BusinessCalendar:
 
     def is_open(self, instant: datetime) -> bool:
         """Whether `instant` lies inside a business window (opening included, closing excluded)."""
-        u = _to_us(instant, f"calendar {self.name!r}: is_open instant")
+        u = _to_us(instant, self.name, "is_open instant")
         _, table = self._table_at(u)
         i = bisect_right(table.starts, u) - 1
         return i >= 0 and u < table.ends[i]
 
     def next_open(self, instant: datetime) -> datetime:
         """`instant` if the calendar is open then, else the next opening (in instant's tzinfo)."""
-        u = _to_us(instant, f"calendar {self.name!r}: next_open instant")
+        u = _to_us(instant, self.name, "next_open instant")
         year, table = self._table_at(u)
         i = bisect_right(table.starts, u) - 1
         if i >= 0 and u < table.ends[i]:
@@ -171,15 +176,15 @@ class BusinessCalendar:
 
     def _table_at(self, u: int) -> tuple[int, _YearTable]:
         """The local year containing UTC µs `u`, and its table."""
-        year = (_EPOCH + timedelta(microseconds=u)).year  # the UTC year; the local one is at most 1 off
+        year = 1970 + u // _YEAR_US  # a guess, at most one off; corrected below
         table = self._table(year)
-        if u < table.lo:
+        while u < table.lo:
             year -= 1
-        elif u >= table.hi:
+            table = self._table(year)
+        while u >= table.hi:
             year += 1
-        else:
-            return year, table
-        return year, self._table(year)
+            table = self._table(year)
+        return year, table
 
     def _table(self, year: int) -> _YearTable:
         table = self._tables.get(year)

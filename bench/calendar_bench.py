@@ -1,0 +1,139 @@
+"""Benchmark: sla.calendar.BusinessCalendar against the `businesstimedelta` package.
+
+Run: .venv/bin/python bench/calendar_bench.py [--cases N] [--runs R] [--seed S]
+
+Both implementations get the same random cases: Mon-Fri 09:00-17:00 in Europe/Berlin with German
+(national) holidays, start instants uniform over 2025-2027 to the second (inside and outside hours),
+spans of 1 and 60 business days. Prints per-operation medians over several runs, the speedup, and
+every case where the two disagree (see docs/benchmarks.md for why they do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import businesstimedelta as btd  # noqa: E402
+import holidays  # noqa: E402
+import pytz  # noqa: E402
+
+from sla.calendar import BusinessCalendar  # noqa: E402
+
+ZONE = "Europe/Berlin"
+DAY = timedelta(hours=8)  # one business day of Mon-Fri 09:00-17:00
+SPANS = {"1 business day": DAY, "60 business days": 60 * DAY}
+FIRST, LAST = datetime(2025, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC)
+
+
+def ours() -> BusinessCalendar:
+    cfg = {"timezone": ZONE, "hours": {"mon-fri": ["09:00-17:00"]}, "holidays": {"country": "DE"}}
+    return BusinessCalendar.from_config(cfg, name="bench")
+
+
+def theirs() -> Any:
+    tz = pytz.timezone(ZONE)
+    workday = btd.WorkDayRule(
+        start_time=datetime.min.time().replace(hour=9),
+        end_time=datetime.min.time().replace(hour=17),
+        working_days=[0, 1, 2, 3, 4],
+        tz=tz,
+    )
+    # A plain set of dates is the fastest holiday container businesstimedelta accepts.
+    german = frozenset(holidays.country_holidays("DE", years=range(2024, 2031)))
+    return btd.Rules([workday, btd.HolidayRule(german, tz=tz)])
+
+
+def make_cases(cal: BusinessCalendar, span: timedelta, count: int, rng: random.Random) -> list[tuple]:
+    """(start, end) pairs: start uniform in 2025-2027; end = add(start, span) moved by up to an hour."""
+    width = int((LAST - FIRST).total_seconds())
+    cases = []
+    for _ in range(count):
+        start = FIRST + timedelta(seconds=rng.randrange(width))
+        end = cal.add(start, span) + timedelta(seconds=rng.randrange(-3600, 3601))
+        cases.append((start, end))
+    return cases
+
+
+def per_op(fn: Callable[[], None], count: int, runs: int) -> float:
+    """Median over `runs` of the seconds per operation."""
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) / count)
+    return statistics.median(samples)
+
+
+def fmt(seconds: float) -> str:
+    return f"{seconds * 1e6:9.1f} µs" if seconds < 1e-2 else f"{seconds * 1e3:9.1f} ms"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=20261127)
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+    cal, rules = ours(), theirs()
+
+    t0 = time.perf_counter()
+    BusinessCalendar.from_config({"timezone": ZONE, "hours": {"mon-fri": ["09:00-17:00"]},
+                                  "holidays": {"country": "DE"}})._table(2026)
+    print(f"one-off cost of a year table (built lazily, then cached): {fmt(time.perf_counter() - t0)}")
+    print(f"{args.cases} cases per span, median of {args.runs} runs (businesstimedelta: "
+          f"{max(1, args.runs // 2)} runs)\n")
+    print(f"{'operation':<28}{'ours':>13}{'businesstimedelta':>20}{'speedup':>10}")
+
+    disagreements: list[str] = []
+    for label, span in SPANS.items():
+        cases = make_cases(cal, span, args.cases, rng)
+        bspan = btd.BusinessTimeDelta(rules, timedelta=span)
+        for start, end in cases:  # compare results (also warms our year tables)
+            a, b = cal.add(start, span), start + bspan
+            if a != b:
+                disagreements.append(f"add({start.isoformat()}, {span}): ours {a.astimezone(UTC)}, "
+                                     f"businesstimedelta {b.astimezone(UTC)}")
+            a2, b2 = cal.between(start, end), rules.difference(start, end).timedelta
+            if a2 != b2:
+                disagreements.append(f"between({start.isoformat()}, {end.isoformat()}): ours {a2}, "
+                                     f"businesstimedelta {b2}")
+
+        def our_add(cases=cases, span=span) -> None:
+            for start, _ in cases:
+                cal.add(start, span)
+
+        def their_add(cases=cases, bspan=bspan) -> None:
+            for start, _ in cases:
+                start + bspan  # noqa: B018
+
+        def our_between(cases=cases) -> None:
+            for start, end in cases:
+                cal.between(start, end)
+
+        def their_between(cases=cases) -> None:
+            for start, end in cases:
+                rules.difference(start, end)
+
+        for op, mine, other in (("add", our_add, their_add), ("between", our_between, their_between)):
+            t_ours = per_op(mine, len(cases), args.runs)
+            t_theirs = per_op(other, len(cases), max(1, args.runs // 2))
+            print(f"{op + ', ' + label:<28}{fmt(t_ours):>13}{fmt(t_theirs):>20}{t_theirs / t_ours:>9.0f}x")
+
+    print(f"\n{len(disagreements)} disagreement(s) out of {4 * args.cases} comparisons")
+    for line in disagreements[:20]:
+        print("  " + line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
