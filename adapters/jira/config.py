@@ -1,0 +1,151 @@
+"""A Jira instance's settings: validated against `schemas/config.schema.json`, secrets read from env.
+
+The config names environment variables (`token_env: JIRA_API_TOKEN`); only `load_config` reads
+their values, and the resulting `Secrets` object never shows them in its repr.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jsonschema
+
+from sla.events import Status
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+CONFIG_SCHEMA: dict[str, Any] = json.loads((SCHEMA_DIR / "config.schema.json").read_text())
+_CONFIG_VALIDATOR = jsonschema.Draft202012Validator(CONFIG_SCHEMA)
+
+DEFAULT_PRIORITIES: dict[str, str] = {
+    "Highest": "urgent",
+    "High": "high",
+    "Medium": "normal",
+    "Low": "low",
+    "Lowest": "low",
+}
+DEFAULT_STATUSES: dict[str, str] = {"Waiting for customer": "pending"}
+DEFAULT_AUTOMATION_HEADER = "X-Automation-Secret"
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Credential values read from the environment; repr and str never show them."""
+
+    authorization: str  # the full Authorization header value
+    webhook_secret: bytes | None
+    automation_secret: bytes | None
+
+    def __repr__(self) -> str:
+        return "Secrets(<redacted>)"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class JiraConfig:
+    instance: str
+    base_url: str
+    cloud: bool
+    secrets: Secrets = field(repr=False)
+    dry_run: bool = False
+    automation_header: str = DEFAULT_AUTOMATION_HEADER.lower()
+    connector_user: str | None = None
+    agent_users: frozenset[str] = frozenset()
+    agents_default: str = "atlassian_accounts_except_reporter"
+    statuses: Mapping[str, Status] = field(default_factory=dict)  # casefolded name -> Status
+    priorities: Mapping[str, str] = field(default_factory=dict)  # Jira name -> canonical (ordered)
+    first_response_statuses: frozenset[str] = frozenset()  # casefolded names
+    due_field: str = "duedate"
+    due_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    comment_visibility: Mapping[str, str] | None = None
+    jsm_internal_comments: bool = False
+    webhook_jql: str | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_attempts: int = 3
+
+    @property
+    def api_version(self) -> str:
+        return "3" if self.cloud else "2"
+
+    def canonical_priority(self, name: str | None) -> str | None:
+        """Canonical priority of a Jira priority name; unmapped names pass through lower-cased."""
+        if name is None:
+            return None
+        folded = {k.casefold(): v for k, v in self.priorities.items()}
+        return folded.get(name.casefold(), name.casefold())
+
+    def jira_priority(self, canonical: str) -> str:
+        """The first Jira priority name mapped to `canonical` (the reverse of the map)."""
+        for name, value in self.priorities.items():
+            if value == canonical:
+                return name
+        raise ValueError(f"instances.{self.instance}.priorities: no Jira priority maps to {canonical!r}")
+
+
+def _path(error: jsonschema.ValidationError) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path) or "."
+
+
+def _env(env: Mapping[str, str], name: str, where: str) -> str:
+    value = env.get(name)
+    if not value:
+        raise ValueError(f"{where}: environment variable {name} is not set")
+    return value
+
+
+def load_config(instance: str, config: Mapping[str, Any], env: Mapping[str, str]) -> JiraConfig:
+    """Validate `config` (one instance block) and read its secrets from `env`. Raises ValueError."""
+    where = f"instances.{instance}"
+    error = jsonschema.exceptions.best_match(_CONFIG_VALIDATOR.iter_errors(dict(config)))
+    if error is not None:
+        raise ValueError(f"{where}{_path(error)}: {error.message}")
+    auth = config["auth"]
+    if "bearer_env" in auth:
+        authorization = "Bearer " + _env(env, auth["bearer_env"], f"{where}.auth.bearer_env")
+    else:
+        email = _env(env, auth["email_env"], f"{where}.auth.email_env")
+        token = _env(env, auth["token_env"], f"{where}.auth.token_env")
+        authorization = "Basic " + base64.b64encode(f"{email}:{token}".encode()).decode("ascii")
+    webhook_secret = automation_secret = None
+    if "webhook_secret_env" in config:
+        webhook_secret = _env(env, config["webhook_secret_env"], f"{where}.webhook_secret_env").encode()
+    if "automation_secret_env" in config:
+        name = config["automation_secret_env"]
+        automation_secret = _env(env, name, f"{where}.automation_secret_env").encode()
+    tz_name = config.get("due_timezone", "UTC")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{where}.due_timezone: unknown time zone {tz_name!r}") from exc
+    statuses = {**DEFAULT_STATUSES, **config.get("statuses", {})}
+    agents = config.get("agents", {})
+    timeouts = config.get("timeouts", {})
+    return JiraConfig(
+        instance=instance,
+        base_url=config["base_url"].rstrip("/"),
+        cloud=config["deployment"] == "cloud",
+        secrets=Secrets(authorization, webhook_secret, automation_secret),
+        dry_run=bool(config.get("dry_run", False)),
+        automation_header=config.get("automation_header", DEFAULT_AUTOMATION_HEADER).lower(),
+        connector_user=config.get("connector_user"),
+        agent_users=frozenset(agents.get("users", ())),
+        agents_default=agents.get("default", "atlassian_accounts_except_reporter"),
+        statuses={name.casefold(): Status(value) for name, value in statuses.items()},
+        priorities=dict(config.get("priorities", DEFAULT_PRIORITIES)),
+        first_response_statuses=frozenset(s.casefold() for s in config.get("first_response_statuses", ())),
+        due_field=config.get("due_field", "duedate"),
+        due_timezone=tz,
+        comment_visibility=config.get("comment_visibility"),
+        jsm_internal_comments=bool(config.get("jsm_internal_comments", False)),
+        webhook_jql=config.get("webhook_jql"),
+        connect_timeout=float(timeouts.get("connect", 5.0)),
+        read_timeout=float(timeouts.get("read", 30.0)),
+        max_attempts=int(config.get("max_attempts", 3)),
+    )

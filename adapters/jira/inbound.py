@@ -1,0 +1,383 @@
+"""Jira webhooks in: signature check on the raw body, schema validation, and normalisation.
+
+Verification comes first and never parses JSON. Each supported `webhookEvent` has a small
+normalising function in `DISPATCH`; `IGNORED` lists the events Jira may send that carry nothing
+for SLA clocks (answered 200, logged apart). Event ids are derived from Jira's own ids (issue,
+changelog, comment) so that a redelivery, or the same change arriving through both an admin
+webhook and an Automation rule, yields the same event id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import jsonschema
+
+from adapters.base import PayloadError, SignatureError
+from adapters.jira.config import SCHEMA_DIR, JiraConfig
+from sla.events import EventKind, Role, Status, TicketEvent
+
+MARKER_PREFIX = "[sla-connector:"
+CATEGORY_STATUS = {"new": Status.NEW, "indeterminate": Status.OPEN, "done": Status.SOLVED}
+
+SUPPORTED = frozenset({"jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "comment_created"})
+IGNORED = frozenset(
+    {
+        "comment_updated",  # an edit is not a new response
+        "comment_deleted",  # a deleted reply still happened
+        "worklog_created",
+        "worklog_updated",
+        "worklog_deleted",
+        "attachment_created",
+        "attachment_deleted",
+        "issuelink_created",
+        "issuelink_deleted",
+        "issue_property_set",
+        "issue_property_deleted",
+        "sprint_created",
+        "sprint_updated",
+        "sprint_deleted",
+        "sprint_started",
+        "sprint_closed",
+        "board_created",
+        "board_updated",
+        "board_deleted",
+        "board_configuration_changed",
+        "project_created",
+        "project_updated",
+        "project_deleted",
+        "jira:version_created",
+        "jira:version_updated",
+        "jira:version_released",
+        "jira:version_unreleased",
+        "jira:version_deleted",
+        "jira:version_moved",
+        "user_created",
+        "user_updated",
+        "user_deleted",
+        "option_voting_changed",
+        "option_watching_changed",
+        "option_unassigned_issues_changed",
+        "option_subtasks_changed",
+        "option_attachments_changed",
+        "option_issuelinks_changed",
+        "option_timetracking_changed",
+    }
+)
+
+
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(json.loads((SCHEMA_DIR / name).read_text()))
+
+
+_ENVELOPE = _validator("envelope.schema.json")
+_ISSUE = _validator("issue_event.schema.json")
+_COMMENT = _validator("comment_event.schema.json")
+_SCHEMAS = {
+    "jira:issue_created": _ISSUE,
+    "jira:issue_updated": _ISSUE,
+    "jira:issue_deleted": _ISSUE,
+    "comment_created": _COMMENT,
+}
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+Payload = Mapping[str, Any]
+Headers = Mapping[str, str]
+Events = list[TicketEvent]
+
+# ---------------------------------------------------------------- verification
+
+
+def verify(cfg: JiraConfig, headers: Mapping[str, str], body: bytes) -> None:
+    """Admin webhooks: `X-Hub-Signature: sha256=<hex>`. Automation: shared-secret header, if configured."""
+    signature = headers.get("x-hub-signature")
+    if signature is not None:
+        secret = cfg.secrets.webhook_secret
+        if secret is None:
+            raise SignatureError("X-Hub-Signature received but this instance has no webhook_secret_env")
+        method, sep, digest = signature.partition("=")
+        if not sep or not digest:
+            raise SignatureError("malformed X-Hub-Signature: expected sha256=<hex digest>")
+        if method != "sha256":
+            raise SignatureError(f"unsupported X-Hub-Signature method {method[:16]!r}: only sha256")
+        if not _HEX64.fullmatch(digest):
+            raise SignatureError("malformed X-Hub-Signature: the digest is not 64 hex characters")
+        expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, digest.lower()):
+            raise SignatureError("X-Hub-Signature does not match the body")
+        return
+    shared = cfg.secrets.automation_secret
+    if shared is not None:
+        given = headers.get(cfg.automation_header)
+        if given is None:
+            raise SignatureError(f"missing X-Hub-Signature and {cfg.automation_header} headers")
+        if not hmac.compare_digest(given.encode(), shared):
+            raise SignatureError(f"{cfg.automation_header} does not match the configured secret")
+        return
+    raise SignatureError("missing X-Hub-Signature header")
+
+
+# ---------------------------------------------------------------- validation and ids
+
+
+def _json_path(error: jsonschema.ValidationError) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+
+
+def validate(payload: Any) -> None:
+    """The envelope for any event; the full schema for supported ones. Raises PayloadError."""
+    kind = _SCHEMAS.get(payload.get("webhookEvent")) if isinstance(payload, dict) else None
+    for validator in (_ENVELOPE, kind):
+        if validator is None:
+            continue
+        error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
+        if error is not None:
+            raise PayloadError(error.message, _json_path(error))
+
+
+def classify(payload: Mapping[str, Any]) -> str:
+    """"supported", "ignored" (a known event we do not need) or "unknown" (logged apart, answered 200)."""
+    event = payload.get("webhookEvent")
+    return "supported" if event in SUPPORTED else "ignored" if event in IGNORED else "unknown"
+
+
+def delivery_id(headers: Mapping[str, str], payload: Mapping[str, Any]) -> str:
+    """`X-Atlassian-Webhook-Identifier` (stable across retries); else a hash of what identifies the event.
+
+    The fallback (Automation sends no identifier) is sha256 over webhookEvent, issue id, timestamp
+    and the comment or changelog id, so a retried Automation request with the same body dedupes.
+    """
+    ident = headers.get("x-atlassian-webhook-identifier")
+    if ident:
+        return ident
+    issue = payload.get("issue") or {}
+    sub = (payload.get("comment") or {}).get("id") or (payload.get("changelog") or {}).get("id") or ""
+    parts = [payload.get("webhookEvent", ""), issue.get("id", ""), payload.get("timestamp", ""), sub]
+    return "sha256:" + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
+
+
+def ticket_id(payload: Mapping[str, Any]) -> str | None:
+    """The issue id (not the key: a key changes when an issue moves to another project)."""
+    issue = payload.get("issue")
+    if not isinstance(issue, Mapping) or issue.get("id") in (None, ""):
+        return None
+    return str(issue["id"])
+
+
+# ---------------------------------------------------------------- users and roles
+
+
+def user_ids(user: Mapping[str, Any] | None) -> set[str]:
+    """Every id a user is known by: Cloud accountId, Data Center name and key."""
+    if not user:
+        return set()
+    return {str(user[k]) for k in ("accountId", "name", "key") if user.get(k)}
+
+
+def user_id(user: Mapping[str, Any] | None) -> str | None:
+    """The id written back for this user: Cloud accountId, Data Center name."""
+    if not user:
+        return None
+    return user.get("accountId") or user.get("name") or user.get("key")
+
+
+def actor_role(cfg: JiraConfig, user: Payload | None, fields: Payload, text: str = "") -> Role:
+    """Connector, requester, agent, or other, in that order of precedence (see docs/install-jira.md)."""
+    if MARKER_PREFIX in text:
+        return Role.CONNECTOR
+    ids = user_ids(user)
+    if not ids:
+        return Role.OTHER
+    if cfg.connector_user and cfg.connector_user in ids:
+        return Role.CONNECTOR
+    account_type = (user or {}).get("accountType")
+    if ids & user_ids(fields.get("reporter")) or account_type == "customer":
+        return Role.REQUESTER
+    if ids & cfg.agent_users:
+        return Role.AGENT
+    if account_type == "app":
+        return Role.OTHER
+    # Data Center users have no accountType: they count as Atlassian accounts.
+    if cfg.agents_default == "atlassian_accounts_except_reporter" and account_type in (None, "atlassian"):
+        return Role.AGENT
+    return Role.OTHER
+
+
+def body_text(body: Any) -> str:
+    """Plain text of a comment body: a string (v2, Data Center) or an ADF document (Cloud v3)."""
+    if isinstance(body, str):
+        return body
+    if isinstance(body, Mapping):
+        own = body.get("text") if isinstance(body.get("text"), str) else ""
+        return own + "".join(body_text(child) for child in body.get("content") or ())
+    if isinstance(body, list):
+        return "".join(body_text(child) for child in body)
+    return ""
+
+
+def is_public(comment: Mapping[str, Any]) -> bool:
+    """Private: JSM internal (`jsdPublic: false` or `sd.public.comment` internal) or role/group restricted."""
+    if comment.get("visibility"):
+        return False
+    if comment.get("jsdPublic") is False:
+        return False
+    for prop in comment.get("properties") or ():
+        if prop.get("key") == "sd.public.comment" and (prop.get("value") or {}).get("internal") is True:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------- normalisation
+
+
+def _jira_time(value: Any) -> datetime | None:
+    """Jira's "2026-11-27T10:15:30.000+0000" (also with a colon in the offset)."""
+    if not isinstance(value, str):
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            return datetime.strptime(value, fmt).astimezone(UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def _epoch_ms(payload: Mapping[str, Any]) -> datetime:
+    return datetime.fromtimestamp(payload["timestamp"] / 1000, UTC)
+
+
+def status_of(cfg: JiraConfig, name: str, category: str | None) -> Status:
+    """The instance's `statuses` map by name (any casing), else the Jira status category."""
+    mapped = cfg.statuses.get(name.casefold())
+    if mapped is not None:
+        return mapped
+    return CATEGORY_STATUS.get(category or "", Status.OPEN)
+
+
+def snapshot(cfg: JiraConfig, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Canonical fields of an issue's `fields` object (only those present)."""
+    out: dict[str, Any] = {}
+    status = fields.get("status")
+    if status:
+        out["status"] = status_of(cfg, status["name"], (status.get("statusCategory") or {}).get("key"))
+        out["status_name"] = status["name"]
+    if "priority" in fields:
+        out["priority"] = cfg.canonical_priority((fields["priority"] or {}).get("name"))
+    if "issuetype" in fields:
+        out["type"] = (fields["issuetype"] or {}).get("name")
+    if "labels" in fields:
+        out["tags"] = frozenset(fields["labels"] or ())
+    if "assignee" in fields:
+        out["assignee"] = user_id(fields["assignee"])
+    if "project" in fields:
+        out["project"] = (fields["project"] or {}).get("key")
+    if "reporter" in fields:
+        out["requester"] = user_id(fields["reporter"])
+    return out
+
+
+def _changed_fields(cfg: JiraConfig, items: list[Payload], fields: Payload) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    current = fields.get("status") or {}
+    for item in items:
+        name = str(item.get("fieldId") or item["field"]).casefold()
+        to_string = item.get("toString")
+        if name == "status" and to_string:
+            # The issue snapshot carries the category of the status it is in now.
+            same = current.get("name", "").casefold() == to_string.casefold()
+            category = (current.get("statusCategory") or {}).get("key") if same else None
+            out["status"] = status_of(cfg, to_string, category)
+            out["status_name"] = to_string
+        elif name == "priority":
+            out["priority"] = cfg.canonical_priority(to_string)
+        elif name == "labels":
+            out["tags"] = frozenset((to_string or "").split())
+        elif name == "assignee":
+            out["assignee"] = item.get("to")
+        elif name == "issuetype":
+            out["type"] = to_string
+        elif name == "reporter":
+            out["requester"] = item.get("to")
+    return out
+
+
+def _comment_event(cfg: JiraConfig, payload: Mapping[str, Any], tid: str) -> TicketEvent:
+    comment = payload["comment"]
+    text = body_text(comment.get("body"))
+    fields = (payload.get("issue") or {}).get("fields") or {}
+    return TicketEvent(
+        event_id=f"jira:{tid}:comment:{comment['id']}",
+        ticket_id=tid,
+        kind=EventKind.COMMENTED,
+        at=_jira_time(comment.get("created")) or _epoch_ms(payload),
+        actor=actor_role(cfg, comment.get("author"), fields, text),
+        public=is_public(comment),
+    )
+
+
+def _issue_created(cfg: JiraConfig, payload: Payload, headers: Headers) -> Events:
+    tid = ticket_id(payload) or ""
+    fields = payload["issue"]["fields"]
+    return [
+        TicketEvent(
+            event_id=f"jira:{tid}:created",
+            ticket_id=tid,
+            kind=EventKind.CREATED,
+            at=_jira_time(fields.get("created")) or _epoch_ms(payload),
+            actor=actor_role(cfg, payload.get("user"), fields),
+            fields=snapshot(cfg, fields),
+        )
+    ]
+
+
+def _issue_updated(cfg: JiraConfig, payload: Payload, headers: Headers) -> Events:
+    tid = ticket_id(payload) or ""
+    fields = payload["issue"].get("fields") or {}
+    events: list[TicketEvent] = []
+    changelog = payload.get("changelog") or {}
+    changed = _changed_fields(cfg, changelog.get("items") or [], fields)
+    if changed:
+        has_id = changelog.get("id") not in (None, "")
+        base = f"jira:{tid}:changelog:{changelog['id']}" if has_id else delivery_id(headers, payload)
+        at = _epoch_ms(payload)
+        actor = actor_role(cfg, payload.get("user"), fields)
+        events.append(TicketEvent(base, tid, EventKind.CHANGED, at, actor, changed))
+        name = changed.get("status_name")
+        if name and name.casefold() in cfg.first_response_statuses and actor is Role.AGENT:
+            # Configured: an agent moving the issue to such a status has responded (Jira Software).
+            first = TicketEvent(f"{base}:first-response", tid, EventKind.COMMENTED, at, actor, public=True)
+            events.append(first)
+    if payload.get("comment"):  # issue_commented: the full issue, so the reporter is known
+        events.append(_comment_event(cfg, payload, tid))
+    return events
+
+
+def _issue_deleted(cfg: JiraConfig, payload: Payload, headers: Headers) -> Events:
+    tid = ticket_id(payload) or ""
+    actor = actor_role(cfg, payload.get("user"), payload["issue"].get("fields") or {})
+    return [TicketEvent(f"jira:{tid}:deleted", tid, EventKind.DELETED, _epoch_ms(payload), actor)]
+
+
+def _comment_created(cfg: JiraConfig, payload: Payload, headers: Headers) -> Events:
+    return [_comment_event(cfg, payload, ticket_id(payload) or "")]
+
+
+Normaliser = Callable[[JiraConfig, Mapping[str, Any], Mapping[str, str]], list[TicketEvent]]
+DISPATCH: dict[str, Normaliser] = {
+    "jira:issue_created": _issue_created,
+    "jira:issue_updated": _issue_updated,
+    "jira:issue_deleted": _issue_deleted,
+    "comment_created": _comment_created,
+}
+assert set(DISPATCH) == SUPPORTED and not SUPPORTED & IGNORED
+
+
+def normalise(cfg: JiraConfig, payload: Payload, headers: Headers) -> Events:
+    """Canonical events of a validated payload; [] for ignored and unknown events."""
+    handler = DISPATCH.get(payload.get("webhookEvent", ""))
+    return handler(cfg, payload, headers) if handler else []
