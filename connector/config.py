@@ -1,0 +1,272 @@
+"""The connector's configuration: one YAML file, validated, with `${VAR}` references from the environment.
+
+Everything that can be wrong with the file is found here, once, at start-up, and reported as a
+ConfigError naming the file, the path inside it and what was expected. Secrets never appear in the
+file itself: instances name the environment variables that hold them (e.g. `token_env`), and the
+adapters read those variables; the API token is read from the variable `api_token_env` names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import jsonschema
+import yaml
+
+from adapters import base as adapters_base
+
+if TYPE_CHECKING:  # imported lazily: the SLA core modules are only needed once a config is loaded
+    from adapters.base import Adapter
+    from sla.calendar import BusinessCalendar
+    from sla.policy import PolicySet
+
+DEFAULT_DATA_DIR = "./data"
+DEFAULT_API_TOKEN_ENV = "SLA_CONNECTOR_API_TOKEN"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+# ${NAME} or ${NAME:-default}; "$${" is a literal "${".
+_REF = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_BAD_REF = re.compile(r"(?<!\$)\$\{(?![A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\})")
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable; the message names the file, the path and the expectation."""
+
+    def __init__(self, source: str, path: str, message: str) -> None:
+        super().__init__(f"{source}: {path}: {message}" if path else f"{source}: {message}")
+        self.source = source
+        self.path = path
+        self.message = message
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    name: str
+    product: str
+    dry_run: bool
+    settings: Mapping[str, Any]
+    adapter: Adapter
+
+
+@dataclass(frozen=True)
+class Config:
+    instances: Mapping[str, InstanceConfig]
+    calendars: Mapping[str, BusinessCalendar]
+    policies: PolicySet
+    redis_url: str | None
+    data_dir: str
+    api_token: str | None = field(repr=False)
+    max_body_bytes: int
+    source: str
+    # Extras beyond the shared contract (defaults keep it backward compatible):
+    api_token_env: str = DEFAULT_API_TOKEN_ENV
+
+
+def _schema_validator() -> jsonschema.protocols.Validator:
+    text = resources.files("connector").joinpath("schemas/config.schema.json").read_text()
+    schema = json.loads(text)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+_VALIDATOR = _schema_validator()
+
+
+def json_path(parts: Any) -> str:
+    """`instances.acme.auth[0]` from a jsonschema-style deque of keys and indexes."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "$"
+
+
+def _first_error(validator: Any, instance: Any, prefix: tuple[str, ...] = ()) -> tuple[str, str] | None:
+    """(path, message) of the most relevant schema error, or None when `instance` is valid."""
+    best = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if best is None:
+        return None
+    message = best.message
+    if best.validator == "additionalProperties":
+        found = re.findall(r"'([^']*)'", message)
+        message = f"unknown key(s) {', '.join(repr(k) for k in found)} (not allowed here)"
+    return json_path([*prefix, *best.absolute_path]), message
+
+
+def resolve_env(value: Any, env: Mapping[str, str], source: str, path: str = "") -> Any:
+    """Replace `${NAME}` / `${NAME:-default}` in every string of `value` (recursively).
+
+    An unset variable without a default is an error naming the variable (never a value).
+    """
+    if isinstance(value, str):
+        if "${" not in value:
+            return value
+        if _BAD_REF.search(value.replace("$${", "")):
+            expected = "expected ${NAME} or ${NAME:-default}; write $${ for a literal ${"
+            raise ConfigError(source, path or "$", f"malformed ${{...}} reference ({expected})")
+
+        def sub(match: re.Match[str]) -> str:
+            if match.group(0) == "$${":
+                return "${"
+            name, default = match.group(1), match.group(2)
+            if name in env and env[name] != "":
+                return env[name]
+            if default is not None:
+                return default
+            message = f"environment variable {name} is not set (referenced as ${{{name}}})"
+            raise ConfigError(source, path or "$", message)
+
+        return _REF.sub(sub, value)
+    if isinstance(value, Mapping):
+        return {k: resolve_env(v, env, source, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(v, env, source, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read, validate and build the configuration in the YAML file at `path`."""
+    source = os.fspath(path)
+    try:
+        with open(source, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise ConfigError(source, "", "no such file (set --config or SLA_CONNECTOR_CONFIG)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "", f"cannot read the file: {exc.__class__.__name__}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, "", f"{where}invalid YAML: {problem}") from None
+    if data is None:
+        raise ConfigError(source, "", "the file is empty (expected a mapping with at least `instances`)")
+    return config_from_dict(data, env, source)
+
+
+def config_from_dict(data: Mapping, env: Mapping[str, str] | None = None, source: str = "<config>") -> Config:
+    """Validate and build a Config from already-parsed data (the YAML file's top-level mapping)."""
+    env = os.environ if env is None else env
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, "$", f"expected a mapping at the top level, got {type(data).__name__}")
+    # Policies are taken literally: their comment templates may contain "$" and braces.
+    resolved = {k: (v if k == "policies" else resolve_env(v, env, source, str(k))) for k, v in data.items()}
+    error = _first_error(_VALIDATOR, resolved)
+    if error:
+        raise ConfigError(source, *error)
+
+    redis_url = resolved["redis_url"] if "redis_url" in resolved else env.get("REDIS_URL")
+    redis_url = redis_url or None
+    if redis_url is not None and not redis_url.startswith(REDIS_SCHEMES):
+        where = "redis_url" if "redis_url" in resolved else "redis_url (from REDIS_URL)"
+        # The URL may carry a password: name the scheme only.
+        raise ConfigError(source, where, f"expected a URL starting with one of {', '.join(REDIS_SCHEMES)}")
+
+    token_env = resolved.get("api_token_env", DEFAULT_API_TOKEN_ENV)
+    receiver = resolved.get("receiver") or {}
+    calendars = _build_calendars(resolved.get("calendars") or {}, source)
+    policies_cfg = list(resolved.get("policies") or [])
+    policies = _build_policies(policies_cfg, calendars, source)
+    instances = {
+        name: _build_instance(name, settings, env, source)
+        for name, settings in (resolved.get("instances") or {}).items()
+    }
+    return Config(
+        instances=instances,
+        calendars=calendars,
+        policies=policies,
+        redis_url=redis_url,
+        data_dir=resolved.get("data_dir", DEFAULT_DATA_DIR),
+        api_token=env.get(token_env) or None,
+        max_body_bytes=receiver.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES),
+        source=source,
+        api_token_env=token_env,
+    )
+
+
+def _build_calendars(cfg: Mapping[str, Any], source: str) -> dict[str, BusinessCalendar]:
+    if not cfg:
+        return {}
+    from sla.calendar import BusinessCalendar
+
+    out = {}
+    for name, cal in cfg.items():
+        try:
+            out[name] = BusinessCalendar.from_config(cal, name=name)
+        except ValueError as exc:
+            raise ConfigError(source, f"calendars.{name}", str(exc)) from None
+    return out
+
+
+def _build_policies(cfg: list, calendars: Mapping[str, BusinessCalendar], source: str) -> PolicySet:
+    from sla.policy import load_policies
+
+    try:
+        return load_policies(cfg, calendars)
+    except ValueError as exc:
+        # The policy loader names the path itself ("policies[0].metrics...").
+        message = str(exc)
+        path = "" if message.startswith("policies") else "policies"
+        raise ConfigError(source, path, message) from None
+
+
+def _build_instance(
+    name: str, settings: Mapping[str, Any], env: Mapping[str, str], source: str
+) -> InstanceConfig:
+    where = f"instances.{name}"
+    product = settings["product"]
+    try:
+        module = adapters_base.load(product)
+    except ValueError as exc:
+        known = ", ".join(known_products()) or "none"
+        raise ConfigError(source, f"{where}.product", f"{exc} (known: {known})") from None
+    error = _first_error(_adapter_validator(module), settings, ("instances", name))
+    if error:
+        raise ConfigError(source, *error)
+    try:
+        adapter = module.create(name, settings, env)
+    except ValueError as exc:
+        raise ConfigError(source, where, str(exc)) from None
+    return InstanceConfig(
+        name=name,
+        product=product,
+        dry_run=bool(settings.get("dry_run", False)),
+        settings=settings,
+        adapter=adapter,
+    )
+
+
+def _adapter_validator(module: Any) -> Any:
+    cached = _ADAPTER_VALIDATORS.get(module.__name__)
+    if cached is None or cached[0] is not module.CONFIG_SCHEMA:
+        schema = module.CONFIG_SCHEMA
+        cached = (schema, jsonschema.validators.validator_for(schema)(schema))
+        _ADAPTER_VALIDATORS[module.__name__] = cached
+    return cached[1]
+
+
+_ADAPTER_VALIDATORS: dict[str, tuple[Any, Any]] = {}
+
+
+def known_products() -> list[str]:
+    """Adapter packages present under adapters/ (for error messages)."""
+    import adapters
+
+    names = []
+    for entry in resources.files(adapters).iterdir():
+        if entry.is_dir() and entry.name.isidentifier() and not entry.name.startswith("_"):
+            if entry.joinpath("__init__.py").is_file():
+                names.append(entry.name)
+    return sorted(names)
