@@ -1,0 +1,215 @@
+"""Evaluate a ticket: its SLA clocks, the effects it should show, and when to look again.
+
+A pure function of the set of events, the policies, the calendars and `now` (see
+docs/sla-semantics.md for the rules in an admin's words).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sla.effects import DesiredEffects, EffectKind
+from sla.events import EventKind, Role, TicketEvent
+from sla.metrics import Clock, Interval, MetricState, MetricStatus, measure, template_values
+from sla.policy import Policy, PolicySet
+from sla.templates import render
+from sla.timeline import STOPPED, Timeline, build_timeline
+
+if TYPE_CHECKING:
+    from sla.calendar import BusinessCalendar
+
+_ACTION_KINDS = {"priority": EffectKind.SET_PRIORITY, "assignee": EffectKind.SET_ASSIGNEE}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    ticket_id: str
+    policy_id: str | None  # None when no policy matches or the ticket is unknown/deleted
+    policy_version: int | None
+    metrics: Mapping[str, MetricState] = field(default_factory=dict)
+    desired: DesiredEffects = DesiredEffects()
+    next_check: datetime | None = None  # next instant the result changes without a new event
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.desired
+        return {
+            "ticket_id": self.ticket_id,
+            "policy_id": self.policy_id,
+            "policy_version": self.policy_version,
+            "metrics": {name: m.to_dict() for name, m in self.metrics.items()},
+            "desired": {
+                "due": None if d.due is None else d.due.astimezone(UTC).isoformat(),
+                "tags_present": sorted(d.tags_present),
+                "tags_absent": sorted(d.tags_absent),
+                "comments": dict(sorted(d.comments.items())),
+                "actions": {k: [str(kind), v] for k, (kind, v) in sorted(d.actions.items())},
+            },
+            "next_check": None if self.next_check is None else self.next_check.astimezone(UTC).isoformat(),
+        }
+
+
+def _is_reply(ev: TicketEvent, role: Role) -> bool:
+    # Private notes, the connector's own comments and automation never count.
+    return ev.kind is EventKind.COMMENTED and bool(ev.public) and ev.actor is role
+
+
+def _reply_clocks(tl: Timeline) -> tuple[Clock, list[Clock]]:
+    """First response, and the next-reply cycles; solving the ticket cancels an open reply clock."""
+    first: Clock | None = None
+    cycles: list[Clock] = []
+    cycle_start: datetime | None = None
+    for ev in tl.events:
+        t = tl.when(ev)
+        if ev.fields.get("status") in STOPPED:
+            if first is None:
+                first = Clock(tl.created, ((tl.created, t),), stopped_at=t, cancelled=True)
+            if cycle_start is not None:
+                cycles.append(Clock(cycle_start, ((cycle_start, t),), stopped_at=t, cancelled=True))
+                cycle_start = None
+        elif _is_reply(ev, Role.AGENT):
+            if first is None:
+                first = Clock(tl.created, ((tl.created, t),), stopped_at=t)
+            elif cycle_start is not None:
+                cycles.append(Clock(cycle_start, ((cycle_start, t),), stopped_at=t))
+                cycle_start = None
+        elif _is_reply(ev, Role.REQUESTER) and first is not None and cycle_start is None:
+            cycle_start = t
+    if first is None:
+        first = Clock(tl.created, ((tl.created, None),))
+    if cycle_start is not None:
+        cycles.append(Clock(cycle_start, ((cycle_start, None),)))
+    return first, cycles
+
+
+def _resolution_clock(tl: Timeline, policy: Policy) -> Clock:
+    """Runs from creation, paused in the policy's pause statuses, stopped while solved/closed."""
+    active: list[Interval] = []
+    paused: list[Interval] = []
+    ends = [since for since, _ in tl.statuses[1:]] + [None]
+    for (since, status), end in zip(tl.statuses, ends, strict=True):
+        bucket = None if status in STOPPED else paused if status in policy.pause_statuses else active
+        if bucket is None:
+            continue
+        if bucket and bucket[-1][1] == since:
+            bucket[-1] = (bucket[-1][0], end)  # e.g. pending -> on_hold: one pause
+        else:
+            bucket.append((since, end))
+    last_since, last_status = tl.statuses[-1]
+    stopped = last_since if last_status in STOPPED else None
+    return Clock(tl.created, tuple(active), tuple(paused), stopped_at=stopped)
+
+
+def _measure_all(
+    tl: Timeline, policy: Policy, calendars: Mapping[str, BusinessCalendar], now: datetime
+) -> tuple[dict[str, MetricState], list[datetime]]:
+    first, cycles = _reply_clocks(tl)
+    clocks: dict[str, list[Clock]] = {"first_response": [first], "next_reply": cycles}
+    if "resolution" in policy.metrics:
+        clocks["resolution"] = [_resolution_clock(tl, policy)]
+    out: dict[str, MetricState] = {}
+    future: list[datetime] = []
+    for name, mp in policy.metrics.items():
+        states = []
+        for i, clock in enumerate(clocks[name]):
+            # A stopped clock keeps the target of the priority it stopped under; a running one
+            # takes the current priority's target from its start (as Jira and Zendesk do).
+            prio = tl.priority_at(clock.stopped_at) if clock.stopped_at else tl.priority_at(now)
+            target = mp.target(prio)
+            if target is None:
+                continue  # no target for this priority: not tracked
+            state, times = measure(
+                name, clock, target, prio, mp.calendar, calendars[mp.calendar], policy.levels(name), now
+            )
+            if name == "next_reply":
+                state = replace(state, cycle=i + 1)
+            states.append(state)
+            future.extend(times)
+        if states:
+            out[name] = replace(states[-1], past_cycles=tuple(states[:-1]))
+    return out, future
+
+
+def _all_clocks(metrics: Mapping[str, MetricState]) -> list[MetricState]:
+    return [c for m in metrics.values() for c in (*m.past_cycles, m)]
+
+
+def _desired(
+    tl: Timeline, policy: Policy, policies: PolicySet, calendars: Mapping[str, BusinessCalendar],
+    metrics: Mapping[str, MetricState],
+) -> DesiredEffects:
+    present: set[str] = set()
+    comments: dict[str, str] = {}
+    actions: dict[str, tuple[EffectKind, str]] = {}
+    dues = []
+    for state in _all_clocks(metrics):
+        is_open = state.stopped_at is None
+        if is_open and state.running and state.deadline is not None:
+            dues.append(state.deadline)
+        for level, ls in zip(policy.levels(state.name), state.escalations, strict=True):
+            if not ls.reached:
+                continue
+            # Breach levels are a record of what happened and keep their tags; warnings go once
+            # the clock stops. Comments and actions are only wanted while the clock still runs.
+            if is_open or level.at_or_after_breach:
+                present.update(level.values("tag"))
+            if not is_open:
+                continue
+            key = f"{state.key}:{level.name}"
+            for body in level.values("comment"):
+                cal = calendars[state.calendar]
+                comments[key] = render(body, template_values(state, level, tl.ticket_id, cal))
+            for kind, effect in _ACTION_KINDS.items():
+                for value in level.values(kind):
+                    actions[f"{key}:{kind}"] = (effect, value)
+    return DesiredEffects(
+        due=min(dues, default=None),
+        tags_present=frozenset(present),
+        tags_absent=policies.managed_tags - present,
+        comments=comments,
+        actions=actions,
+    )
+
+
+def evaluate(
+    policies: PolicySet,
+    calendars: Mapping[str, BusinessCalendar],
+    events: Iterable[TicketEvent],
+    now: datetime,
+    *,
+    instance: str | None = None,
+) -> Evaluation:
+    """The SLA state of one ticket at `now`, from the set of its events."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"evaluate: now={now!r} must be timezone-aware")
+    tl = build_timeline(events, now)
+    if tl is None:
+        return Evaluation(ticket_id="", policy_id=None, policy_version=None)
+    policy = policies.select(tl.attrs, tl.created, now, instance)
+    if tl.deleted_at is not None:
+        # Gone: every clock is cancelled as of the deletion, and nothing is written back.
+        metrics: dict[str, MetricState] = {}
+        if policy is not None:
+            measured, _ = _measure_all(tl, policy, calendars, tl.deleted_at)
+            metrics = {name: _cancel(m, tl.deleted_at) for name, m in measured.items()}
+        return Evaluation(tl.ticket_id, None, None, metrics)
+    if policy is None:
+        return Evaluation(tl.ticket_id, None, None, desired=DesiredEffects(tags_absent=policies.managed_tags))
+    metrics, future = _measure_all(tl, policy, calendars, now)
+    desired = _desired(tl, policy, policies, calendars, metrics)
+    later = [t for t in future if t > now]
+    return Evaluation(tl.ticket_id, policy.id, policy.version, metrics, desired, min(later, default=None))
+
+
+def _cancel(state: MetricState, at: datetime) -> MetricState:
+    past = tuple(_cancel(c, at) for c in state.past_cycles)
+    return replace(
+        state,
+        status=MetricStatus.CANCELLED,
+        stopped_at=state.stopped_at or at,
+        deadline=None,
+        running=False,
+        past_cycles=past,
+    )

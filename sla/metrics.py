@@ -1,0 +1,197 @@
+"""One SLA clock measured on a business calendar: elapsed, deadline, status and escalation levels.
+
+A clock is the intervals during which it ran (the last may still be open), the intervals during
+which it was paused, and whether and how it stopped. Every instant that matters (deadline, each
+escalation level) is "the instant at which the elapsed business time reaches a threshold", found
+by walking the clock's intervals once with the calendar's interval arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sla.durations import format_duration
+from sla.policy import EscalationLevel
+
+if TYPE_CHECKING:
+    from sla.calendar import BusinessCalendar
+
+Interval = tuple[datetime, datetime | None]  # end None: still going at `now`
+ZERO = timedelta(0)
+
+
+class MetricStatus(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    MET = "met"
+    BREACHED = "breached"  # stays breached once the deadline passed, even if met later
+    CANCELLED = "cancelled"  # ticket deleted, or solved before any reply was due
+
+
+@dataclass(frozen=True)
+class Clock:
+    started_at: datetime
+    active: tuple[Interval, ...]  # when the clock ran; only the last may be open
+    paused: tuple[Interval, ...] = ()
+    stopped_at: datetime | None = None
+    cancelled: bool = False  # how it stopped: cancelled rather than met
+
+
+@dataclass(frozen=True)
+class LevelState:
+    name: str
+    due_at: datetime | None  # None while the clock is paused or stopped before reaching it
+    reached: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "due_at": _iso(self.due_at), "reached": self.reached}
+
+
+@dataclass(frozen=True)
+class MetricState:
+    name: str
+    target: timedelta | None
+    calendar: str
+    priority: str | None
+    started_at: datetime
+    stopped_at: datetime | None
+    paused: tuple[Interval, ...]
+    elapsed: timedelta
+    remaining: timedelta | None  # never negative; 0 once breached
+    deadline: datetime | None  # None while paused, or when stopped before reaching the target
+    status: MetricStatus
+    breached_at: datetime | None
+    escalations: tuple[LevelState, ...] = ()
+    running: bool = False  # the clock is counting now (running, or breached and still counting)
+    cycle: int | None = None  # next_reply: 1-based index of this cycle
+    past_cycles: tuple[MetricState, ...] = ()  # next_reply: the cycles before this one
+
+    @property
+    def key(self) -> str:
+        """Prefix of this clock's effect keys: "resolution", or "next_reply#2" for a cycle."""
+        return self.name if self.cycle is None else f"{self.name}#{self.cycle}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "name": self.name,
+            "target": _secs(self.target),
+            "calendar": self.calendar,
+            "priority": self.priority,
+            "started_at": _iso(self.started_at),
+            "stopped_at": _iso(self.stopped_at),
+            "paused": [[_iso(a), _iso(b)] for a, b in self.paused],
+            "elapsed": _secs(self.elapsed),
+            "remaining": _secs(self.remaining),
+            "deadline": _iso(self.deadline),
+            "status": self.status.value,
+            "breached_at": _iso(self.breached_at),
+            "escalations": [lv.to_dict() for lv in self.escalations],
+        }
+        if self.cycle is not None:
+            out["cycle"] = self.cycle
+            out["past_cycles"] = [c.to_dict() for c in self.past_cycles]
+        return out
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.astimezone(UTC).isoformat()
+
+
+def _secs(d: timedelta | None) -> int | None:
+    return None if d is None else int(d.total_seconds())
+
+
+class _Walk:
+    """Elapsed business time along a clock, and the instant it reaches a given amount."""
+
+    def __init__(self, clock: Clock, cal: BusinessCalendar, now: datetime) -> None:
+        self.clock, self.cal = clock, cal
+        self.spans = [cal.between(a, now if b is None else b) for a, b in clock.active]
+        self.elapsed = sum(self.spans, ZERO)
+        self.open = bool(clock.active) and clock.active[-1][1] is None
+
+    def reach(self, amount: timedelta) -> datetime | None:
+        """When the elapsed time reaches `amount`: past, or projected if still running; else None."""
+        if amount <= ZERO:
+            return self.clock.started_at
+        before = ZERO
+        for (a, b), span in zip(self.clock.active, self.spans, strict=True):
+            if b is None or amount <= before + span:
+                return self.cal.add(a, amount - before)
+            before += span
+        return None
+
+
+def measure(
+    name: str,
+    clock: Clock,
+    target: timedelta,
+    priority: str | None,
+    cal_name: str,
+    cal: BusinessCalendar,
+    levels: tuple[EscalationLevel, ...],
+    now: datetime,
+) -> tuple[MetricState, list[datetime]]:
+    """The state of one clock at `now`, and the future instants (> now) at which it will change."""
+    walk = _Walk(clock, cal, now)
+    stop = clock.stopped_at
+
+    def reached(due: datetime | None) -> bool:
+        # Stopping exactly at an instant is in time: a reply at the deadline itself meets it.
+        return due is not None and due <= now and (stop is None or due < stop)
+
+    deadline = walk.reach(target)
+    breached = reached(deadline)
+    if breached:
+        status = MetricStatus.BREACHED
+    elif stop is not None:
+        status = MetricStatus.CANCELLED if clock.cancelled else MetricStatus.MET
+    else:
+        status = MetricStatus.RUNNING if walk.open else MetricStatus.PAUSED
+    future: list[datetime] = []
+    level_states = []
+    for level in levels:
+        due = walk.reach(level.threshold(target))
+        level_states.append(LevelState(level.name, due, reached(due)))
+        if walk.open and due is not None and due > now:
+            future.append(due)
+    if walk.open and deadline is not None and deadline > now:
+        future.append(deadline)
+    state = MetricState(
+        name=name,
+        target=target,
+        calendar=cal_name,
+        priority=priority,
+        started_at=clock.started_at,
+        stopped_at=stop,
+        paused=clock.paused,
+        elapsed=walk.elapsed,
+        remaining=max(target - walk.elapsed, ZERO),
+        deadline=deadline if (breached or status is MetricStatus.RUNNING) else None,
+        status=status,
+        breached_at=deadline if breached else None,
+        escalations=tuple(level_states),
+        running=walk.open,
+    )
+    return state, future
+
+
+def template_values(state: MetricState, level: EscalationLevel, ticket_id: str, cal: Any) -> dict[str, str]:
+    """Placeholders of a level's comment, as of the instant the level is reached (stable text)."""
+    assert state.target is not None
+    at = level.threshold(state.target)
+    zone = getattr(cal, "zone", UTC)
+    deadline = state.deadline
+    return {
+        "ticket": ticket_id,
+        "metric": state.name.replace("_", " "),
+        "level": level.name,
+        "priority": state.priority or "",
+        "target": format_duration(state.target),
+        "deadline": deadline.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if deadline else "(paused)",
+        "elapsed": format_duration(at),
+        "remaining": format_duration(max(state.target - at, ZERO)),
+    }

@@ -1,0 +1,106 @@
+"""A ticket's history rebuilt from its events: deduplicated, ordered, cut at `now` and at deletion.
+
+Only the *set* of events matters: duplicates (same event_id) collapse, order comes from
+TicketEvent.sort_key, and events after `now` are ignored so a replay at an earlier `now` sees only
+what had happened by then.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sla.events import EventKind, Status, TicketEvent
+
+STOPPED = frozenset({Status.SOLVED, Status.CLOSED})
+
+
+@dataclass(frozen=True)
+class Timeline:
+    ticket_id: str
+    created: datetime  # the CREATED event's time, else the earliest event's (tickets predating us)
+    events: tuple[TicketEvent, ...]  # deduplicated, in sort_key order, none after `now` or deletion
+    deleted_at: datetime | None
+    attrs: Mapping[str, Any]  # current fields: each from the latest event that carries it
+    statuses: tuple[tuple[datetime, Status], ...]  # (since, status); the first is at `created`
+    priorities: tuple[tuple[datetime, str | None], ...]  # (since, priority); the first at `created`
+
+    def priority_at(self, t: datetime) -> str | None:
+        i = bisect.bisect_right([since for since, _ in self.priorities], t) - 1
+        return self.priorities[max(i, 0)][1]
+
+    def when(self, event: TicketEvent) -> datetime:
+        """An event's instant, never before creation (clock skew between products and webhooks)."""
+        return max(event.at, self.created)
+
+
+def _canonical(event: TicketEvent) -> str:
+    return json.dumps(event.to_dict(), sort_keys=True, default=str)
+
+
+def dedupe(events: Iterable[TicketEvent]) -> list[TicketEvent]:
+    """One event per event_id, sorted. If two deliveries disagree, the smallest (sort_key, JSON) wins,
+    so the choice does not depend on arrival order."""
+    by_id: dict[str, TicketEvent] = {}
+    for ev in events:
+        old = by_id.get(ev.event_id)
+        if old is None or (old != ev and (ev.sort_key, _canonical(ev)) < (old.sort_key, _canonical(old))):
+            by_id[ev.event_id] = ev
+    return sorted(by_id.values(), key=lambda e: e.sort_key)
+
+
+def build_timeline(events: Iterable[TicketEvent], now: datetime) -> Timeline | None:
+    """The ticket's history as of `now`; None when no event has happened yet."""
+    ordered = [e for e in dedupe(events) if e.at <= now]
+    if not ordered:
+        return None
+    ids = {e.ticket_id for e in ordered}
+    if len(ids) > 1:
+        raise ValueError(f"evaluate: events of several tickets given together: {sorted(ids)}")
+    created_ev = next((e for e in ordered if e.kind is EventKind.CREATED), None)
+    created = created_ev.at if created_ev is not None else ordered[0].at
+    kept: list[TicketEvent] = []
+    deleted_at = None
+    attrs: dict[str, Any] = {}
+    statuses: list[tuple[datetime, Status]] = [(created, Status.NEW)]
+    priorities: list[tuple[datetime, str | None]] = [(created, None)]
+    for ev in ordered:
+        kept.append(ev)
+        if ev.kind is EventKind.DELETED:
+            deleted_at = max(ev.at, created)
+            break
+        attrs.update(ev.fields)
+        t = max(ev.at, created)
+        status = ev.fields.get("status")
+        if status is not None and status != statuses[-1][1]:
+            statuses.append((t, status))
+        if "priority" in ev.fields and ev.fields["priority"] != priorities[-1][1]:
+            priorities.append((t, ev.fields["priority"]))
+    return Timeline(
+        ticket_id=ordered[0].ticket_id,
+        created=created,
+        events=tuple(kept),
+        deleted_at=deleted_at,
+        attrs=attrs,
+        statuses=_collapse(statuses),
+        priorities=_collapse(priorities),
+    )
+
+
+def _collapse(changes: list[tuple[datetime, Any]]) -> tuple[tuple[datetime, Any], ...]:
+    """Keep the last value at each instant (several changes within one second, or at creation)."""
+    out: list[tuple[datetime, Any]] = []
+    for since, value in changes:
+        if out and out[-1][0] == since:
+            out[-1] = (since, value)
+        else:
+            out.append((since, value))
+    merged: list[tuple[datetime, Any]] = []
+    for since, value in out:
+        if not merged or merged[-1][1] != value:
+            merged.append((since, value))
+    return tuple(merged)
