@@ -1,0 +1,151 @@
+"""Write-back to Zendesk (effects -> as few API calls as possible) and the read side for backfill.
+
+One apply makes at most three calls plus the marker look-up:
+- `PUT /api/v2/tickets/{id}.json` with the deadline custom field, priority, assignee/group and one
+  private note (several due notes are joined into one, each part ending with its own marker);
+- `PUT /api/v2/tickets/{id}/tags.json` to add tags and `DELETE` on the same URL to remove them
+  (a ticket PUT with `tags` would replace the customer's own tags).
+Before a note is posted, the ticket's comments are read and notes whose marker is already there
+are skipped (a worker may have died between Zendesk's answer and the ledger write).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.zendesk.config import ZendeskSettings
+from adapters.zendesk.http import ZendeskHttp
+from sla.effects import Effect, EffectKind, comment_marker
+
+NOTE_SEPARATOR = "\n\n---\n\n"
+_FIELD_KINDS = (EffectKind.SET_DUE, EffectKind.SET_PRIORITY, EffectKind.SET_ASSIGNEE)
+
+
+def format_deadline(value: str, settings: ZendeskSettings) -> str:
+    """The deadline as the configured field expects it: a date, or an ISO 8601 date-time text."""
+    instant = datetime.fromisoformat(value)
+    if instant.tzinfo is None:
+        raise ValueError(f"deadline {value!r} has no time zone")
+    local = instant.astimezone(settings.deadline_zone)
+    if settings.deadline_format == "date":
+        return local.date().isoformat()
+    if settings.deadline_format == "datetime":
+        return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return local.strftime("%Y-%m-%d %H:%M %Z")  # "text": readable, in the configured zone
+
+
+def note_body(effect: Effect) -> str:
+    marker = comment_marker(effect.key.removeprefix("comment:"))
+    body = effect.value.rstrip()
+    return body if body.endswith(marker) else f"{body}\n\n{marker}"
+
+
+def assignee_field(value: str) -> tuple[str, int]:
+    """`group:<id>` assigns a group; `user:<id>` or a bare id assigns an agent."""
+    kind, _, raw = value.rpartition(":")
+    name = {"group": "group_id", "user": "assignee_id", "": "assignee_id"}.get(kind)
+    if name is None or not raw.isdigit():
+        raise ValueError(f"assignee effect value {value!r}: expected <id>, user:<id> or group:<id>")
+    return name, int(raw)
+
+
+class ZendeskClient:
+    def __init__(self, settings: ZendeskSettings, http: ZendeskHttp) -> None:
+        self.settings = settings
+        self.http = http
+
+    def __repr__(self) -> str:
+        return f"ZendeskClient({self.settings.instance!r})"
+
+    # ------------------------------------------------------------ write-back
+
+    def apply(self, ticket_id: str, effects: Sequence[Effect]) -> list[Effect]:
+        if not str(ticket_id).isdigit():
+            raise ValueError(f"Zendesk ticket id must be numeric, got {ticket_id!r}")
+        ticket: dict[str, Any] = {}
+        applied: list[Effect] = []
+        fields = [e for e in effects if e.kind in _FIELD_KINDS]
+        notes = [e for e in effects if e.kind is EffectKind.COMMENT]
+        adds = [e for e in effects if e.kind is EffectKind.ADD_TAG]
+        removes = [e for e in effects if e.kind is EffectKind.REMOVE_TAG]
+
+        # Build the whole request before the first call, so a bad value writes nothing.
+        for effect in fields:
+            if effect.kind is EffectKind.SET_DUE:
+                if self.settings.deadline_field_id is None:
+                    raise ValueError(
+                        f"instance {self.settings.instance!r}: a due date needs `deadline_field_id`"
+                    )
+                value = format_deadline(effect.value, self.settings)
+                ticket["custom_fields"] = [{"id": self.settings.deadline_field_id, "value": value}]
+            elif effect.kind is EffectKind.SET_PRIORITY:
+                ticket["priority"] = self.settings.priority_to_zendesk(effect.value)
+            else:
+                name, ident = assignee_field(effect.value)
+                ticket[name] = ident
+
+        if notes:
+            present = self._markers_present(ticket_id, [note_body(e) for e in notes])
+            fresh = [e for e in notes if comment_marker(e.key.removeprefix("comment:")) not in present]
+            applied += [e for e in notes if e not in fresh]
+            if fresh:
+                comment: dict[str, Any] = {
+                    "body": NOTE_SEPARATOR.join(note_body(e) for e in fresh),
+                    "public": False,
+                }
+                if self.settings.comment_author_id is not None:
+                    comment["author_id"] = int(self.settings.comment_author_id)
+                ticket["comment"] = comment
+                notes = fresh
+            else:
+                notes = []
+
+        base = f"/api/v2/tickets/{ticket_id}"
+        if ticket:
+            self.http.request("PUT", f"{base}.json", json={"ticket": ticket})
+            applied += fields + notes
+        if adds:
+            self.http.request("PUT", f"{base}/tags.json", json={"tags": sorted({e.value for e in adds})})
+            applied += adds
+        if removes:
+            tags = sorted({e.value for e in removes})
+            self.http.request("DELETE", f"{base}/tags.json", json={"tags": tags})
+            applied += removes
+        order = {id(e): i for i, e in enumerate(effects)}
+        return sorted(applied, key=lambda e: order[id(e)])
+
+    def _markers_present(self, ticket_id: str, bodies: list[str]) -> set[str]:
+        wanted = {body[body.rindex("[sla-connector:"):] for body in bodies}
+        found: set[str] = set()
+        for comment in self.comments(ticket_id):
+            text = f"{comment.get('body') or ''}\n{comment.get('plain_body') or ''}"
+            found |= {m for m in wanted if m in text}
+            if found == wanted:
+                break
+        return found
+
+    # ------------------------------------------------------------ read side
+
+    def comments(self, ticket_id: str) -> Iterator[dict[str, Any]]:
+        """The ticket's comments, oldest first, with cursor paging."""
+        yield from self.http.pages(
+            f"/api/v2/tickets/{ticket_id}/comments.json", "comments", {"page[size]": 100}
+        )
+
+    def iter_tickets(self, start_time: datetime | int) -> Iterator[dict[str, Any]]:
+        """Tickets changed since `start_time` (incremental export, cursor-based, until end_of_stream)."""
+        if isinstance(start_time, datetime):
+            if start_time.tzinfo is None:
+                raise ValueError("iter_tickets: start_time must be timezone-aware")
+            start_time = int(start_time.timestamp())
+        path = "/api/v2/incremental/tickets/cursor.json"
+        params: dict[str, Any] = {"start_time": int(start_time)}
+        while True:
+            data = self.http.request("GET", path, params=params) or {}
+            yield from data.get("tickets") or []
+            cursor = data.get("after_cursor")
+            if data.get("end_of_stream", True) or not cursor:
+                return
+            params = {"cursor": cursor}

@@ -1,0 +1,335 @@
+"""Inbound Zendesk deliveries: schema validation, ids, and normalisation to canonical events.
+
+Two payload kinds are accepted:
+- event-subscription webhooks (`zen:event-type:ticket.*`), validated by schemas/event.schema.json;
+- the body of our trigger template (trigger_template.json), validated by schemas/trigger.schema.json.
+Event types are dispatched through `HANDLERS`; `IGNORED` lists the documented ticket events we
+accept and drop on purpose. Unknown `zen:event-type:ticket.*` types normalise to [] as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from adapters.base import PayloadError
+from adapters.zendesk.config import ZendeskSettings
+from sla.events import EventKind, Role, Status, TicketEvent
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+EVENT_VALIDATOR = Draft202012Validator(json.loads((SCHEMA_DIR / "event.schema.json").read_text()))
+TRIGGER_VALIDATOR = Draft202012Validator(json.loads((SCHEMA_DIR / "trigger.schema.json").read_text()))
+TRIGGER_MARK = "zendesk-trigger-v1"
+INVOCATION_HEADER = "x-zendesk-webhook-invocation-id"
+CONNECTOR_MARK = "[sla-connector:"
+_PREFIX = "zen:event-type:"
+_NONE_VALUES = ("", "-")  # what placeholders render for an unset field
+
+Handler = Callable[["Context"], list[TicketEvent]]
+
+
+class Context:
+    """One validated event webhook, with the instance settings it is read under."""
+
+    def __init__(self, payload: Mapping[str, Any], delivery: str, settings: ZendeskSettings) -> None:
+        self.payload = payload
+        self.settings = settings
+        self.detail: Mapping[str, Any] = payload.get("detail") or {}
+        self.event: Mapping[str, Any] = payload.get("event") or {}
+        self.ticket_id = str(self.detail["id"])
+        self.at = parse_instant(payload["time"], "$.time")
+        self.event_id = f"zendesk:{delivery}"
+        self.delivery = delivery
+
+    def changed(self, fields: Mapping[str, Any]) -> list[TicketEvent]:
+        return [self.make(EventKind.CHANGED, fields)]
+
+    def make(self, kind: EventKind, fields: Mapping[str, Any], **kw: Any) -> TicketEvent:
+        actor = kw.pop("actor", None) or actor_of_change(self.detail, self.settings)
+        return TicketEvent(self.event_id, self.ticket_id, kind, self.at, actor, fields, **kw)
+
+
+# ---------------------------------------------------------------- value mapping
+
+
+def opt_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return None if text in _NONE_VALUES or text == "0" else text
+
+
+def parse_instant(raw: str, path: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise PayloadError(f"not an ISO 8601 instant: {raw!r}", path) from None
+    if parsed.tzinfo is None:
+        raise PayloadError(f"instant without a time zone: {raw!r}", path)
+    return parsed
+
+
+def map_status(
+    raw: str, custom_status: Any, settings: ZendeskSettings, path: str
+) -> tuple[Status, str]:
+    """(canonical status, status_name). A mapped custom status wins over the status category."""
+    custom = opt_id(custom_status)
+    if custom is not None and custom in settings.custom_statuses:
+        return settings.custom_statuses[custom], f"custom_status:{custom}"
+    name = str(raw).strip().lower()
+    if name not in settings.statuses:
+        raise PayloadError(
+            f"status {raw!r} is not mapped for instance {settings.instance!r}: add it to `statuses`", path
+        )
+    return settings.statuses[name], name
+
+
+def map_priority(raw: Any, settings: ZendeskSettings) -> str:
+    name = "" if raw is None else str(raw).strip().lower()
+    if name in _NONE_VALUES:
+        return settings.default_priority
+    return settings.priorities.get(name, name)
+
+
+def map_type(raw: Any) -> str | None:
+    name = "" if raw is None else str(raw).strip().lower()
+    return None if name in _NONE_VALUES else name
+
+
+def map_tags(raw: Any) -> frozenset[str]:
+    if raw is None:
+        return frozenset()
+    if isinstance(raw, str):
+        return frozenset(raw.split())
+    return frozenset(str(t) for t in raw)
+
+
+def actor_of_change(detail: Mapping[str, Any], settings: ZendeskSettings) -> Role:
+    """Who made a non-comment change: only the connector and the requester can be told apart."""
+    actor = opt_id(detail.get("actor_id"))
+    if actor is not None and actor == settings.connector_user_id:
+        return Role.CONNECTOR
+    if actor is not None and actor == opt_id(detail.get("requester_id")):
+        return Role.REQUESTER
+    return Role.OTHER
+
+
+def comment_role(
+    author_id: str | None, is_staff: bool | None, body: str | None, requester_id: str | None,
+    settings: ZendeskSettings,
+) -> Role:
+    if (author_id is not None and author_id == settings.connector_user_id) or (
+        body is not None and CONNECTOR_MARK in body
+    ):
+        return Role.CONNECTOR
+    if is_staff is True:
+        return Role.AGENT
+    if (author_id is not None and author_id == requester_id) or is_staff is False:
+        return Role.REQUESTER
+    return Role.OTHER
+
+
+def snapshot(detail: Mapping[str, Any], settings: ZendeskSettings, path: str) -> dict[str, Any]:
+    status, status_name = map_status(detail["status"], detail.get("custom_status"), settings, path)
+    return {
+        "status": status,
+        "status_name": status_name,
+        "priority": map_priority(detail.get("priority"), settings),
+        "type": map_type(detail.get("type")),
+        "tags": map_tags(detail.get("tags")),
+        "assignee": opt_id(detail.get("assignee_id")),
+        "group": opt_id(detail.get("group_id")),
+        "brand": opt_id(detail.get("brand_id")),
+        "requester": opt_id(detail.get("requester_id")),
+    }
+
+
+# ---------------------------------------------------------------- event handlers
+
+
+def _created(c: Context) -> list[TicketEvent]:
+    return [c.make(EventKind.CREATED, snapshot(c.detail, c.settings, "$.detail.status"))]
+
+
+def _status(c: Context) -> list[TicketEvent]:
+    raw = c.event.get("current") or c.detail["status"]
+    status, name = map_status(raw, c.detail.get("custom_status"), c.settings, "$.event.current")
+    return c.changed({"status": status, "status_name": name})
+
+
+def _custom_status(c: Context) -> list[TicketEvent]:
+    status, name = map_status(c.detail["status"], c.event.get("current"), c.settings, "$.detail.status")
+    return c.changed({"status": status, "status_name": name})
+
+
+def _priority(c: Context) -> list[TicketEvent]:
+    return c.changed({"priority": map_priority(c.event.get("current"), c.settings)})
+
+
+def _tags(c: Context) -> list[TicketEvent]:
+    return c.changed({"tags": map_tags(c.detail.get("tags"))})
+
+
+def _field(name: str, convert: Callable[[Any], Any] = opt_id) -> Handler:
+    def handler(c: Context) -> list[TicketEvent]:
+        return c.changed({name: convert(c.event.get("current"))})
+
+    handler.__name__ = f"_{name}_changed"
+    return handler
+
+
+def _comment(c: Context) -> list[TicketEvent]:
+    comment = c.event["comment"]
+    author = comment.get("author") or {}
+    role = comment_role(
+        opt_id(author.get("id")), author.get("is_staff"), comment.get("body"),
+        opt_id(c.detail.get("requester_id")), c.settings,
+    )
+    return [c.make(EventKind.COMMENTED, {}, actor=role, public=bool(comment["is_public"]))]
+
+
+def _deleted(c: Context) -> list[TicketEvent]:
+    return [c.make(EventKind.DELETED, {})]
+
+
+HANDLERS: dict[str, Handler] = {
+    "ticket.created": _created,
+    "ticket.status_changed": _status,
+    "ticket.custom_status_changed": _custom_status,
+    "ticket.priority_changed": _priority,
+    "ticket.tags_changed": _tags,
+    "ticket.agent_assignment_changed": _field("assignee"),
+    "ticket.group_assignment_changed": _field("group"),
+    "ticket.brand_changed": _field("brand"),
+    "ticket.requester_changed": _field("requester"),
+    "ticket.type_changed": _field("type", map_type),
+    "ticket.comment_added": _comment,
+    "ticket.soft_deleted": _deleted,
+    "ticket.permanently_deleted": _deleted,
+    "ticket.marked_as_spam": _deleted,
+}
+SUPPORTED = frozenset(_PREFIX + name for name in HANDLERS)
+#: Documented ticket events that cannot move an SLA clock; accepted and dropped.
+IGNORED = frozenset(
+    _PREFIX + "ticket." + name
+    for name in (
+        "attachment_linked_to_comment", "attachment_redacted_from_comment", "comment_made_private",
+        "comment_redacted", "custom_field_changed", "description_changed", "external_id_changed",
+        "email_ccs_changed", "followers_changed", "form_changed", "organization_changed",
+        "problem_link_changed", "subject_changed", "submitter_changed", "task_due_at_changed",
+        "merged", "undeleted", "sla_policy_changed", "schedule_changed", "ola_policy_changed",
+    )
+)
+
+
+# ---------------------------------------------------------------- the adapter's inbound steps
+
+
+def is_trigger(payload: Any) -> bool:
+    return isinstance(payload, Mapping) and "sla_connector" in payload
+
+
+def validate(payload: Any) -> None:
+    if not isinstance(payload, Mapping):
+        raise PayloadError("a Zendesk webhook body is a JSON object", "$")
+    validator = TRIGGER_VALIDATOR if is_trigger(payload) else EVENT_VALIDATOR
+    errors = sorted(validator.iter_errors(payload), key=lambda e: (len(e.absolute_path), e.message))
+    if errors:
+        # The deepest error names the most precise path (oneOf/if-then report at their parent).
+        err = max(errors, key=lambda e: len(e.absolute_path))
+        path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+        raise PayloadError(err.message, path)
+
+
+def delivery_id(headers: Mapping[str, str], payload: Any) -> str:
+    """Event webhooks: the event `id`. Trigger bodies: the invocation id header, else a digest."""
+    if not is_trigger(payload):
+        return str(payload["id"])
+    invocation = (headers.get(INVOCATION_HEADER) or "").strip()
+    if invocation:
+        return f"invocation:{invocation}"
+    # Zendesk retries an invocation with the same body, so the body identifies the delivery.
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+    ticket = payload["ticket"]
+    return f"trigger:{ticket['id']}:{ticket['updated_at']}:{digest}"
+
+
+def ticket_id(payload: Any) -> str | None:
+    if is_trigger(payload):
+        return str(payload["ticket"]["id"])
+    if str(payload.get("type", "")).startswith(_PREFIX + "ticket."):
+        return str((payload.get("detail") or {}).get("id")) if payload.get("detail") else None
+    return None
+
+
+def normalise(payload: Any, headers: Mapping[str, str], settings: ZendeskSettings) -> list[TicketEvent]:
+    delivery = delivery_id(headers, payload)
+    if is_trigger(payload):
+        return normalise_trigger(payload, delivery, settings)
+    kind = payload["type"]
+    handler = HANDLERS.get(kind.removeprefix(_PREFIX))
+    if handler is None:  # ignored, unknown ticket.* or not a ticket event at all
+        return []
+    return handler(Context(payload, delivery, settings))
+
+
+def normalise_trigger(
+    payload: Mapping[str, Any], delivery: str, settings: ZendeskSettings
+) -> list[TicketEvent]:
+    """The trigger body: a snapshot (CREATED on creation, else CHANGED) plus the latest comment.
+
+    The body cannot say which fields changed, so every update carries the whole snapshot; the
+    latest comment gets an event id of its own (`zendesk:<ticket>:comment:<id>`), so that the
+    later updates that still show it as "latest" deduplicate against the first.
+    """
+    t = payload["ticket"]
+    tid = str(t["id"])
+    created_at = parse_instant(t["created_at"], "$.ticket.created_at")
+    updated_at = parse_instant(t["updated_at"], "$.ticket.updated_at")
+    fields = snapshot(
+        {
+            "status": t["status"], "priority": t.get("priority"), "type": t.get("type"),
+            "tags": t.get("tags"), "assignee_id": t.get("assignee_id"), "group_id": t.get("group_id"),
+            "requester_id": t.get("requester_id"),
+        },
+        settings, "$.ticket.status",
+    )
+    fields["brand"] = (t.get("brand") or "").strip() or None
+    user = payload["current_user"]
+    current = opt_id(user.get("id"))
+    requester = opt_id(t.get("requester_id"))
+    if current is not None and current == settings.connector_user_id:
+        actor = Role.CONNECTOR
+    elif current is not None and current == requester:
+        actor = Role.REQUESTER
+    else:
+        actor = Role.OTHER
+    if created_at == updated_at:
+        events = [TicketEvent(f"zendesk:{tid}:created", tid, EventKind.CREATED, created_at, actor, fields)]
+    else:
+        events = [TicketEvent(f"zendesk:{delivery}:0", tid, EventKind.CHANGED, updated_at, actor, fields)]
+
+    comment = payload["latest_comment"]
+    comment_id = opt_id(comment.get("id"))
+    if comment_id is not None and comment.get("is_public") in ("true", "false"):
+        author = opt_id(comment.get("author_id"))
+        # current_user.role ("Agent", "Admin", "End-user", ...) says who the author is only when
+        # the author is the user whose update fired the trigger.
+        role_name = str(user.get("role") or "").strip().lower()
+        is_staff = None
+        if author is not None and author == current and role_name:
+            is_staff = role_name not in ("end-user", "end user", "enduser")
+        role = comment_role(author, is_staff, None, requester, settings)
+        events.append(
+            TicketEvent(
+                f"zendesk:{tid}:comment:{comment_id}", tid, EventKind.COMMENTED, updated_at, role, {},
+                public=comment["is_public"] == "true",
+            )
+        )
+    return events
