@@ -9,7 +9,9 @@
 - `is_open(t)`: whether `t` lies in a window (windows are half-open: open at 09:00, closed at 17:00).
 - `next_open(t)`: `t` itself when open, else the next opening.
 
-Results are returned in the tzinfo of the datetime passed in. Precision is the microsecond.
+Results are returned in the tzinfo of the datetime passed in (a UTC start gives a UTC result).
+Precision is the microsecond. Mind PEP 495: a result that falls in a DST fold of the caller's zone
+never compares `==` to the same instant in another zone; compare in UTC (`<` and `>` are fine).
 
 Time model. Windows are local wall clock in the calendar's IANA zone; durations are real elapsed
 time. Each local window boundary is mapped to one UTC instant by this deterministic rule:
