@@ -137,7 +137,10 @@ def _all_clocks(metrics: Mapping[str, MetricState]) -> list[MetricState]:
 
 
 def _desired(
-    tl: Timeline, policy: Policy, policies: PolicySet, calendars: Mapping[str, BusinessCalendar],
+    tl: Timeline,
+    policy: Policy,
+    policies: PolicySet,
+    calendars: Mapping[str, BusinessCalendar],
     metrics: Mapping[str, MetricState],
 ) -> DesiredEffects:
     present: set[str] = set()

@@ -136,7 +136,8 @@ class PolicySet:
         chosen = max(in_force, key=lambda p: p.version, default=None)
         floor = chosen.version if chosen is not None else 0
         recalc = [
-            p for p in versions
+            p
+            for p in versions
             if p.recalculate and p.version > floor and (p.effective_from is None or p.effective_from <= now)
         ]
         return max(recalc, key=lambda p: p.version, default=chosen)
