@@ -44,52 +44,117 @@ def ev(event_id: str, ticket: str, kind: str, at: str, actor: str, fields: Any =
 EXPECTED: dict[str, list[dict[str, Any]]] = {
     "cloud_issue_created.json": [
         ev(
-            "jira:10042:created", "10042", "created", "2026-11-27T09:00:00.123000+00:00", "requester",
+            "jira:10042:created",
+            "10042",
+            "created",
+            "2026-11-27T09:00:00.123000+00:00",
+            "requester",
             {
-                "status": "new", "status_name": "Waiting for support", "priority": "high",
-                "type": "Service request", "tags": ["billing", "vip"], "assignee": None, "project": "SUP",
+                "status": "new",
+                "status_name": "Waiting for support",
+                "priority": "high",
+                "type": "Service request",
+                "tags": ["billing", "vip"],
+                "assignee": None,
+                "project": "SUP",
                 "requester": CUSTOMER,
             },
         )
     ],
     "cloud_issue_updated_status.json": [
         ev(
-            "jira:10042:changelog:10301", "10042", "changed", "2026-11-27T10:00:00.789000+00:00", "agent",
+            "jira:10042:changelog:10301",
+            "10042",
+            "changed",
+            "2026-11-27T10:00:00.789000+00:00",
+            "agent",
             {"status": "pending", "status_name": "Waiting for customer"},
         )
     ],
     "cloud_issue_updated_fields.json": [
         ev(
-            "jira:10042:changelog:10302", "10042", "changed", "2026-11-27T10:15:00+00:00", "agent",
-            {"priority": "urgent", "tags": ["billing", "outage", "vip"], "assignee": AGENT, "type": "Incident"},
+            "jira:10042:changelog:10302",
+            "10042",
+            "changed",
+            "2026-11-27T10:15:00+00:00",
+            "agent",
+            {
+                "priority": "urgent",
+                "tags": ["billing", "outage", "vip"],
+                "assignee": AGENT,
+                "type": "Incident",
+            },
         )
     ],
     "cloud_issue_updated_resolved.json": [
         ev(
-            "jira:10042:changelog:10310", "10042", "changed", "2026-11-27T12:00:00+00:00", "agent",
+            "jira:10042:changelog:10310",
+            "10042",
+            "changed",
+            "2026-11-27T12:00:00+00:00",
+            "agent",
             {"status": "solved", "status_name": "Resolved"},
         )
     ],
     "cloud_issue_updated_commented.json": [
-        ev("jira:10042:comment:10500", "10042", "commented", "2026-11-27T09:50:00.321000+00:00", "agent", public=True)
+        ev(
+            "jira:10042:comment:10500",
+            "10042",
+            "commented",
+            "2026-11-27T09:50:00.321000+00:00",
+            "agent",
+            public=True,
+        )
     ],
     "cloud_comment_created_customer.json": [
-        ev("jira:10042:comment:10501", "10042", "commented", "2026-11-27T11:00:00+00:00", "requester", public=True)
+        ev(
+            "jira:10042:comment:10501",
+            "10042",
+            "commented",
+            "2026-11-27T11:00:00+00:00",
+            "requester",
+            public=True,
+        )
     ],
     "cloud_comment_created_internal.json": [
-        ev("jira:10042:comment:10502", "10042", "commented", "2026-11-27T11:05:00+00:00", "agent", public=False)
+        ev(
+            "jira:10042:comment:10502",
+            "10042",
+            "commented",
+            "2026-11-27T11:05:00+00:00",
+            "agent",
+            public=False,
+        )
     ],
     "cloud_comment_created_connector.json": [
-        ev("jira:10042:comment:10503", "10042", "commented", "2026-11-27T11:13:20+00:00", "connector", public=False)
+        ev(
+            "jira:10042:comment:10503",
+            "10042",
+            "commented",
+            "2026-11-27T11:13:20+00:00",
+            "connector",
+            public=False,
+        )
     ],
     "cloud_issue_updated_connector_labels.json": [
         ev(
-            "jira:10042:changelog:10320", "10042", "changed", "2026-11-27T11:15:00+00:00", "connector",
+            "jira:10042:changelog:10320",
+            "10042",
+            "changed",
+            "2026-11-27T11:15:00+00:00",
+            "connector",
             {"tags": ["billing", "sla-warning", "vip"]},
         )
     ],
     "cloud_comment_created_app.json": [
-        ev("jira:10042:comment:10504", "10042", "commented", "2026-11-27T11:16:40+00:00", "other", public=True)
+        ev(
+            "jira:10042:comment:10504",
+            "10042",
+            "commented",
+            "2026-11-27T11:16:40+00:00",
+            "other",
+            public=True,
+        )
     ],
     "cloud_issue_deleted.json": [
         ev("jira:10042:deleted", "10042", "deleted", "2026-11-27T14:33:20+00:00", "agent")
@@ -98,31 +163,70 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     "cloud_worklog_created.json": [],
     "dc_issue_created.json": [
         ev(
-            "jira:20077:created", "20077", "created", "2026-11-27T08:30:00+00:00", "requester",
+            "jira:20077:created",
+            "20077",
+            "created",
+            "2026-11-27T08:30:00+00:00",
+            "requester",
             {
-                "status": "new", "status_name": "Open", "priority": "normal", "type": "Bug", "tags": [],
-                "assignee": None, "project": "OPS", "requester": "rita",
+                "status": "new",
+                "status_name": "Open",
+                "priority": "normal",
+                "type": "Bug",
+                "tags": [],
+                "assignee": None,
+                "project": "OPS",
+                "requester": "rita",
             },
         )
     ],
     "dc_issue_updated_first_response_status.json": [
         ev(
-            "jira:20077:changelog:30500", "20077", "changed", "2026-11-27T09:00:00+00:00", "agent",
+            "jira:20077:changelog:30500",
+            "20077",
+            "changed",
+            "2026-11-27T09:00:00+00:00",
+            "agent",
             {"status": "open", "status_name": "Triaged", "assignee": "dave"},
         ),
         ev(
-            "jira:20077:changelog:30500:first-response", "20077", "commented", "2026-11-27T09:00:00+00:00",
-            "agent", public=True,
+            "jira:20077:changelog:30500:first-response",
+            "20077",
+            "commented",
+            "2026-11-27T09:00:00+00:00",
+            "agent",
+            public=True,
         ),
     ],
     "dc_issue_updated_commented.json": [
-        ev("jira:20077:comment:40001", "20077", "commented", "2026-11-27T09:30:00+00:00", "requester", public=True)
+        ev(
+            "jira:20077:comment:40001",
+            "20077",
+            "commented",
+            "2026-11-27T09:30:00+00:00",
+            "requester",
+            public=True,
+        )
     ],
     "dc_comment_created_restricted.json": [
-        ev("jira:20077:comment:40002", "20077", "commented", "2026-11-27T09:40:00+00:00", "agent", public=False)
+        ev(
+            "jira:20077:comment:40002",
+            "20077",
+            "commented",
+            "2026-11-27T09:40:00+00:00",
+            "agent",
+            public=False,
+        )
     ],
     "dc_comment_created_connector.json": [
-        ev("jira:20077:comment:40003", "20077", "commented", "2026-11-27T09:45:00+00:00", "connector", public=True)
+        ev(
+            "jira:20077:comment:40003",
+            "20077",
+            "commented",
+            "2026-11-27T09:45:00+00:00",
+            "connector",
+            public=True,
+        )
     ],
 }
 
@@ -330,7 +434,9 @@ def test_delivery_id_fallback_is_stable_and_distinguishes_events() -> None:
     payload["comment"]["id"] = "10999"
     assert inbound.delivery_id({}, payload) != first
     other = fixture("cloud_issue_updated_status.json")
-    assert inbound.delivery_id({}, other) != inbound.delivery_id({}, fixture("cloud_issue_updated_fields.json"))
+    assert inbound.delivery_id({}, other) != inbound.delivery_id(
+        {}, fixture("cloud_issue_updated_fields.json")
+    )
 
 
 def test_ticket_id_is_the_issue_id() -> None:
@@ -362,7 +468,9 @@ def test_roles_precedence() -> None:
     assert inbound.actor_role(config, reporter, fields) is Role.REQUESTER
     assert inbound.actor_role(config, {"accountId": "c", "accountType": "customer"}, fields) is Role.REQUESTER
     assert inbound.actor_role(config, {"accountId": "a", "accountType": "atlassian"}, fields) is Role.AGENT
-    assert inbound.actor_role(config, {"accountId": "listed-user", "accountType": "app"}, fields) is Role.AGENT
+    assert (
+        inbound.actor_role(config, {"accountId": "listed-user", "accountType": "app"}, fields) is Role.AGENT
+    )
     assert inbound.actor_role(config, {"accountId": "bot", "accountType": "app"}, fields) is Role.OTHER
     assert inbound.actor_role(config, None, fields) is Role.OTHER
     assert inbound.actor_role(config, {"accountId": "x"}, fields, "note [sla-connector:k]") is Role.CONNECTOR
@@ -388,7 +496,10 @@ def test_body_text_of_string_and_adf() -> None:
         "version": 1,
         "content": [
             {"type": "paragraph", "content": [{"type": "text", "text": "a"}, {"type": "hardBreak"}]},
-            {"type": "bulletList", "content": [{"type": "listItem", "content": [{"type": "text", "text": "b"}]}]},
+            {
+                "type": "bulletList",
+                "content": [{"type": "listItem", "content": [{"type": "text", "text": "b"}]}],
+            },
         ],
     }
     assert inbound.body_text(doc) == "ab"
