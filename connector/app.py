@@ -1,0 +1,209 @@
+"""The webhook receiver and operational endpoints (Flask app factory; gunicorn serves it).
+
+`POST /hooks/<instance>` only verifies, validates, dedupes and durably enqueues (connector.intake),
+then answers: all work happens in the workers. The checks run cheapest-and-safest first, and the
+signature is checked on the raw body before anything parses it:
+unknown instance 404, too large 413, not JSON 415, bad signature 401, bad JSON 400, payload not
+one the product sends 400 (with the failing path), then dedupe + enqueue: 202 (new) or 200
+(duplicate); 503 with Retry-After when Redis is unreachable, so the product retries.
+
+gunicorn: `gunicorn 'connector.app:create_app()'` reads the configuration file named by
+SLA_CONNECTOR_CONFIG.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from adapters.base import InboundError, PayloadError
+from connector.config import Config, ConfigError, load_config
+from connector.metrics import ReceiverMetrics
+
+log = logging.getLogger("sla_connector.app")
+
+RETRY_AFTER_SECONDS = "5"
+# Headers never stored with an event: credentials (automation shared secrets, tokens) and transport
+# details the workers have no use for. Signatures are useless once verified.
+_SENSITIVE_HEADER = re.compile(r"secret|token|authorization|cookie|signature|api-?key|password", re.I)
+_NOISE_HEADERS = frozenset({"host", "connection", "content-length", "accept-encoding", "accept"})
+
+
+def json_response(body: Mapping[str, Any], status: int, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), status=status,
+                    mimetype="application/json", headers=headers)
+
+
+def error(status: int, reason: str, detail: str | None = None, **extra: Any) -> Response:
+    """A small JSON error body. Callers never pass secrets or raw exception text from credentials."""
+    body: dict[str, Any] = {"error": reason}
+    if detail is not None:
+        body["detail"] = detail
+    body.update(extra)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
+    return json_response(body, status, headers)
+
+
+def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers kept with an accepted delivery (lower-case keys, no credentials)."""
+    return {k: v for k, v in headers.items() if k not in _NOISE_HEADERS and not _SENSITIVE_HEADER.search(k)}
+
+
+def create_app(config: Config | None = None, conn: redis.Redis | None = None) -> Flask:
+    """The receiver. Without arguments it loads SLA_CONNECTOR_CONFIG and connects to its Redis."""
+    if config is None:
+        path = os.environ.get("SLA_CONNECTOR_CONFIG")
+        if not path:
+            raise ConfigError("<environment>", "", "SLA_CONNECTOR_CONFIG is not set (path of the YAML file)")
+        config = load_config(path)
+    if conn is None:
+        if not config.redis_url:
+            raise ConfigError(config.source, "redis_url", "the web process needs Redis: set redis_url or "
+                              "REDIS_URL (only `sla-connector run` starts an embedded server)")
+        conn = redis.Redis.from_url(config.redis_url, socket_connect_timeout=2, socket_timeout=5,
+                                    health_check_interval=30)
+
+    from connector.intake import accept  # the pipeline's durable enqueue
+
+    app = Flask("sla_connector")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    metrics = ReceiverMetrics()
+    app.extensions["sla_connector"] = {"config": config, "conn": conn, "metrics": metrics}
+    instances = dict(config.instances)
+    max_body = config.max_body_bytes
+    rejected, received = metrics.rejected, metrics.received
+
+    def reject(instance: str, status: int, reason: str, detail: str, **extra: Any) -> Response:
+        rejected.labels(instance, reason).inc()
+        ids = {k: extra.pop(k) for k in ("delivery", "ticket") if k in extra}
+        log.info("webhook rejected: %s", reason, extra={"event": "webhook_rejected", "instance": instance,
+                                                        "status": status, "reason": reason, **ids})
+        return error(status, reason, detail, **extra)
+
+    @app.post("/hooks/<instance>")
+    def hook(instance: str) -> Response:
+        inst = instances.get(instance)
+        if inst is None:
+            # The label is fixed: a caller must not create metric series by guessing names.
+            return reject("unknown", 404, "unknown_instance", "no instance of that name is configured")
+        length = request.content_length
+        if length is not None and length > max_body:
+            return reject(instance, 413, "too_large", f"the body exceeds {max_body} bytes")
+        if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
+            return reject(instance, 415, "unsupported_media_type", "expected Content-Type: application/json")
+        body = request.stream.read(max_body + 1)
+        if len(body) > max_body:
+            return reject(instance, 413, "too_large", f"the body exceeds {max_body} bytes")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        now = datetime.now(UTC)
+        adapter = inst.adapter
+        try:
+            adapter.verify(headers, body, now)
+        except InboundError as exc:
+            # The adapter's message says what was wrong (missing, stale, mismatch), never the secret.
+            return reject(instance, exc.status, exc.reason, str(exc))
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            return reject(instance, 400, "invalid_json", f"the body is not JSON: {exc}")
+        try:
+            adapter.validate(payload)
+            delivery = adapter.delivery_id(headers, payload)
+            ticket = adapter.ticket_id(payload)
+        except PayloadError as exc:
+            return reject(instance, 400, exc.reason, exc.message, path=exc.path)
+        except InboundError as exc:
+            return reject(instance, exc.status, exc.reason, str(exc))
+        try:
+            new = accept(conn, instance, delivery, ticket, payload, stored_headers(headers), now)
+        except redis.exceptions.RedisError as exc:
+            log.error("queue store unreachable: %s", exc.__class__.__name__,
+                      extra={"event": "webhook_store_unavailable", "instance": instance, "delivery": delivery,
+                             "ticket": ticket})
+            return reject(instance, 503, "store_unavailable", "the queue store is unreachable; retry later",
+                          delivery=delivery, ticket=ticket)
+        outcome = "accepted" if new else "duplicate"
+        received.labels(instance, outcome).inc()
+        log.info("webhook %s", outcome, extra={"event": f"webhook_{outcome}", "instance": instance,
+                                                "delivery": delivery, "ticket": ticket})
+        if new:
+            return json_response({"status": "accepted", "delivery": delivery}, 202)
+        return json_response({"status": "duplicate", "delivery": delivery}, 200)
+
+    _register_ops(app, config, conn, metrics)
+    from connector.api import register_api
+
+    register_api(app, config, conn)
+    _register_errors(app)
+    return app
+
+
+def _register_ops(app: Flask, config: Config, conn: redis.Redis, metrics: ReceiverMetrics) -> None:
+    latency = metrics.latency
+    render = metrics.exposition(conn)
+
+    @app.before_request
+    def _start_timer() -> None:
+        request.environ["sla.start"] = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        start = request.environ.get("sla.start")
+        if start is not None:
+            rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            latency.labels(rule).observe(time.perf_counter() - start)
+        return response
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return json_response({"status": "ok"}, 200)
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        reasons = []
+        try:
+            conn.ping()
+        except redis.exceptions.RedisError as exc:
+            reasons.append(f"redis unreachable ({exc.__class__.__name__})")
+        else:
+            try:
+                from connector import status as status_mod
+            except ImportError:
+                reasons.append("pipeline status module missing")
+            else:
+                try:
+                    if not status_mod.workers_alive(conn):
+                        reasons.append("no worker alive")
+                    if not status_mod.scheduler_alive(conn):
+                        reasons.append("scheduler not alive")
+                except redis.exceptions.RedisError as exc:
+                    reasons.append(f"redis error ({exc.__class__.__name__})")
+        if reasons:
+            return json_response({"status": "not ready", "reasons": reasons}, 503)
+        return json_response({"status": "ready"}, 200)
+
+    @app.get("/metrics")
+    def metrics_view() -> Response:
+        return Response(render(), mimetype="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        reason = (exc.name or "error").lower().replace(" ", "_")
+        return error(exc.code or 500, reason, exc.description)
+
+    @app.errorhandler(Exception)
+    def internal_error(exc: Exception) -> Response:
+        log.exception("unhandled error", extra={"event": "http_internal_error", "path": request.path})
+        return error(500, "internal", "internal error; see the connector's logs")

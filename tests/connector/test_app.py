@@ -1,0 +1,332 @@
+"""The receiver: every check in its order, the answers, durable acceptance, health and metrics."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask.testing import FlaskClient
+
+from connector.app import create_app, stored_headers
+from connector.config import Config, ConfigError, config_from_dict
+
+
+def _load_testdesk() -> Any:
+    path = Path(__file__).with_name("testdesk_adapter.py")
+    spec = importlib.util.spec_from_file_location("_shell_testdesk", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.register()
+    return sys.modules["adapters.testdesk"]
+
+
+testdesk = _load_testdesk()
+SECRET = "desk-webhook-secret-value"
+ENV = {"DESK_SECRET": SECRET, "API_TOKEN": "api-token-value"}
+
+
+def make_config(**top: Any) -> Config:
+    data = {
+        "instances": {"desk": {"product": "testdesk", "secret_env": "DESK_SECRET"}},
+        "receiver": {"max_body_bytes": 2048},
+        "api_token_env": "API_TOKEN",
+        **top,
+    }
+    return config_from_dict(data, ENV, source="test.yaml")
+
+
+@pytest.fixture
+def client(redis_conn: redis.Redis) -> FlaskClient:
+    return create_app(make_config(), redis_conn).test_client()
+
+
+def signed(payload: Any, secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    signature = testdesk.sign_body(secret, body)
+    return body, {"Content-Type": "application/json", "X-Testdesk-Signature": signature}
+
+
+def post(client: FlaskClient, payload: Any, instance: str = "desk", **kw: Any) -> Any:
+    body, headers = signed(payload)
+    headers.update(kw.pop("headers", {}))
+    return client.post(f"/hooks/{instance}", data=kw.pop("data", body), headers=headers, **kw)
+
+
+def test_accepts_then_reports_duplicates(client: FlaskClient) -> None:
+    first = post(client, {"id": "d-1", "ticket": "T-1"})
+    assert first.status_code == 202
+    assert first.get_json() == {"status": "accepted", "delivery": "d-1"}
+    again = post(client, {"id": "d-1", "ticket": "T-1", "retry": 1})
+    assert again.status_code == 200
+    assert again.get_json() == {"status": "duplicate", "delivery": "d-1"}
+    other = post(client, {"id": "d-2", "ticket": None})  # payloads about no ticket are accepted too
+    assert other.status_code == 202
+
+
+def test_accepted_delivery_is_durably_queued(client: FlaskClient, redis_conn: redis.Redis) -> None:
+    before = redis_conn.dbsize()
+    assert post(client, {"id": "d-9", "ticket": "T-9"}).status_code == 202
+    assert redis_conn.dbsize() > before  # the pipeline's dedupe key and queue entry exist in Redis
+    # The dedupe key is shared state: another receiver process answers "duplicate" too.
+    second_app = create_app(make_config(), redis_conn).test_client()
+    assert post(second_app, {"id": "d-9", "ticket": "T-9"}).status_code == 200
+
+
+def test_json_media_types(client: FlaskClient) -> None:
+    body, headers = signed({"id": "d-3"})
+    for ctype in ("application/json; charset=UTF-8", "application/vnd.desk+json"):
+        response = client.post("/hooks/desk", data=body, headers={**headers, "Content-Type": ctype})
+        assert response.status_code in (200, 202), ctype
+
+
+def assert_error(response: Any, status: int, reason: str) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert body["error"] == reason
+    text = response.get_data(as_text=True)
+    assert SECRET not in text and "api-token-value" not in text
+    return body
+
+
+def test_unknown_instance_is_404_before_anything_else(client: FlaskClient) -> None:
+    response = client.post("/hooks/nope", data=b"x" * 5000, headers={"Content-Type": "text/plain"})
+    assert_error(response, 404, "unknown_instance")
+
+
+def test_too_large_by_content_length_is_413_before_content_type(client: FlaskClient) -> None:
+    response = client.post("/hooks/desk", data=b"x" * 2049, headers={"Content-Type": "text/plain"})
+    body = assert_error(response, 413, "too_large")
+    assert body["detail"] == "the body exceeds 2048 bytes"
+
+
+def test_too_large_without_content_length_is_413(client: FlaskClient) -> None:
+    # A chunked upload has no Content-Length: the limit holds on the bytes actually read.
+    body, headers = signed({"id": "big", "pad": "x" * 3000})
+    environ = {"wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True}
+    response = client.post("/hooks/desk", headers={**headers, "Transfer-Encoding": "chunked"},
+                           environ_overrides=environ)
+    assert_error(response, 413, "too_large")
+
+
+def test_exactly_the_limit_is_accepted(client: FlaskClient) -> None:
+    payload = {"id": "edge", "pad": ""}
+    size = len(json.dumps(payload).encode())
+    payload["pad"] = "x" * (2048 - size)
+    assert len(json.dumps(payload).encode()) == 2048
+    assert post(client, payload).status_code == 202
+
+
+def test_not_json_content_type_is_415_before_the_signature(client: FlaskClient) -> None:
+    response = client.post("/hooks/desk", data=b"{}", headers={"Content-Type": "text/plain"})
+    assert_error(response, 415, "unsupported_media_type")
+    response = client.post("/hooks/desk", data=b"{}")
+    assert_error(response, 415, "unsupported_media_type")
+
+
+def test_signature_is_checked_on_the_raw_body_before_parsing(client: FlaskClient) -> None:
+    response = client.post("/hooks/desk", data=b"not json", headers={"Content-Type": "application/json"})
+    body = assert_error(response, 401, "signature")
+    assert body["detail"] == "missing X-Testdesk-Signature header"
+    raw, headers = signed({"id": "d-4"})
+    response = client.post("/hooks/desk", data=raw + b" ", headers=headers)  # body changed after signing
+    assert_error(response, 401, "signature")
+    raw, headers = signed({"id": "d-4"}, secret="wrong")
+    assert_error(client.post("/hooks/desk", data=raw, headers=headers), 401, "signature")
+
+
+def test_invalid_json_is_400(client: FlaskClient) -> None:
+    body = assert_error(post(client, b'{"id": '), 400, "invalid_json")
+    assert body["detail"].startswith("the body is not JSON: ")
+    assert_error(post(client, b"\xff\xfe"), 400, "invalid_json")
+
+
+def test_schema_failure_is_400_with_the_path(client: FlaskClient) -> None:
+    body = assert_error(post(client, {"ticket": "T-1"}), 400, "schema")
+    assert body == {"error": "schema", "detail": "'id' is a required string", "path": "$.id"}
+    body = assert_error(post(client, [1]), 400, "schema")
+    assert body["path"] == "$"
+
+
+def test_store_unreachable_is_503_with_retry_after(tmp_path: Path) -> None:
+    dead = redis.Redis(unix_socket_path=str(tmp_path / "no.sock"), socket_connect_timeout=0.2)
+    client = create_app(make_config(), dead).test_client()
+    response = post(client, {"id": "d-5", "ticket": "T-5"})
+    assert_error(response, 503, "store_unavailable")
+    assert response.headers["Retry-After"] == "5"
+
+
+def test_unknown_routes_and_methods_answer_json(client: FlaskClient) -> None:
+    assert_error(client.get("/nowhere"), 404, "not_found")
+    assert_error(client.get("/hooks/desk"), 405, "method_not_allowed")
+
+
+def test_stored_headers_drop_credentials() -> None:
+    headers = {
+        "x-atlassian-webhook-identifier": "abc",
+        "x-automation-secret": "shh",
+        "authorization": "Bearer x",
+        "x-hub-signature": "sha256=..",
+        "x-zendesk-webhook-signature-timestamp": "2026",
+        "x-api-key": "k",
+        "host": "example",
+        "user-agent": "Atlassian Webhook HTTP Client",
+    }
+    assert stored_headers(headers) == {
+        "x-atlassian-webhook-identifier": "abc",
+        "user-agent": "Atlassian Webhook HTTP Client",
+    }
+
+
+# ---------------------------------------------------------------- ops endpoints
+
+
+def test_healthz(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+
+
+def test_readyz_without_workers_is_503_with_reasons(client: FlaskClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "not ready"
+    assert "no worker alive" in body["reasons"]
+
+
+def test_readyz_redis_down(tmp_path: Path) -> None:
+    dead = redis.Redis(unix_socket_path=str(tmp_path / "no.sock"), socket_connect_timeout=0.2)
+    response = create_app(make_config(), dead).test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["reasons"] == ["redis unreachable (ConnectionError)"]
+
+
+def test_metrics_count_received_and_rejected(client: FlaskClient) -> None:
+    post(client, {"id": "m-1", "ticket": "T"})
+    post(client, {"id": "m-1", "ticket": "T"})
+    client.post("/hooks/desk", data=b"{}", headers={"Content-Type": "text/plain"})
+    client.post("/hooks/ghost", data=b"{}", headers={"Content-Type": "application/json"})
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    text = response.get_data(as_text=True)
+    assert 'sla_webhooks_received_total{instance="desk",outcome="accepted"} 1.0' in text
+    assert 'sla_webhooks_received_total{instance="desk",outcome="duplicate"} 1.0' in text
+    assert 'sla_webhooks_rejected_total{instance="desk",reason="unsupported_media_type"} 1.0' in text
+    assert 'sla_webhooks_rejected_total{instance="unknown",reason="unknown_instance"} 1.0' in text
+    assert 'sla_http_request_duration_seconds_count{route="/hooks/<instance>"} 4.0' in text
+    assert "ghost" not in text
+
+
+def test_two_apps_in_one_process_keep_separate_counters(redis_conn: redis.Redis) -> None:
+    a = create_app(make_config(), redis_conn).test_client()
+    b = create_app(make_config(), redis_conn).test_client()
+    post(a, {"id": "sep-1", "ticket": "T"})
+    assert 'outcome="accepted"} 1.0' in a.get("/metrics").get_data(as_text=True)
+    assert 'outcome="accepted"}' not in b.get("/metrics").get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- the factory
+
+
+def test_factory_reads_the_config_named_by_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          redis_url: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("instances:\n  desk: {product: testdesk, secret_env: DESK_SECRET}\n")
+    monkeypatch.setenv("SLA_CONNECTOR_CONFIG", str(path))
+    monkeypatch.setenv("DESK_SECRET", SECRET)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    app = create_app()
+    assert app.test_client().get("/healthz").status_code == 200
+    assert post(app.test_client(), {"id": "f-1"}).status_code == 202
+
+
+def test_factory_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLA_CONNECTOR_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="SLA_CONNECTOR_CONFIG is not set"):
+        create_app()
+    with pytest.raises(ConfigError, match=r"test\.yaml: redis_url: the web process needs Redis"):
+        create_app(make_config())
+
+
+def test_readyz_with_a_live_worker_and_scheduler(client: FlaskClient, redis_conn: redis.Redis) -> None:
+    from connector import status
+
+    status.heartbeat_worker(redis_conn, "w-1")
+    assert client.get("/readyz").get_json()["reasons"] == ["scheduler not alive"]
+    status.heartbeat_scheduler(redis_conn, "s-1", ttl_s=30)
+    response = client.get("/readyz")
+    assert response.status_code == 200 and response.get_json() == {"status": "ready"}
+
+
+def test_metrics_include_the_pipeline_figures(client: FlaskClient, redis_conn: redis.Redis) -> None:
+    from connector import status
+
+    status.incr(redis_conn, "effects_applied", {"product": "jira", "instance": "acme"}, 3)
+    status.incr(redis_conn, "breaches", {"instance": "acme", "metric": "resolution"})
+    status.observe_latency(redis_conn, [0.07, 0.2, 400.0])
+    status.heartbeat_worker(redis_conn, "w-1")
+    post(client, {"id": "p-1", "ticket": "T-1"})  # one entry waiting in the queue
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "sla_redis_up 1.0" in text
+    assert 'sla_effects_applied_total{instance="acme",product="jira"} 3.0' in text
+    assert 'sla_breaches_total{instance="acme",metric="resolution"} 1.0' in text
+    assert 'sla_processing_latency_seconds_bucket{le="0.1"} 1.0' in text
+    assert 'sla_processing_latency_seconds_bucket{le="+Inf"} 3.0' in text
+    assert "sla_processing_latency_seconds_count 3.0" in text
+    assert "sla_queue_depth 1.0" in text
+    assert "sla_workers_alive 1.0" in text
+    assert "sla_scheduler_alive 0.0" in text
+    assert "sla_timers_pending 0.0" in text
+    assert "sla_failed 0.0" in text
+    assert 'sla_last_event_timestamp_seconds{instance="desk"}' in text
+
+
+def test_metrics_still_answer_when_redis_is_down(tmp_path: Path) -> None:
+    dead = redis.Redis(unix_socket_path=str(tmp_path / "no.sock"), socket_connect_timeout=0.2)
+    response = create_app(make_config(), dead).test_client().get("/metrics")
+    assert response.status_code == 200
+    assert "sla_redis_up 0.0" in response.get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- the ticket API
+
+
+def test_api_is_disabled_without_a_token(redis_conn: redis.Redis) -> None:
+    cfg = config_from_dict({"instances": {"desk": {"product": "testdesk", "secret_env": "DESK_SECRET"}}},
+                           {"DESK_SECRET": SECRET})
+    client = create_app(cfg, redis_conn).test_client()
+    body = assert_error(client.get("/api/tickets/desk/T-1", headers={"Authorization": "Bearer x"}),
+                        503, "api_disabled")
+    assert body["detail"] == "set the environment variable SLA_CONNECTOR_API_TOKEN to enable the API"
+
+
+def test_api_needs_the_bearer_token(client: FlaskClient) -> None:
+    response = client.get("/api/tickets/desk/T-1")
+    assert_error(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    for header in ("Basic abc", "Bearer ", "Bearer"):
+        assert_error(client.get("/api/tickets/desk/T-1", headers={"Authorization": header}), 401, "unauthorized")
+    for wrong in ("api-token-valu", "api-token-value2", "API-TOKEN-VALUE"):
+        response = client.get("/api/tickets/desk/T-1", headers={"Authorization": f"Bearer {wrong}"})
+        assert_error(response, 403, "forbidden")
+
+
+def test_api_unknown_instance_and_ticket_are_404(client: FlaskClient) -> None:
+    auth = {"Authorization": "Bearer api-token-value"}
+    assert_error(client.get("/api/tickets/ghost/T-1", headers=auth), 404, "unknown_instance")
+    assert_error(client.get("/api/tickets/desk/T-404", headers=auth), 404, "unknown_ticket")
+
+
+def test_api_store_down_is_503(tmp_path: Path) -> None:
+    dead = redis.Redis(unix_socket_path=str(tmp_path / "no.sock"), socket_connect_timeout=0.2)
+    client = create_app(make_config(), dead).test_client()
+    response = client.get("/api/tickets/desk/T-1", headers={"Authorization": "Bearer api-token-value"})
+    assert_error(response, 503, "store_unavailable")
+    assert response.headers["Retry-After"] == "5"
