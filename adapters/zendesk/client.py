@@ -117,7 +117,7 @@ class ZendeskClient:
         return sorted(applied, key=lambda e: order[id(e)])
 
     def _markers_present(self, ticket_id: str, bodies: list[str]) -> set[str]:
-        wanted = {body[body.rindex("[sla-connector:"):] for body in bodies}
+        wanted = {body[body.rindex("[sla-connector:") :] for body in bodies}
         found: set[str] = set()
         for comment in self.comments(ticket_id):
             text = f"{comment.get('body') or ''}\n{comment.get('plain_body') or ''}"

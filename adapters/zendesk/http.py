@@ -119,9 +119,7 @@ class ZendeskHttp:
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
             try:
-                response = self._session.request(
-                    method, url, params=params, json=json, timeout=self._timeout
-                )
+                response = self._session.request(method, url, params=params, json=json, timeout=self._timeout)
             except (requests.Timeout, requests.ConnectionError) as exc:
                 kind = type(exc).__name__
                 if last:

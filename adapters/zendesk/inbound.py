@@ -75,9 +75,7 @@ def parse_instant(raw: str, path: str) -> datetime:
     return parsed
 
 
-def map_status(
-    raw: str, custom_status: Any, settings: ZendeskSettings, path: str
-) -> tuple[Status, str]:
+def map_status(raw: str, custom_status: Any, settings: ZendeskSettings, path: str) -> tuple[Status, str]:
     """(canonical status, status_name). A mapped custom status wins over the status category."""
     custom = opt_id(custom_status)
     if custom is not None and custom in settings.custom_statuses:
@@ -121,7 +119,10 @@ def actor_of_change(detail: Mapping[str, Any], settings: ZendeskSettings) -> Rol
 
 
 def comment_role(
-    author_id: str | None, is_staff: bool | None, body: str | None, requester_id: str | None,
+    author_id: str | None,
+    is_staff: bool | None,
+    body: str | None,
+    requester_id: str | None,
     settings: ZendeskSettings,
 ) -> Role:
     if (author_id is not None and author_id == settings.connector_user_id) or (
@@ -188,8 +189,11 @@ def _comment(c: Context) -> list[TicketEvent]:
     comment = c.event["comment"]
     author = comment.get("author") or {}
     role = comment_role(
-        opt_id(author.get("id")), author.get("is_staff"), comment.get("body"),
-        opt_id(c.detail.get("requester_id")), c.settings,
+        opt_id(author.get("id")),
+        author.get("is_staff"),
+        comment.get("body"),
+        opt_id(c.detail.get("requester_id")),
+        c.settings,
     )
     return [c.make(EventKind.COMMENTED, {}, actor=role, public=bool(comment["is_public"]))]
 
@@ -219,11 +223,26 @@ SUPPORTED = frozenset(_PREFIX + name for name in HANDLERS)
 IGNORED = frozenset(
     _PREFIX + "ticket." + name
     for name in (
-        "attachment_linked_to_comment", "attachment_redacted_from_comment", "comment_made_private",
-        "comment_redacted", "custom_field_changed", "description_changed", "external_id_changed",
-        "email_ccs_changed", "followers_changed", "form_changed", "organization_changed",
-        "problem_link_changed", "subject_changed", "submitter_changed", "task_due_at_changed",
-        "merged", "undeleted", "sla_policy_changed", "schedule_changed", "ola_policy_changed",
+        "attachment_linked_to_comment",
+        "attachment_redacted_from_comment",
+        "comment_made_private",
+        "comment_redacted",
+        "custom_field_changed",
+        "description_changed",
+        "external_id_changed",
+        "email_ccs_changed",
+        "followers_changed",
+        "form_changed",
+        "organization_changed",
+        "problem_link_changed",
+        "subject_changed",
+        "submitter_changed",
+        "task_due_at_changed",
+        "merged",
+        "undeleted",
+        "sla_policy_changed",
+        "schedule_changed",
+        "ola_policy_changed",
     )
 )
 
@@ -294,11 +313,16 @@ def normalise_trigger(
     updated_at = parse_instant(t["updated_at"], "$.ticket.updated_at")
     fields = snapshot(
         {
-            "status": t["status"], "priority": t.get("priority"), "type": t.get("type"),
-            "tags": t.get("tags"), "assignee_id": t.get("assignee_id"), "group_id": t.get("group_id"),
+            "status": t["status"],
+            "priority": t.get("priority"),
+            "type": t.get("type"),
+            "tags": t.get("tags"),
+            "assignee_id": t.get("assignee_id"),
+            "group_id": t.get("group_id"),
             "requester_id": t.get("requester_id"),
         },
-        settings, "$.ticket.status",
+        settings,
+        "$.ticket.status",
     )
     fields["brand"] = (t.get("brand") or "").strip() or None
     user = payload["current_user"]
@@ -328,7 +352,12 @@ def normalise_trigger(
         role = comment_role(author, is_staff, None, requester, settings)
         events.append(
             TicketEvent(
-                f"zendesk:{tid}:comment:{comment_id}", tid, EventKind.COMMENTED, updated_at, role, {},
+                f"zendesk:{tid}:comment:{comment_id}",
+                tid,
+                EventKind.COMMENTED,
+                updated_at,
+                role,
+                {},
                 public=comment["is_public"] == "true",
             )
         )

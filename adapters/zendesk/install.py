@@ -81,7 +81,8 @@ class ZendeskInstaller:
         else:
             hook = hooks[0]
             changes = {
-                k: v for k, v in wanted.items()
+                k: v
+                for k, v in wanted.items()
                 if (sorted(hook.get(k) or []) if k == "subscriptions" else hook.get(k))
                 != (sorted(v) if k == "subscriptions" else v)
             }

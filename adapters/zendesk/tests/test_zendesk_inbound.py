@@ -1,0 +1,450 @@
+"""Every fixture, verified, validated and normalised to its exact canonical events."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from adapters.base import PayloadError
+from adapters.zendesk.inbound import HANDLERS, IGNORED, SUPPORTED
+from adapters.zendesk.tests.helpers import FIXTURES, NOW, adapter, fixture_bytes, load, signed_headers
+
+SNAP = {
+    "status": "open",
+    "status_name": "open",
+    "priority": "high",
+    "type": "incident",
+    "tags": ["enterprise", "export"],
+    "assignee": "8447388090494",
+    "group": "8447388093330",
+    "brand": "8447388084370",
+    "requester": "8447388090111",
+}
+
+
+def ev(
+    event_id: str,
+    kind: str,
+    at: str,
+    actor: str = "other",
+    public: bool | None = None,
+    ticket: str = "5158",
+    **fields: Any,
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "ticket_id": ticket,
+        "kind": kind,
+        "at": at,
+        "actor": actor,
+        "fields": fields,
+        "public": public,
+    }
+
+
+EXPECTED: dict[str, list[dict[str, Any]]] = {
+    "event_ticket_created": [
+        ev(
+            "zendesk:cbe4028c-7239-495d-b020-f22348516046",
+            "created",
+            "2026-11-23T09:12:07.672717+00:00",
+            "requester",
+            **{**SNAP, "status": "new", "status_name": "new", "assignee": None},
+        )
+    ],
+    "event_status_changed": [
+        ev(
+            "zendesk:0f4a1c7e-3b1d-4f59-9a55-51c2bd8e8a01",
+            "changed",
+            "2026-11-23T11:02:44.120394+00:00",
+            status="pending",
+            status_name="pending",
+        )
+    ],
+    "event_custom_status_changed": [
+        ev(
+            "zendesk:5d0b1f67-69e4-4bf0-8f2e-7c1e0d3c9a12",
+            "changed",
+            "2026-11-23T11:30:00.500000+00:00",
+            status="on_hold",
+            status_name="custom_status:8447388091999",
+        )
+    ],
+    "event_priority_changed": [
+        ev(
+            "zendesk:9e3a0d1b-2f44-4c8e-b0a7-6d5c4b3a2f10",
+            "changed",
+            "2026-11-23T10:20:00+00:00",
+            priority="urgent",
+        )
+    ],
+    "event_priority_cleared": [
+        ev(
+            "zendesk:1a2b3c4d-0000-4c8e-b0a7-6d5c4b3a2f11",
+            "changed",
+            "2026-11-23T10:21:00+00:00",
+            priority="normal",
+        )
+    ],
+    "event_tags_changed": [
+        ev(
+            "zendesk:7c2d9e8f-1a3b-4c5d-8e9f-0a1b2c3d4e5f",
+            "changed",
+            "2026-11-23T10:25:10+00:00",
+            tags=["enterprise", "vip"],
+        )
+    ],
+    "event_agent_assignment_changed": [
+        ev(
+            "zendesk:2b4d6f80-1c3e-4a5b-9c7d-8e9f0a1b2c3d",
+            "changed",
+            "2026-11-23T10:30:00+00:00",
+            assignee="8447388090777",
+        )
+    ],
+    "event_group_assignment_changed": [
+        ev(
+            "zendesk:3c5e7a91-2d4f-4b6c-8d0e-9f1a2b3c4d5e",
+            "changed",
+            "2026-11-23T10:31:00+00:00",
+            group="8447388093999",
+        )
+    ],
+    "event_brand_changed": [
+        ev(
+            "zendesk:4d6f8ba2-3e5a-4c7d-9e1f-0a2b3c4d5e6f",
+            "changed",
+            "2026-11-23T10:32:00+00:00",
+            brand="8447388084999",
+        )
+    ],
+    "event_requester_changed": [
+        ev(
+            "zendesk:5e7a9cb3-4f6b-4d8e-8f2a-1b3c4d5e6f70",
+            "changed",
+            "2026-11-23T10:33:00+00:00",
+            requester="8447388090222",
+        )
+    ],
+    "event_type_changed": [
+        ev(
+            "zendesk:6f8bad04-5a7c-4e9f-9a3b-2c4d5e6f7081",
+            "changed",
+            "2026-11-23T10:34:00+00:00",
+            type="problem",
+        )
+    ],
+    "event_comment_added_agent": [
+        ev(
+            "zendesk:d4f5c389-8f4a-4c2e-a1b9-8e4f39c71d52",
+            "commented",
+            "2026-11-23T10:15:30.123456+00:00",
+            "agent",
+            True,
+        )
+    ],
+    "event_comment_added_requester": [
+        ev(
+            "zendesk:e5a6d49a-9a5b-4d3f-b2ca-9f5a4ad82e63",
+            "commented",
+            "2026-11-23T12:01:02+00:00",
+            "requester",
+            True,
+        )
+    ],
+    "event_comment_added_private_note": [
+        ev(
+            "zendesk:f6b7e5ab-0b6c-4e4a-83db-a06b5be93f74",
+            "commented",
+            "2026-11-23T12:05:00+00:00",
+            "agent",
+            False,
+        )
+    ],
+    "event_comment_added_connector": [
+        ev(
+            "zendesk:a7c8f6bc-1c7d-4f5b-94ec-b17c6cfa4085",
+            "commented",
+            "2026-11-23T13:00:01+00:00",
+            "connector",
+            False,
+        )
+    ],
+    "event_comment_added_marker_only": [
+        ev(
+            "zendesk:b8d907cd-2d8e-406c-a5fd-c28d7d0b5196",
+            "commented",
+            "2026-11-23T13:05:00+00:00",
+            "connector",
+            False,
+        )
+    ],
+    "event_soft_deleted": [
+        ev(
+            "zendesk:c9ea18de-3e9f-417d-b60e-d39e8e1c62a7",
+            "deleted",
+            "2026-11-24T08:00:00+00:00",
+        )
+    ],
+    "event_ignored_subject_changed": [],
+    "event_unknown_ticket_type": [],
+    "event_user_created": [],
+    "trigger_ticket_created": [
+        ev(
+            "zendesk:5158:created",
+            "created",
+            "2026-11-23T09:12:07+00:00",
+            "requester",
+            **{
+                **SNAP,
+                "status": "new",
+                "status_name": "new",
+                "priority": "normal",
+                "assignee": None,
+                "group": None,
+                "brand": "Acme Support",
+            },
+        ),
+        ev(
+            "zendesk:5158:comment:14543565480000", "commented", "2026-11-23T09:12:07+00:00", "requester", True
+        ),
+    ],
+    "trigger_agent_reply": [
+        ev(
+            "zendesk:invocation:inv-trigger_agent_reply:0",
+            "changed",
+            "2026-11-23T10:15:30+00:00",
+            **{**SNAP, "status": "pending", "status_name": "pending", "brand": "Acme Support"},
+        ),
+        ev("zendesk:5158:comment:14543565489940", "commented", "2026-11-23T10:15:30+00:00", "agent", True),
+    ],
+    "trigger_connector_note": [
+        ev(
+            "zendesk:invocation:inv-trigger_connector_note:0",
+            "changed",
+            "2026-11-23T13:00:01+00:00",
+            "connector",
+            **{
+                **SNAP,
+                "priority": "urgent",
+                "tags": ["enterprise", "export", "sla-warning"],
+                "brand": "Acme Support",
+            },
+        ),
+        ev(
+            "zendesk:5158:comment:14543565490003",
+            "commented",
+            "2026-11-23T13:00:01+00:00",
+            "connector",
+            False,
+        ),
+    ],
+}
+
+
+def check_fixture(name: str) -> list[dict[str, Any]]:
+    """Deliver fixture `name` the way the receiver does: verify, parse, validate, normalise."""
+    zd = adapter()
+    body = fixture_bytes(name)
+    headers = signed_headers(body)
+    if name.startswith("trigger_"):
+        headers["x-zendesk-webhook-invocation-id"] = f"inv-{name}"
+    zd.verify(headers, body, NOW)
+    payload = json.loads(body)
+    zd.validate(payload)
+    events = [e.to_dict() for e in zd.normalise(payload, headers)]
+    assert events == EXPECTED[name]
+    return events
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_normalises_to_exact_events(name: str) -> None:
+    check_fixture(name)
+
+
+def test_no_fixture_is_unused() -> None:
+    # Every fixture on disk is delivered by test_fixture_normalises_to_exact_events, and nothing else.
+    on_disk = {p.stem for p in FIXTURES.glob("*.json")}
+    assert sorted(on_disk - set(EXPECTED)) == [], "unused fixtures"
+    assert sorted(set(EXPECTED) - on_disk) == [], "expectations without a fixture"
+
+
+def test_every_supported_event_type_has_a_fixture() -> None:
+    types = {load(n).get("type") for n in EXPECTED if n.startswith("event_")}
+    missing = {t for t in SUPPORTED if t not in types}
+    # Two deletion flavours share the soft-delete normaliser; they are covered below.
+    assert missing == {"zen:event-type:ticket.permanently_deleted", "zen:event-type:ticket.marked_as_spam"}
+    assert not SUPPORTED & IGNORED
+    assert len(SUPPORTED) == len(HANDLERS)
+
+
+@pytest.mark.parametrize("kind", ["permanently_deleted", "marked_as_spam"])
+def test_other_deletions_normalise_to_deleted(kind: str) -> None:
+    payload = load("event_soft_deleted")
+    payload["type"] = f"zen:event-type:ticket.{kind}"
+    zd = adapter()
+    zd.validate(payload)
+    [event] = zd.normalise(payload, {})
+    assert (event.kind.value, event.ticket_id) == ("deleted", "5158")
+
+
+def test_ticket_and_delivery_ids() -> None:
+    zd = adapter()
+    payload = load("event_comment_added_agent")
+    assert zd.ticket_id(payload) == "5158"
+    assert zd.delivery_id({}, payload) == "d4f5c389-8f4a-4c2e-a1b9-8e4f39c71d52"
+    assert zd.ticket_id(load("event_user_created")) is None
+    trig = load("trigger_agent_reply")
+    assert zd.ticket_id(trig) == "5158"
+    assert zd.delivery_id({"x-zendesk-webhook-invocation-id": "01J9"}, trig) == "invocation:01J9"
+
+
+def test_trigger_delivery_id_fallback_is_stable_and_body_specific() -> None:
+    zd = adapter()
+    trig = load("trigger_agent_reply")
+    first = zd.delivery_id({}, trig)
+    assert first == zd.delivery_id({}, copy.deepcopy(trig))
+    assert first.startswith("trigger:5158:2026-11-23T10:15:30Z:")
+    trig["ticket"]["status"] = "Solved"
+    assert zd.delivery_id({}, trig) != first
+    events = zd.normalise(trig, {})
+    assert events[0].event_id == f"zendesk:{zd.delivery_id({}, trig)}:0"
+
+
+def test_status_and_priority_casing_and_overrides() -> None:
+    zd = adapter(statuses={"Waiting on vendor": "on_hold"}, priorities={"URGENT": "p1"})
+    payload = load("event_status_changed")
+    payload["event"]["current"] = "Waiting On Vendor"
+    [event] = zd.normalise(payload, {})
+    assert (event.fields["status"].value, event.fields["status_name"]) == ("on_hold", "waiting on vendor")
+    payload = load("event_priority_changed")
+    [event] = zd.normalise(payload, {})
+    assert event.fields == {"priority": "p1"}
+
+
+def test_default_priority_is_configurable() -> None:
+    zd = adapter(default_priority="low")
+    [event] = zd.normalise(load("event_priority_cleared"), {})
+    assert event.fields == {"priority": "low"}
+
+
+def test_unmapped_status_is_a_clear_error() -> None:
+    payload = load("event_status_changed")
+    payload["event"]["current"] = "Escalated"
+    with pytest.raises(PayloadError, match=r"status 'Escalated' is not mapped.*statuses") as info:
+        adapter().normalise(payload, {})
+    assert info.value.path == "$.event.current"
+
+
+def test_comment_of_unknown_staffness_by_someone_else_is_other() -> None:
+    payload = load("event_comment_added_agent")
+    del payload["event"]["comment"]["author"]["is_staff"]
+    payload["event"]["comment"]["author"]["id"] = "123"
+    [event] = adapter().normalise(payload, {})
+    assert event.actor.value == "other"
+
+
+def test_connector_change_is_recognised_by_actor_id() -> None:
+    payload = load("event_tags_changed")
+    payload["detail"]["actor_id"] = 900000000001
+    [event] = adapter().normalise(payload, {})
+    assert event.actor.value == "connector"
+
+
+def test_trigger_comment_by_earlier_author_of_unknown_role() -> None:
+    trig = load("trigger_agent_reply")
+    trig["latest_comment"]["author_id"] = "8447388090999"  # not the user whose update fired
+    events = adapter().normalise(trig, {"x-zendesk-webhook-invocation-id": "x"})
+    assert events[1].actor.value == "other"
+
+
+def test_trigger_without_comment_yields_only_the_snapshot() -> None:
+    trig = load("trigger_agent_reply")
+    trig["latest_comment"] = {"id": "", "author_id": "", "is_public": ""}
+    adapter().validate(trig)
+    events = adapter().normalise(trig, {"x-zendesk-webhook-invocation-id": "x"})
+    assert [e.kind.value for e in events] == ["changed"]
+
+
+# ---------------------------------------------------------------- schema failures name the path
+
+
+def _broken(name: str, mutate: Any) -> Any:
+    payload = load(name)
+    mutate(payload)
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("payload", "path", "message"),
+    [
+        ([1, 2], "$", "JSON object"),
+        (_broken("event_status_changed", lambda p: p.pop("id")), "$", "'id' is a required property"),
+        (_broken("event_status_changed", lambda p: p.update(time="yesterday")), "$.time", "does not match"),
+        (
+            _broken("event_status_changed", lambda p: p.update(subject="zen:ticket:abc")),
+            "$.subject",
+            "does not match",
+        ),
+        (
+            _broken("event_status_changed", lambda p: p["detail"].pop("status")),
+            "$.detail",
+            "'status' is a required property",
+        ),
+        (_broken("event_status_changed", lambda p: p["detail"].update(id="12a")), "$.detail.id", "valid"),
+        (
+            _broken("event_status_changed", lambda p: p["event"].pop("current")),
+            "$.event",
+            "'current' is a required property",
+        ),
+        (
+            _broken("event_comment_added_agent", lambda p: p["event"]["comment"].update(is_public="yes")),
+            "$.event.comment.is_public",
+            "is not of type 'boolean'",
+        ),
+        (
+            _broken("event_comment_added_agent", lambda p: p["event"]["comment"].pop("author")),
+            "$.event.comment",
+            "'author' is a required property",
+        ),
+        (
+            _broken("event_tags_changed", lambda p: p["detail"].pop("tags")),
+            "$.detail",
+            "'tags' is a required property",
+        ),
+        (
+            _broken("event_status_changed", lambda p: p.update(type="ticket.status_changed")),
+            "$.type",
+            "does not match",
+        ),
+        (
+            _broken("trigger_agent_reply", lambda p: p["ticket"].update(id="")),
+            "$.ticket.id",
+            "does not match",
+        ),
+        (
+            _broken("trigger_agent_reply", lambda p: p["ticket"].update(updated_at="November 23, 2026")),
+            "$.ticket.updated_at",
+            "does not match",
+        ),
+        (
+            _broken("trigger_agent_reply", lambda p: p.update(sla_connector="v0")),
+            "$.sla_connector",
+            "was expected",
+        ),
+        (
+            _broken("trigger_agent_reply", lambda p: p["latest_comment"].update(is_public="yes")),
+            "$.latest_comment.is_public",
+            "is not one of",
+        ),
+    ],
+)
+def test_schema_failure_names_the_path(payload: Any, path: str, message: str) -> None:
+    with pytest.raises(PayloadError) as info:
+        adapter().validate(payload)
+    assert info.value.path == path
+    assert message in info.value.message
+    assert str(info.value).startswith(f"{path}: ")
