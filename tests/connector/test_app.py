@@ -312,7 +312,8 @@ def test_api_needs_the_bearer_token(client: FlaskClient) -> None:
     assert_error(response, 401, "unauthorized")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     for header in ("Basic abc", "Bearer ", "Bearer"):
-        assert_error(client.get("/api/tickets/desk/T-1", headers={"Authorization": header}), 401, "unauthorized")
+        response = client.get("/api/tickets/desk/T-1", headers={"Authorization": header})
+        assert_error(response, 401, "unauthorized")
     for wrong in ("api-token-valu", "api-token-value2", "API-TOKEN-VALUE"):
         response = client.get("/api/tickets/desk/T-1", headers={"Authorization": f"Bearer {wrong}"})
         assert_error(response, 403, "forbidden")
