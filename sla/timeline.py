@@ -55,12 +55,13 @@ def dedupe(events: Iterable[TicketEvent]) -> list[TicketEvent]:
 
 def build_timeline(events: Iterable[TicketEvent], now: datetime) -> Timeline | None:
     """The ticket's history as of `now`; None when no event has happened yet."""
+    events = list(events)
+    ids = {e.ticket_id for e in events}
+    if len(ids) > 1:
+        raise ValueError(f"evaluate: events of several tickets given together: {sorted(ids)}")
     ordered = [e for e in dedupe(events) if e.at <= now]
     if not ordered:
         return None
-    ids = {e.ticket_id for e in ordered}
-    if len(ids) > 1:
-        raise ValueError(f"evaluate: events of several tickets given together: {sorted(ids)}")
     created_ev = next((e for e in ordered if e.kind is EventKind.CREATED), None)
     created = created_ev.at if created_ev is not None else ordered[0].at
     kept: list[TicketEvent] = []
