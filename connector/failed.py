@@ -1,0 +1,124 @@
+"""The failed registry: what the pipeline gave up on, kept until an admin replays or purges it.
+
+Two kinds of entries, in the hash `sla:failed` (id -> JSON):
+- "event:<instance>:<delivery>": a delivery that could not be normalised (or names an unknown
+  instance). Its stream fields are kept, so `retry` puts it back on the stream as it was.
+- "ticket:<instance>:<ticket>": a ticket whose evaluation or write-back failed `max_attempts`
+  times. Its events are safe in its log; `retry` resets the attempts and looks at it again.
+A ticket that fails does not block others: the worker records it here and moves on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis
+
+from connector import store
+
+# Stream fields of a replayed delivery (bytes from XREADGROUP or str) -> str.
+
+
+def _str_fields(fields: Mapping[Any, Any]) -> dict[str, str]:
+    return {store.text(k) or "": store.text(v) or "" for k, v in fields.items()}
+
+
+def event_id(instance: str, delivery: str) -> str:
+    return f"event:{instance}:{delivery}"
+
+
+def ticket_id(instance: str, ticket: str) -> str:
+    return f"ticket:{instance}:{ticket}"
+
+
+def record_event(
+    conn: Any, instance: str, delivery: str, fields: Mapping[Any, Any], error: str, now: float | None = None
+) -> str:
+    """Keep a delivery that cannot be processed. `conn` may be a pipeline."""
+    entry_id = event_id(instance, delivery)
+    entry = {
+        "id": entry_id,
+        "kind": "event",
+        "instance": instance,
+        "ticket": store.text(fields.get(b"t", fields.get("t"))) or None,
+        "delivery": delivery,
+        "error": error[:2000],
+        "attempts": 1,
+        "failed_at": time.time() if now is None else now,
+        "fields": _str_fields(fields),
+    }
+    conn.hset(store.FAILED, entry_id, json.dumps(entry, separators=(",", ":")))
+    return entry_id
+
+
+def record_ticket(
+    conn: Any, instance: str, ticket: str, error: str, attempts: int, now: float | None = None
+) -> str:
+    entry_id = ticket_id(instance, ticket)
+    entry = {
+        "id": entry_id,
+        "kind": "ticket",
+        "instance": instance,
+        "ticket": ticket,
+        "delivery": None,
+        "error": error[:2000],
+        "attempts": attempts,
+        "failed_at": time.time() if now is None else now,
+    }
+    conn.hset(store.FAILED, entry_id, json.dumps(entry, separators=(",", ":")))
+    return entry_id
+
+
+def list_failed(conn: redis.Redis) -> list[dict]:
+    """Every failed entry, oldest first (without the raw payload, which may be large)."""
+    out = []
+    for raw in conn.hvals(store.FAILED):
+        entry = json.loads(raw)
+        entry.pop("fields", None)
+        out.append(entry)
+    return sorted(out, key=lambda e: (e["failed_at"], e["id"]))
+
+
+def _select(conn: redis.Redis, ids: Sequence[str] | None) -> list[tuple[str, dict]]:
+    if ids is None:
+        return [(store.text(k) or "", json.loads(v)) for k, v in conn.hgetall(store.FAILED).items()]
+    ids = list(ids)
+    if not ids:
+        return []
+    values = conn.hmget(store.FAILED, ids)
+    return [(i, json.loads(v)) for i, v in zip(ids, values, strict=True) if v is not None]
+
+
+def retry_failed(conn: redis.Redis, ids: Sequence[str] | None = None) -> int:
+    """Replay the given entries (all when `ids` is None); the number replayed. Unknown ids are skipped."""
+    count = 0
+    for entry_id, entry in _select(conn, ids):
+        pipe = conn.pipeline(transaction=True)
+        if entry["kind"] == "event":
+            fields = dict(entry["fields"])
+            fields["x"] = "1"  # a replay: the worker does not count it as a new delivery
+            pipe.xadd(store.STREAM, fields)
+        else:
+            pipe.hdel(store.ticket_key(entry["instance"], entry["ticket"]), store.META + "attempts")
+            pipe.xadd(store.STREAM, {"k": "t", "i": entry["instance"], "t": entry["ticket"], "x": "1"})
+        pipe.hdel(store.FAILED, entry_id)
+        pipe.execute()
+        count += 1
+    return count
+
+
+def purge_failed(conn: redis.Redis, ids: Sequence[str] | None = None) -> int:
+    """Forget the given entries (all when `ids` is None); the number removed."""
+    if ids is None:
+        count = int(conn.hlen(store.FAILED))
+        conn.delete(store.FAILED)
+        return count
+    ids = list(ids)
+    return int(conn.hdel(store.FAILED, *ids)) if ids else 0
+
+
+def failed_count(conn: redis.Redis) -> int:
+    return int(conn.hlen(store.FAILED))

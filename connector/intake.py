@@ -1,0 +1,83 @@
+"""Durable intake: dedupe a delivery and append it to the work stream in one atomic step.
+
+The receiver calls `accept` after verifying and validating a webhook. One Lua script checks the
+delivery id's dedupe key, does `XADD` to `sla:stream` and sets the key with a TTL, so a delivery
+is either recorded and queued, or neither: a failure cannot make a retry look like a duplicate
+of something that was never queued. Once `accept` returns True the entry stays in the stream
+until a worker has stored its events and acknowledged it (see connector/worker.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import redis
+from redis.commands.core import Script
+
+from connector import store
+from connector.tuning import PipelineSettings
+
+# Header names never kept with a queued delivery: they may carry shared secrets or credentials.
+_SENSITIVE = ("authorization", "cookie", "secret", "token", "password", "api-key", "apikey")
+
+_ACCEPT = Script(
+    None,
+    b"""
+-- Redis does not roll a script back on error: XADD (the step that can fail) runs before SET.
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'k', 'e', 'i', ARGV[2], 'd', ARGV[3], 't', ARGV[4],
+           'p', ARGV[5], 'h', ARGV[6], 'r', ARGV[7])
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[7])
+return 1
+""",
+)
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Lower-cased headers the adapter may need when normalising, minus anything secret-looking."""
+    return {
+        k.lower(): str(v) for k, v in headers.items() if not any(word in k.lower() for word in _SENSITIVE)
+    }
+
+
+def accept(
+    conn: redis.Redis,
+    instance: str,
+    delivery_id: str,
+    ticket_id: str | None,
+    payload: Any,
+    headers: Mapping[str, str],
+    received_at: datetime,
+    *,
+    dedupe_ttl_s: int | None = None,
+) -> bool:
+    """Queue a verified delivery; True if new, False for a duplicate. Redis errors propagate."""
+    if not instance or "\n" in instance:
+        raise ValueError(f"accept: bad instance name {instance!r}")
+    if not delivery_id:
+        raise ValueError(f"accept: empty delivery id for instance {instance!r}")
+    if received_at.tzinfo is None:
+        raise ValueError(f"accept: received_at {received_at!r} must be timezone-aware")
+    ttl = dedupe_ttl_s if dedupe_ttl_s is not None else _default_ttl()
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    keys = (store.dedupe_key(instance, delivery_id), store.STREAM, store.LAST_EVENT)
+    args = (
+        int(ttl),
+        instance,
+        delivery_id,
+        ticket_id or "",
+        body,
+        json.dumps(kept_headers(headers), separators=(",", ":")),
+        repr(received_at.timestamp()),
+    )
+    return bool(_ACCEPT(keys, args, client=conn))
+
+
+@functools.cache
+def _default_ttl() -> int:
+    return PipelineSettings.from_env().dedupe_ttl_s

@@ -1,0 +1,399 @@
+"""The level-triggered controller: one batch of stream entries in, tickets brought up to date.
+
+For a batch the worker read from the stream (connector/worker.py):
+1. normalise each delivery through its instance's adapter (a delivery that cannot be normalised
+   goes to the failed registry; it never blocks the others), and group the events by ticket;
+2. lock every touched ticket and load its log and ledger: one round trip for the whole batch;
+3. per locked ticket: append the new events (deduplicated by id), evaluate the whole log at `now`,
+   apply only `missing_effects(desired, ledger)` (or log them in dry-run), record them in the
+   ledger, schedule a timer at `next_check`;
+4. one MULTI writes the logs, ledgers, timers, counters, releases the locks and acknowledges and
+   deletes the entries, so an entry is acknowledged exactly when its events are stored.
+A ticket locked by another worker gets its events appended and a timer a moment later: whoever
+holds the lock finishes, then the timer makes someone look again. Live write-backs record their
+ledger entry right after the product answers (not at the end of the batch) to keep the window in
+which a worker can die between the two as small as possible; the adapter's comment marker check
+covers what is left of it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from redis.commands.core import Script
+
+from adapters.base import ApiError, NotFound, RateLimited
+from connector import failed, status, store, timers
+from connector.tuning import PipelineSettings
+from sla.effects import Effect, missing_effects
+from sla.events import TicketEvent
+
+log = logging.getLogger("sla_connector.pipeline")
+
+Evaluator = Callable[..., Any]  # evaluate(policies, calendars, events, now, *, instance=None)
+
+_LOCK_AND_LOAD = Script(
+    None,
+    b"""
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('LRANGE', KEYS[2], 0, -1), redis.call('HGETALL', KEYS[3])}
+end
+return {0}
+""",
+)
+
+_UNLOCK = Script(
+    None,
+    b"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+""",
+)
+
+
+def default_evaluator() -> Evaluator:
+    from sla.evaluate import evaluate  # imported late: the SLA engine is only needed by workers
+
+    return evaluate
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stream entry: a delivery ("e") or a look-again request ("t") for a ticket."""
+
+    id: str
+    kind: str
+    instance: str
+    ticket: str
+    delivery: str
+    payload: str
+    headers: str
+    received: float | None
+    replay: bool
+    raw: Mapping[Any, Any]
+
+    @classmethod
+    def parse(cls, entry_id: bytes | str, fields: Mapping[Any, Any]) -> Entry:
+        f = {store.text(k): store.text(v) for k, v in fields.items()}
+        received = f.get("r")
+        return cls(
+            id=store.text(entry_id) or "",
+            kind=f.get("k") or "e",
+            instance=f.get("i") or "",
+            ticket=f.get("t") or "",
+            delivery=f.get("d") or "",
+            payload=f.get("p") or "null",
+            headers=f.get("h") or "{}",
+            received=float(received) if received else None,
+            replay=f.get("x") == "1",
+            raw=fields,
+        )
+
+
+@dataclass
+class BatchReport:
+    entries: int = 0
+    tickets: int = 0
+    deferred: int = 0
+    effects: int = 0
+    failed: int = 0
+    acked: list[str] = field(default_factory=list)
+
+
+class Processor:
+    """Processes batches for one worker; stateless between batches apart from its lock token."""
+
+    def __init__(
+        self,
+        conn: redis.Redis,
+        config: Any,
+        settings: PipelineSettings | None = None,
+        *,
+        evaluator: Evaluator | None = None,
+        clock: Callable[[], float] = time.time,
+        name: str | None = None,
+    ) -> None:
+        self.conn = conn
+        self.config = config
+        self.settings = settings or PipelineSettings()
+        self.evaluator = evaluator or default_evaluator()
+        self.clock = clock
+        self.token = name or uuid.uuid4().hex
+
+    # ------------------------------------------------------------ the batch
+
+    def process(self, raw_entries: Sequence[tuple[Any, Mapping[Any, Any]]]) -> BatchReport:
+        report = BatchReport(entries=len(raw_entries))
+        final = self.conn.pipeline(transaction=True)
+        work: dict[tuple[str, str], list[TicketEvent]] = {}
+        received: list[float] = []
+        for entry_id, fields in raw_entries:
+            entry = Entry.parse(entry_id, fields)
+            report.acked.append(entry.id)
+            if self._collect(final, entry, work):
+                if entry.kind == "e" and entry.received and not entry.replay:
+                    received.append(entry.received)
+            else:
+                report.failed += 1
+        report.tickets = len(work)
+        if work:
+            loaded = self._lock_and_load(list(work))
+            for (instance, ticket), new_events in work.items():
+                record = loaded.get((instance, ticket))
+                if record is None:
+                    report.deferred += 1
+                    self._defer(final, instance, ticket, new_events)
+                    continue
+                report.effects += self._ticket(final, instance, ticket, new_events, record)
+                _UNLOCK((store.lock_key(instance, ticket),), (self.token,), client=final)
+        if report.acked:
+            final.xack(store.STREAM, store.GROUP, *report.acked)
+            final.xdel(store.STREAM, *report.acked)
+        done = self.clock()
+        status.observe_latency(final, (done - r for r in received))
+        final.execute()
+        return report
+
+    def _collect(self, final: Any, entry: Entry, work: dict[tuple[str, str], list[TicketEvent]]) -> bool:
+        """Add the entry's events to `work`; False (and a failed record) when it cannot be used."""
+        instance = self.config.instances.get(entry.instance)
+        extra = {
+            "event": "delivery_failed",
+            "instance": entry.instance,
+            "ticket": entry.ticket or None,
+            "delivery": entry.delivery or None,
+        }
+        if instance is None:
+            log.error("entry for an instance that is not configured", extra=extra)
+            failed.record_event(
+                final,
+                entry.instance,
+                entry.delivery or entry.id,
+                entry.raw,
+                f"unknown instance {entry.instance!r}",
+                self.clock(),
+            )
+            status.incr(final, "events_failed", {"instance": entry.instance})
+            return False
+        if entry.kind != "e":
+            work.setdefault((entry.instance, entry.ticket), [])
+            return True
+        try:
+            events = instance.adapter.normalise(json.loads(entry.payload), json.loads(entry.headers))
+            for event in events:
+                if not isinstance(event, TicketEvent):
+                    raise TypeError(f"normalise returned {type(event).__name__}, not TicketEvent")
+        except Exception as exc:  # a poison delivery must not block the others
+            log.exception("delivery could not be normalised", extra=extra)
+            failed.record_event(
+                final,
+                entry.instance,
+                entry.delivery or entry.id,
+                entry.raw,
+                f"{type(exc).__name__}: {exc}",
+                self.clock(),
+            )
+            status.incr(final, "events_failed", {"instance": entry.instance, "product": instance.product})
+            return False
+        for event in events:
+            work.setdefault((entry.instance, event.ticket_id), []).append(event)
+        status.incr(final, "events_processed", {"instance": entry.instance, "product": instance.product})
+        return True
+
+    def _lock_and_load(self, tickets: list[tuple[str, str]]) -> dict[tuple[str, str], store.TicketRecord]:
+        pipe = self.conn.pipeline(transaction=False)
+        ttl_ms = int(self.settings.lock_ttl_s * 1000)
+        for instance, ticket in tickets:
+            keys = (
+                store.lock_key(instance, ticket),
+                store.events_key(instance, ticket),
+                store.ticket_key(instance, ticket),
+            )
+            _LOCK_AND_LOAD(keys, (self.token, ttl_ms), client=pipe)
+        out = {}
+        for (instance, ticket), result in zip(tickets, pipe.execute(), strict=True):
+            if result[0] != 1:
+                continue
+            flat = result[2]
+            hash_ = dict(zip(flat[::2], flat[1::2], strict=True))
+            out[(instance, ticket)] = store.decode_record(instance, ticket, result[1], hash_)
+        return out
+
+    def _defer(self, final: Any, instance: str, ticket: str, new_events: list[TicketEvent]) -> None:
+        # Another worker holds the ticket: store the events (dedupe happens on load) and look again.
+        if new_events:
+            final.rpush(store.events_key(instance, ticket), *(store.encode_event(e) for e in new_events))
+        timers.schedule(final, instance, ticket, self.clock() + self.settings.defer_s)
+
+    # ------------------------------------------------------------ one ticket
+
+    def _ticket(
+        self,
+        final: Any,
+        instance: str,
+        ticket: str,
+        new_events: list[TicketEvent],
+        record: store.TicketRecord,
+    ) -> int:
+        """Bring one locked ticket up to date; the number of effects applied (or logged in dry-run)."""
+        ek, tk = store.events_key(instance, ticket), store.ticket_key(instance, ticket)
+        known = {e.event_id for e in record.events}
+        fresh = []
+        for event in new_events:
+            if event.event_id not in known:
+                known.add(event.event_id)
+                fresh.append(event)
+        events = sorted([*record.events, *fresh], key=lambda e: e.sort_key)
+        if record.stored_rows > len(record.events):  # duplicates left by deferred appends: compact
+            final.delete(ek)
+            if events:
+                final.rpush(ek, *(store.encode_event(e) for e in events))
+        elif fresh:
+            final.rpush(ek, *(store.encode_event(e) for e in fresh))
+        if not events:
+            return 0  # a timer or replay for a ticket we know nothing about
+        ttl = self.settings.retention_s if store.is_finished(events) else self.settings.open_ttl_s
+        count = 0 if record.gone else self._evaluate_and_apply(final, instance, ticket, events, record)
+        if count < 0:  # gone just now
+            ttl, count = self.settings.retention_s, 0
+        final.expire(ek, ttl)
+        final.expire(tk, ttl)
+        return count
+
+    def _evaluate_and_apply(
+        self, final: Any, instance: str, ticket: str, events: list[TicketEvent], record: store.TicketRecord
+    ) -> int:
+        cfg = self.config.instances[instance]
+        tk = store.ticket_key(instance, ticket)
+        extra: dict[str, Any] = {"instance": instance, "ticket": ticket}
+        applied: list[Effect] = []
+        now_epoch = self.clock()
+        try:
+            evaluation = self.evaluator(
+                self.config.policies,
+                self.config.calendars,
+                events,
+                datetime.fromtimestamp(now_epoch, UTC),
+                instance=instance,
+            )
+            missing = missing_effects(evaluation.desired, record.ledger_for(cfg.dry_run))
+            if missing and cfg.dry_run:
+                for effect in missing:
+                    log.info(
+                        "dry-run: effect not written",
+                        extra={
+                            **extra,
+                            "event": "effect_dry_run",
+                            "effect": effect.key,
+                            "kind": str(effect.kind),
+                            "value": effect.value,
+                        },
+                    )
+                final.hset(tk, mapping={store.LEDGER_DRY + e.key: e.ledger_value for e in missing})
+                applied = missing
+            elif missing:
+                applied = list(cfg.adapter.client().apply(ticket, missing))
+                if applied:  # record at once: the smaller the window, the fewer marker checks
+                    self.conn.hset(tk, mapping={e.key: e.ledger_value for e in applied})
+                    for effect in applied:
+                        log.info(
+                            "effect written",
+                            extra={
+                                **extra,
+                                "event": "effect_applied",
+                                "effect": effect.key,
+                                "kind": str(effect.kind),
+                            },
+                        )
+        except NotFound:
+            log.warning("ticket is gone: its effects end", extra={**extra, "event": "ticket_gone"})
+            final.hset(tk, store.META + "gone", "1")
+            timers.cancel(final, instance, ticket)
+            return -1
+        except Exception as exc:
+            self._failure(final, instance, ticket, record, exc, now_epoch)
+            return 0
+        labels = {"instance": instance, "product": cfg.product}
+        status.incr(final, "effects_applied", labels, len(applied))
+        status.incr(final, "breaches", labels, sum(1 for e in applied if "breach" in e.key))
+        if record.attempts:
+            final.hdel(tk, store.META + "attempts")
+            final.hdel(store.FAILED, failed.ticket_id(instance, ticket))
+        if len(applied) < len(missing):
+            timers.schedule(final, instance, ticket, now_epoch + self._backoff(1))
+        if evaluation.next_check is not None:
+            at = max(evaluation.next_check.timestamp(), now_epoch + self.settings.min_recheck_s)
+            timers.schedule(final, instance, ticket, at)
+        return len(applied)
+
+    def _failure(
+        self, final: Any, instance: str, ticket: str, record: store.TicketRecord, exc: Exception, now: float
+    ) -> None:
+        attempts = record.attempts + 1
+        tk = store.ticket_key(instance, ticket)
+        final.hset(tk, store.META + "attempts", attempts)
+        cfg = self.config.instances[instance]
+        extra = {"instance": instance, "ticket": ticket, "attempts": attempts}
+        if isinstance(exc, ApiError):
+            status.incr(final, "effects_failed", {"instance": instance, "product": cfg.product})
+            error = f"{type(exc).__name__} (HTTP {exc.status}): {exc}"
+        else:
+            error = f"{type(exc).__name__}: {exc}"
+        if attempts >= self.settings.max_attempts:
+            log.error("ticket failed for good", exc_info=exc, extra={**extra, "event": "ticket_failed"})
+            failed.record_ticket(final, instance, ticket, error, attempts, now)
+            return
+        delay = self._backoff(attempts)
+        if isinstance(exc, RateLimited):
+            delay = max(delay, float(exc.retry_after))
+        log.warning(
+            "ticket will be retried",
+            exc_info=not isinstance(exc, ApiError) or None,
+            extra={**extra, "event": "ticket_retry", "error": error, "delay_s": round(delay, 3)},
+        )
+        timers.schedule(final, instance, ticket, now + delay)
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter in [base/2, base * 2^(attempt-1)] (capped)."""
+        ceiling = min(self.settings.backoff_cap_s, self.settings.backoff_base_s * 2 ** (attempt - 1))
+        return random.uniform(min(ceiling, self.settings.backoff_base_s / 2), ceiling)
+
+
+def ticket_state(
+    conn: redis.Redis,
+    config: Any,
+    instance: str,
+    ticket_id: str,
+    now: datetime,
+    *,
+    evaluator: Evaluator | None = None,
+) -> dict | None:
+    """The ticket's SLA state for the HTTP API; None for an unknown instance or ticket."""
+    cfg = config.instances.get(instance)
+    if cfg is None:
+        return None
+    record = store.load_record(conn, instance, ticket_id)
+    if record is None or not record.events:
+        return None
+    evaluation = (evaluator or default_evaluator())(
+        config.policies, config.calendars, record.events, now, instance=instance
+    )
+    out = dict(evaluation.to_dict())
+    out["ledger"] = dict(sorted(record.ledger.items()))
+    out["dry_run_ledger"] = dict(sorted(record.dry_ledger.items()))
+    out["dry_run"] = bool(cfg.dry_run)
+    out["event_count"] = len(record.events)
+    out["gone"] = record.gone
+    out["attempts"] = record.attempts
+    due = timers.due_at(conn, instance, ticket_id)
+    out["next_timer"] = None if due is None else datetime.fromtimestamp(due, UTC).isoformat()
+    return out

@@ -1,0 +1,129 @@
+"""What the pipeline is doing, from Redis: queue depth and age, timers, failures, live processes,
+and the cross-process counters the workers keep (rendered on /metrics by the shell).
+
+Counters live in one hash `sla:counters`, field = JSON [name, [[label, value], ...]]; the
+processing latency histogram in `sla:latency` (cumulative-free buckets "le:<bound>", "sum", "count").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import redis
+
+from connector import store
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+Labels = tuple[tuple[str, str], ...]
+
+
+# ---------------------------------------------------------------- writers (used by the workers)
+
+
+def counter_field(name: str, labels: Mapping[str, str] | None = None) -> str:
+    return json.dumps([name, sorted((labels or {}).items())], separators=(",", ":"))
+
+
+def incr(conn: Any, name: str, labels: Mapping[str, str] | None = None, amount: float = 1) -> None:
+    """Add to a counter; `conn` may be a pipeline."""
+    if amount:
+        conn.hincrbyfloat(store.COUNTERS, counter_field(name, labels), amount)
+
+
+def observe_latency(conn: Any, seconds: Iterable[float]) -> None:
+    """Record processing latencies (receipt to evaluation) into the histogram."""
+    buckets: dict[str, int] = {}
+    total = 0.0
+    count = 0
+    for value in seconds:
+        value = max(0.0, value)
+        bound = next((b for b in LATENCY_BUCKETS if value <= b), None)
+        key = f"le:{bound}" if bound is not None else "le:+Inf"
+        buckets[key] = buckets.get(key, 0) + 1
+        total += value
+        count += 1
+    if not count:
+        return
+    for key, n in buckets.items():
+        conn.hincrby(store.LATENCY, key, n)
+    conn.hincrbyfloat(store.LATENCY, "sum", total)
+    conn.hincrby(store.LATENCY, "count", count)
+
+
+def heartbeat_worker(conn: Any, name: str, now: float | None = None) -> None:
+    conn.zadd(store.WORKERS, {name: time.time() if now is None else now})
+
+
+def forget_worker(conn: Any, name: str) -> None:
+    conn.zrem(store.WORKERS, name)
+
+
+def heartbeat_scheduler(conn: Any, name: str, ttl_s: float) -> None:
+    conn.set(store.SCHEDULER, name, px=max(1, int(ttl_s * 1000)))
+
+
+# ---------------------------------------------------------------- readers
+
+
+def alive_workers(conn: redis.Redis, ttl_s: float = 15.0) -> list[str]:
+    cutoff = time.time() - ttl_s
+    conn.zremrangebyscore(store.WORKERS, "-inf", f"({cutoff - 3600}")  # long dead: forget
+    return [store.text(m) or "" for m in conn.zrangebyscore(store.WORKERS, cutoff, "+inf")]
+
+
+def workers_alive(conn: redis.Redis, ttl_s: float = 15.0) -> bool:
+    return bool(alive_workers(conn, ttl_s))
+
+
+def scheduler_alive(conn: redis.Redis) -> bool:
+    return bool(conn.exists(store.SCHEDULER))
+
+
+def queue_depth(conn: redis.Redis) -> tuple[int, float | None]:
+    """Entries not yet processed (unread + in progress), and the age in seconds of the oldest."""
+    # Acknowledged entries are deleted, so the stream holds exactly the unprocessed ones.
+    depth = int(conn.xlen(store.STREAM))
+    first = conn.xrange(store.STREAM, "-", "+", count=1)
+    age = None
+    if first:
+        millis = int((store.text(first[0][0]) or "0-0").split("-")[0])
+        age = max(0.0, time.time() - millis / 1000)
+    return depth, age
+
+
+def counters(conn: redis.Redis) -> dict[str, dict[Labels, float]]:
+    """name -> {labels: value}, plus processing_latency_seconds_{bucket,sum,count} (cumulative buckets)."""
+    out: dict[str, dict[Labels, float]] = {}
+    for raw_field, raw_value in conn.hgetall(store.COUNTERS).items():
+        name, labels = json.loads(raw_field)
+        out.setdefault(name, {})[tuple((k, v) for k, v in labels)] = float(raw_value)
+    latency = {store.text(k): float(v) for k, v in conn.hgetall(store.LATENCY).items()}
+    if latency:
+        running = 0.0
+        buckets: dict[Labels, float] = {}
+        for bound in [*LATENCY_BUCKETS, "+Inf"]:
+            running += latency.get(f"le:{bound}", 0.0)
+            buckets[(("le", str(bound)),)] = running
+        out["processing_latency_seconds_bucket"] = buckets
+        out["processing_latency_seconds_sum"] = {(): latency.get("sum", 0.0)}
+        out["processing_latency_seconds_count"] = {(): latency.get("count", 0.0)}
+    return out
+
+
+def status(conn: redis.Redis, heartbeat_ttl_s: float = 15.0) -> dict:
+    depth, age = queue_depth(conn)
+    last = {store.text(k): float(v) for k, v in conn.hgetall(store.LAST_EVENT).items()}
+    workers = alive_workers(conn, heartbeat_ttl_s)
+    return {
+        "queue_depth": depth,
+        "oldest_pending_age_s": age,
+        "timers_pending": int(conn.zcard(store.TIMERS)),
+        "failed": int(conn.hlen(store.FAILED)),
+        "workers_alive": len(workers),
+        "workers": workers,
+        "scheduler_alive": scheduler_alive(conn),
+        "last_event_at": dict(sorted(last.items())),
+    }

@@ -1,0 +1,213 @@
+"""Redis layout of the pipeline, and the compact encoding of a ticket's event log.
+
+Every key starts with "sla:". Per tracked ticket there are two keys, small enough that a ticket
+with 20 events stays under 4 KiB (`bench/timer_bench.py` measures it with MEMORY USAGE):
+
+- `sla:ev:<instance>:<ticket>`  list of events, one compact JSON array each, in arrival order
+  (ordering by time and deduplication by event id happen on load; the worker appends only ids
+  it has not seen while holding the ticket's lock).
+- `sla:tk:<instance>:<ticket>`  hash: the ledger of applied effects (the keys of
+  `sla.effects.missing_effects`), the dry-run ledger under "dry:<key>", and bookkeeping under
+  "#<name>" (attempts, gone).
+
+Shared keys:
+
+- `sla:stream` (consumer group `workers`): everything a worker must look at; entries are deleted
+  once acknowledged, so its first entry is the oldest unprocessed one.
+- `sla:dd:<instance>:<delivery>` dedupe keys with a TTL, `sla:timers` (sorted set of
+  "<instance>\\n<ticket>" by due epoch), `sla:lock:<instance>:<ticket>`, `sla:failed` (hash),
+  `sla:last_event` (hash instance -> epoch), `sla:counters`, `sla:latency`, heartbeats.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sla.events import EventKind, Role, Status, TicketEvent
+
+PREFIX = "sla:"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STREAM = "sla:stream"
+GROUP = "workers"
+TIMERS = "sla:timers"
+FAILED = "sla:failed"
+LAST_EVENT = "sla:last_event"
+COUNTERS = "sla:counters"
+LATENCY = "sla:latency"
+WORKERS = "sla:workers"  # sorted set: worker name -> last heartbeat epoch
+SCHEDULER = "sla:scheduler"  # string with a TTL while a scheduler loop is alive
+
+LEDGER_DRY = "dry:"  # prefix of dry-run ledger fields
+META = "#"  # prefix of bookkeeping fields
+
+
+def events_key(instance: str, ticket: str) -> str:
+    return f"sla:ev:{instance}:{ticket}"
+
+
+def ticket_key(instance: str, ticket: str) -> str:
+    return f"sla:tk:{instance}:{ticket}"
+
+
+def lock_key(instance: str, ticket: str) -> str:
+    return f"sla:lock:{instance}:{ticket}"
+
+
+def dedupe_key(instance: str, delivery: str) -> str:
+    return f"sla:dd:{instance}:{delivery}"
+
+
+def timer_member(instance: str, ticket: str) -> str:
+    if "\n" in instance:
+        raise ValueError(f"instance name {instance!r} must not contain a newline")
+    return f"{instance}\n{ticket}"
+
+
+def split_timer_member(member: str) -> tuple[str, str]:
+    instance, _, ticket = member.partition("\n")
+    return instance, ticket
+
+
+def text(value: bytes | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value.decode()
+
+
+# ---------------------------------------------------------------- event encoding
+
+_KIND_CODE = {
+    EventKind.CREATED: "n",
+    EventKind.CHANGED: "u",
+    EventKind.COMMENTED: "c",
+    EventKind.DELETED: "d",
+}
+_CODE_KIND = {v: k for k, v in _KIND_CODE.items()}
+_ROLE_CODE = {Role.AGENT: "a", Role.REQUESTER: "r", Role.CONNECTOR: "s", Role.OTHER: "o"}
+_CODE_ROLE = {v: k for k, v in _ROLE_CODE.items()}
+
+
+def encode_event(event: TicketEvent) -> str:
+    """A compact JSON array: [id, kind, epoch, actor, fields, public] (trailing defaults dropped).
+
+    The ticket id is the key's, not repeated; the instant is UTC epoch seconds (an int, or an exact
+    "seconds.micros" string when it has microseconds: floats would round), which is all `sla`
+    needs: it compares instants, never zones.
+    """
+    at = event.at.astimezone(UTC)
+    whole = (at - _EPOCH) // timedelta(seconds=1)
+    seconds: int | str = whole if at.microsecond == 0 else f"{whole}.{at.microsecond:06d}"
+    fields: dict[str, Any] = {}
+    for name, value in event.fields.items():
+        if name == "tags" and value is not None:
+            value = sorted(value)
+        elif name == "status" and value is not None:
+            value = str(value)
+        fields[name] = value
+    row: list[Any] = [
+        event.event_id,
+        _KIND_CODE[event.kind],
+        seconds,
+        _ROLE_CODE[event.actor],
+        fields,
+        event.public,
+    ]
+    while row and row[-1] in (None, {}) and len(row) > 4:
+        row.pop()
+    return json.dumps(row, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_event(ticket: str, data: str | bytes) -> TicketEvent:
+    row = json.loads(data)
+    seconds = row[2]
+    if isinstance(seconds, str):
+        whole, _, micros = seconds.partition(".")
+        at = _EPOCH + timedelta(seconds=int(whole), microseconds=int(micros))
+    else:
+        at = _EPOCH + timedelta(seconds=seconds)
+    return TicketEvent(
+        event_id=row[0],
+        ticket_id=ticket,
+        kind=_CODE_KIND[row[1]],
+        at=at,
+        actor=_CODE_ROLE[row[3]],
+        fields=row[4] if len(row) > 4 else {},
+        public=row[5] if len(row) > 5 else None,
+    )
+
+
+# ---------------------------------------------------------------- a ticket's stored state
+
+
+@dataclass
+class TicketRecord:
+    """What Redis holds for one ticket, decoded."""
+
+    instance: str
+    ticket: str
+    events: list[TicketEvent] = field(default_factory=list)  # unique by id, sorted by time
+    stored_rows: int = 0  # list length; more than len(events) means duplicates to compact
+    ledger: dict[str, str] = field(default_factory=dict)
+    dry_ledger: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def gone(self) -> bool:
+        return self.meta.get("gone") == "1"
+
+    @property
+    def attempts(self) -> int:
+        return int(self.meta.get("attempts", "0"))
+
+    def ledger_for(self, dry_run: bool) -> dict[str, str]:
+        return self.dry_ledger if dry_run else self.ledger
+
+
+def decode_record(
+    instance: str, ticket: str, rows: list[bytes], hash_: Mapping[bytes, bytes]
+) -> TicketRecord:
+    record = TicketRecord(instance, ticket, stored_rows=len(rows))
+    seen: dict[str, TicketEvent] = {}
+    for row in rows:
+        event = decode_event(ticket, row)
+        seen.setdefault(event.event_id, event)
+    record.events = sorted(seen.values(), key=lambda e: e.sort_key)
+    for raw_key, raw_value in hash_.items():
+        key, value = text(raw_key) or "", text(raw_value) or ""
+        if key.startswith(META):
+            record.meta[key[len(META) :]] = value
+        elif key.startswith(LEDGER_DRY):
+            record.dry_ledger[key[len(LEDGER_DRY) :]] = value
+        else:
+            record.ledger[key] = value
+    return record
+
+
+def load_record(conn: Any, instance: str, ticket: str) -> TicketRecord | None:
+    """The ticket's stored state, or None when nothing is stored for it."""
+    pipe = conn.pipeline(transaction=False)
+    pipe.lrange(events_key(instance, ticket), 0, -1)
+    pipe.hgetall(ticket_key(instance, ticket))
+    rows, hash_ = pipe.execute()
+    if not rows and not hash_:
+        return None
+    return decode_record(instance, ticket, rows, hash_)
+
+
+def last_status(events: list[TicketEvent]) -> Status | None:
+    status: Status | None = None
+    for event in events:
+        if event.kind is EventKind.DELETED:
+            return Status.CLOSED
+        if event.fields.get("status") is not None:
+            status = Status(event.fields["status"])
+    return status
+
+
+def is_finished(events: list[TicketEvent]) -> bool:
+    """Solved, closed or deleted: its log only has to be kept for the retention period."""
+    return last_status(events) in (Status.SOLVED, Status.CLOSED)

@@ -1,0 +1,1 @@
+"""Test-only fakes: a minimal helpdesk adapter (`testdesk`) and fake product HTTP servers."""

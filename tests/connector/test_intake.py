@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+import redis
+
+from connector import store
+from connector.intake import accept, kept_headers
+
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+def _accept(conn: redis.Redis, delivery: str = "d-1", instance: str = "acme", **kw) -> bool:
+    return accept(
+        conn,
+        instance,
+        delivery,
+        kw.pop("ticket", "T-1"),
+        kw.pop("payload", {"a": 1}),
+        kw.pop("headers", {"Content-Type": "application/json"}),
+        kw.pop("at", NOW),
+        **kw,
+    )
+
+
+def test_accept_queues_once_and_dedupes_retries(redis_conn: redis.Redis) -> None:
+    assert _accept(redis_conn) is True
+    assert _accept(redis_conn) is False  # the product's retry of the same delivery
+    entries = redis_conn.xrange(store.STREAM)
+    assert len(entries) == 1
+    fields = {k.decode(): v.decode() for k, v in entries[0][1].items()}
+    assert fields["k"] == "e" and fields["i"] == "acme" and fields["d"] == "d-1" and fields["t"] == "T-1"
+    assert json.loads(fields["p"]) == {"a": 1}
+    assert json.loads(fields["h"]) == {"content-type": "application/json"}
+    assert float(fields["r"]) == NOW.timestamp()
+    assert float(redis_conn.hget(store.LAST_EVENT, "acme")) == NOW.timestamp()
+
+
+def test_same_delivery_id_on_another_instance_is_another_delivery(redis_conn: redis.Redis) -> None:
+    assert _accept(redis_conn, instance="acme") is True
+    assert _accept(redis_conn, instance="other") is True
+    assert redis_conn.xlen(store.STREAM) == 2
+
+
+def test_dedupe_key_expires_after_the_ttl(redis_conn: redis.Redis) -> None:
+    assert _accept(redis_conn, dedupe_ttl_s=100)
+    ttl = redis_conn.ttl(store.dedupe_key("acme", "d-1"))
+    assert 90 < ttl <= 100
+
+
+def test_ticketless_payload_is_queued_with_an_empty_ticket(redis_conn: redis.Redis) -> None:
+    assert _accept(redis_conn, ticket=None)
+    assert redis_conn.xrange(store.STREAM)[0][1][b"t"] == b""
+
+
+def test_failed_enqueue_leaves_no_dedupe_key_behind(redis_conn: redis.Redis) -> None:
+    redis_conn.set(store.STREAM, "not a stream")  # XADD will fail with WRONGTYPE
+    with pytest.raises(redis.ResponseError):
+        _accept(redis_conn)
+    assert not redis_conn.exists(store.dedupe_key("acme", "d-1"))
+    redis_conn.delete(store.STREAM)
+    assert _accept(redis_conn) is True  # the product's retry is accepted, not taken for a duplicate
+
+
+def test_unreachable_redis_raises_for_a_503() -> None:
+    conn = redis.Redis(unix_socket_path="/nonexistent/redis.sock")
+    with pytest.raises(redis.ConnectionError):
+        _accept(conn)
+
+
+def test_secret_looking_headers_are_not_kept() -> None:
+    kept = kept_headers(
+        {
+            "Authorization": "Basic x",
+            "X-Automation-Secret": "s",
+            "X-Api-Token": "t",
+            "Cookie": "c",
+            "X-Hub-Signature": "sha256=ab",
+            "X-Atlassian-Webhook-Identifier": "7",
+        }
+    )
+    assert kept == {"x-hub-signature": "sha256=ab", "x-atlassian-webhook-identifier": "7"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"delivery": ""}, "empty delivery id"),
+        ({"instance": ""}, "bad instance name"),
+        ({"instance": "a\nb"}, "bad instance name"),
+        ({"at": datetime(2026, 1, 1)}, "must be timezone-aware"),
+    ],
+)
+def test_bad_arguments_are_refused_clearly(redis_conn: redis.Redis, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _accept(redis_conn, **kwargs)
+    assert redis_conn.xlen(store.STREAM) == 0
