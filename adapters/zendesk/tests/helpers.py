@@ -36,7 +36,7 @@ def config(**overrides: Any) -> dict[str, Any]:
         "deadline_timezone": "Europe/Berlin",
     }
     base.update(overrides)
-    return base
+    return {k: v for k, v in base.items() if v is not None}  # None removes a setting
 
 
 def adapter(
