@@ -89,8 +89,14 @@ class JiraConfig:
         raise ValueError(f"instances.{self.instance}.priorities: no Jira priority maps to {canonical!r}")
 
 
+_ALTERNATIVES = {
+    "": "set webhook_secret_env (signed admin webhooks) and/or automation_secret_env (Automation rules)",
+    ".auth": "expected {email_env, token_env} (Cloud) or {bearer_env} (Data Center)",
+}
+
+
 def _path(error: jsonschema.ValidationError) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path) or "."
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
 
 
 def _env(env: Mapping[str, str], name: str, where: str) -> str:
@@ -105,7 +111,10 @@ def load_config(instance: str, config: Mapping[str, Any], env: Mapping[str, str]
     where = f"instances.{instance}"
     error = jsonschema.exceptions.best_match(_CONFIG_VALIDATOR.iter_errors(dict(config)))
     if error is not None:
-        raise ValueError(f"{where}{_path(error)}: {error.message}")
+        message = error.message
+        if error.validator in ("anyOf", "oneOf"):  # the default message dumps the whole value
+            message = _ALTERNATIVES.get(_path(error), "matches none of the allowed forms")
+        raise ValueError(f"{where}{_path(error)}: {message}")
     auth = config["auth"]
     if "bearer_env" in auth:
         authorization = "Bearer " + _env(env, auth["bearer_env"], f"{where}.auth.bearer_env")

@@ -1,0 +1,107 @@
+"""Instance configuration: schema errors name the path, secrets come from the environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import pytest
+
+import adapters.jira as jira
+from adapters.base import load
+from adapters.jira.tests.helpers import CLOUD_CONFIG, DC_CONFIG, ENV
+
+
+def with_(**changes: Any) -> dict[str, Any]:
+    return {**CLOUD_CONFIG, **changes}
+
+
+def without(*keys: str) -> dict[str, Any]:
+    return {k: v for k, v in CLOUD_CONFIG.items() if k not in keys}
+
+
+def test_found_by_the_adapter_loader() -> None:
+    module = load("jira")
+    assert module.create is jira.create and module.CONFIG_SCHEMA["properties"]["product"] == {"const": "jira"}
+    jsonschema.Draft202012Validator.check_schema(module.CONFIG_SCHEMA)
+
+
+def test_defaults() -> None:
+    cfg = jira.create("acme", without("due_timezone", "jsm_internal_comments"), ENV).cfg
+    assert (
+        cfg.cloud and cfg.api_version == "3" and cfg.due_field == "duedate" and str(cfg.due_timezone) == "UTC"
+    )
+    assert dict(cfg.priorities) == {
+        "Highest": "urgent",
+        "High": "high",
+        "Medium": "normal",
+        "Low": "low",
+        "Lowest": "low",
+    }
+    assert cfg.jira_priority("low") == "Low"
+    assert cfg.statuses["waiting for customer"] == "pending"
+    assert (cfg.connect_timeout, cfg.read_timeout, cfg.max_attempts) == (5.0, 30.0, 3)
+    assert (
+        cfg.automation_header == "x-automation-secret"
+        and cfg.agents_default == "atlassian_accounts_except_reporter"
+    )
+    assert cfg.dry_run is False
+
+
+def test_data_center_settings() -> None:
+    cfg = jira.create("ops", DC_CONFIG, ENV).cfg
+    assert not cfg.cloud and cfg.api_version == "2" and cfg.base_url == "https://jira.acme.example"
+    assert cfg.secrets.authorization == "Bearer " + ENV["JIRA_PAT"]
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (without("base_url"), r"instances\.acme: 'base_url' is a required property"),
+        (with_(deployment="server"), r"instances\.acme\.deployment: 'server' is not one of"),
+        (with_(product="zendesk"), r"instances\.acme\.product: 'jira' was expected"),
+        (
+            with_(base_url="acme.atlassian.net"),
+            r"instances\.acme\.base_url: 'acme.atlassian.net' does not match",
+        ),
+        (
+            with_(statuses={"Waiting": "paused"}),
+            r"instances\.acme\.statuses\.Waiting: 'paused' is not one of",
+        ),
+        (with_(due_field="due"), r"instances\.acme\.due_field: 'due' does not match"),
+        (with_(timeouts={"read": 0}), r"instances\.acme\.timeouts\.read: 0 is less than or equal"),
+        (with_(colour="blue"), r"instances\.acme: Additional properties are not allowed \('colour'"),
+        (
+            with_(auth={"token_env": "X"}),
+            r"instances\.acme\.auth: expected \{email_env, token_env\} \(Cloud\)",
+        ),
+        (
+            with_(agents={"default": "everyone"}),
+            r"instances\.acme\.agents\.default: 'everyone' is not one of",
+        ),
+        (without("webhook_secret_env", "automation_secret_env"), r"instances\.acme: set webhook_secret_env"),
+        (
+            with_(due_timezone="Mars/Olympus"),
+            r"instances\.acme\.due_timezone: unknown time zone 'Mars/Olympus'",
+        ),
+    ],
+)
+def test_bad_config_names_the_path(config: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        jira.create("acme", config, ENV)
+
+
+@pytest.mark.parametrize(
+    "missing", ["JIRA_EMAIL", "JIRA_API_TOKEN", "JIRA_WEBHOOK_SECRET", "JIRA_AUTOMATION_SECRET"]
+)
+def test_missing_environment_variable_is_named_not_its_value(missing: str) -> None:
+    env = {k: v for k, v in ENV.items() if k != missing}
+    with pytest.raises(ValueError, match=f"environment variable {missing} is not set") as info:
+        jira.create("acme", CLOUD_CONFIG, env)
+    assert all(value not in str(info.value) for value in ENV.values())
+
+
+def test_missing_bearer_variable() -> None:
+    env = {k: v for k, v in ENV.items() if k != "JIRA_PAT"}
+    with pytest.raises(ValueError, match=r"instances\.ops\.auth\.bearer_env: environment variable JIRA_PAT"):
+        jira.create("ops", DC_CONFIG, env)
