@@ -122,7 +122,9 @@ def test_percentage_level_tag_and_comment_rendered_as_of_the_level() -> None:
     ev = run(ticket(ANSWERED), "2026-11-24 14:00")
     assert ev.desired.tags_present == {"sla-warning"}
     assert ev.desired.comments == {
-        "resolution:warning": "Resolution of T-1 (high, target 16h) due 2026-11-25 10:00 CET: 12h used, 4h left"
+        "resolution:warning": (
+            "Resolution of T-1 (high, target 16h) due 2026-11-25 10:00 CET: 12h used, 4h left"
+        )
     }
     assert ev.desired.actions == {}
     assert ev.next_check == at("2026-11-25 10:00")
