@@ -105,3 +105,17 @@ def test_missing_bearer_variable() -> None:
     env = {k: v for k, v in ENV.items() if k != "JIRA_PAT"}
     with pytest.raises(ValueError, match=r"instances\.ops\.auth\.bearer_env: environment variable JIRA_PAT"):
         jira.create("ops", DC_CONFIG, env)
+
+
+def test_the_documented_example_is_a_valid_instance() -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    doc = (Path(__file__).parents[3] / "docs" / "install-jira.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "instances:" in b]
+    instance = yaml.safe_load(block)["instances"]["acme"]
+    env = {**ENV, "JIRA_AUTOMATION_SECRET": "a"}
+    cfg = jira.create("acme", instance, env).cfg
+    assert cfg.cloud and cfg.first_response_statuses == {"triaged"} and cfg.statuses["closed"] == "closed"
