@@ -85,6 +85,13 @@ def retry_after_seconds(response: requests.Response, default: float = 60.0) -> f
         return default
 
 
+def _int_header(response: requests.Response, name: str) -> int | None:
+    try:
+        return int(response.headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
 class ZendeskHttp:
     def __init__(
         self,
@@ -102,6 +109,8 @@ class ZendeskHttp:
         self._timeout = (settings.connect_timeout, settings.read_timeout)
         self._sleep = sleep
         self._jitter = jitter
+        #: Requests left in the current minute, from Zendesk's rate-limit headers (None: unknown).
+        self.rate_limit_remaining: int | None = None
 
     def __repr__(self) -> str:
         return f"ZendeskHttp({self.base_url!r})"
@@ -128,7 +137,13 @@ class ZendeskHttp:
                 continue
             status = response.status_code
             if status < 400:
-                return response.json() if response.content else None
+                self.rate_limit_remaining = _int_header(response, "x-rate-limit-remaining")
+                if not response.content:
+                    return None
+                try:
+                    return response.json()
+                except ValueError:
+                    raise ApiError(f"{where}: HTTP {status} with a body that is not JSON", status) from None
             text = error_text(response)
             if status == 429:
                 wait = retry_after_seconds(response)

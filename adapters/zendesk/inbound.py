@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 EVENT_VALIDATOR = Draft202012Validator(json.loads((SCHEMA_DIR / "event.schema.json").read_text()))
 TRIGGER_VALIDATOR = Draft202012Validator(json.loads((SCHEMA_DIR / "trigger.schema.json").read_text()))
 TRIGGER_MARK = "zendesk-trigger-v1"
+log = logging.getLogger("sla.adapters.zendesk")
 INVOCATION_HEADER = "x-zendesk-webhook-invocation-id"
 CONNECTOR_MARK = "[sla-connector:"
 _PREFIX = "zen:event-type:"
@@ -293,7 +295,12 @@ def normalise(payload: Any, headers: Mapping[str, str], settings: ZendeskSetting
         return normalise_trigger(payload, delivery, settings)
     kind = payload["type"]
     handler = HANDLERS.get(kind.removeprefix(_PREFIX))
-    if handler is None:  # ignored, unknown ticket.* or not a ticket event at all
+    if handler is None:  # ignored, unknown ticket.* or not a ticket event at all: answered 200
+        reason = "ignored" if kind in IGNORED else "unsupported"
+        log.info(
+            f"zendesk.event_{reason}",
+            extra={"instance": settings.instance, "event_type": kind, "delivery_id": delivery},
+        )
         return []
     return handler(Context(payload, delivery, settings))
 

@@ -368,3 +368,18 @@ def test_comments_follow_offset_paging_too() -> None:
     )
     responses.get(f"{COMMENTS}?page=2", json={"comments": [comment(2, "b")], "next_page": None, "count": 2})
     assert [c["id"] for c in adapter().client().comments("5158")] == [1, 2]
+
+
+@responses.activate
+def test_rate_limit_headers_are_read() -> None:
+    responses.put(TAGS, json={"tags": []}, headers={"X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "3"})
+    zd = adapter()
+    zd.client().apply("5158", [TAG_ADD])
+    assert zd.http().rate_limit_remaining == 3
+
+
+@responses.activate
+def test_a_success_that_is_not_json_is_an_api_error() -> None:
+    responses.put(TAGS, body="<html>maintenance</html>", status=200)
+    with pytest.raises(ApiError, match="HTTP 200 with a body that is not JSON"):
+        adapter().client().apply("5158", [TAG_ADD])

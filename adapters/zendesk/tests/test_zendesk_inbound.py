@@ -448,3 +448,18 @@ def test_schema_failure_names_the_path(payload: Any, path: str, message: str) ->
     assert info.value.path == path
     assert message in info.value.message
     assert str(info.value).startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize(
+    ("name", "event"),
+    [
+        ("event_ignored_subject_changed", "zendesk.event_ignored"),
+        ("event_unknown_ticket_type", "zendesk.event_unsupported"),
+    ],
+)
+def test_dropped_events_are_logged_apart(name: str, event: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="sla.adapters.zendesk")
+    assert adapter().normalise(load(name), {}) == []
+    [record] = caplog.records
+    assert record.getMessage() == event
+    assert record.event_type == load(name)["type"]
