@@ -213,6 +213,7 @@ def _cancel(state: MetricState, at: datetime) -> MetricState:
         status=MetricStatus.CANCELLED,
         stopped_at=state.stopped_at or at,
         deadline=None,
+        breached_at=None,  # a deleted ticket counts in no report, breached or not
         running=False,
         past_cycles=past,
     )
