@@ -71,7 +71,7 @@ class JiraClient:
             existing = "\n".join(self.comment_texts(ticket_id))
             for effect in comments:
                 # Posted before but never recorded in the ledger: count it as applied.
-                if comment_marker(effect.key) not in existing:
+                if marker_of(effect) not in existing:
                     url = f"{self._issue(ticket_id)}/comment"
                     self.http.request("POST", url, json=self.comment_body(effect))
                 applied.append(effect)
@@ -91,7 +91,7 @@ class JiraClient:
 
     def comment_body(self, effect: Effect) -> dict[str, Any]:
         """An internal comment ending with the marker: ADF on Cloud, a string on Data Center."""
-        marker = comment_marker(effect.key)
+        marker = marker_of(effect)
         text = effect.value if marker in effect.value else f"{effect.value}\n\n{marker}"
         body: dict[str, Any] = {"body": adf(text) if self.cfg.cloud else text}
         if self.cfg.comment_visibility:
@@ -153,6 +153,11 @@ class JiraClient:
             start += len(values)
             if not values or page.get("isLast") is True or start >= int(page.get("total", 0)):
                 return
+
+
+def marker_of(effect: Effect) -> str:
+    """The marker of a comment effect: its DesiredEffects key (the ledger key minus "comment:")."""
+    return comment_marker(effect.key.removeprefix("comment:"))
 
 
 def adf(text: str) -> dict[str, Any]:

@@ -115,6 +115,7 @@ def test_labels_only_never_send_a_label_list(cloud: jira.JiraAdapter) -> None:
 
 
 COMMENTS_URL = f"{CLOUD_ISSUE}/comment"
+MARKER = comment_marker("resolution:warn75")
 
 
 def comments_page(start: int, total: int, texts: list[str]) -> dict[str, Any]:
@@ -131,7 +132,7 @@ def test_cloud_comment_reads_all_pages_then_posts_adf_with_marker(cloud: jira.Ji
     q0 = matchers.query_param_matcher({"startAt": "0", "maxResults": "100"})
     q2 = matchers.query_param_matcher({"startAt": "2", "maxResults": "100"})
     responses.get(
-        COMMENTS_URL, json=comments_page(0, 3, ["hello", "[sla-connector:comment:other]"]), match=[q0]
+        COMMENTS_URL, json=comments_page(0, 3, ["hello", "[sla-connector:other]"]), match=[q0]
     )
     responses.get(COMMENTS_URL, json=comments_page(2, 3, ["thanks"]), match=[q2])
     responses.post(COMMENTS_URL, status=201, json={"id": "10600"})
@@ -147,7 +148,7 @@ def test_cloud_comment_reads_all_pages_then_posts_adf_with_marker(cloud: jira.Ji
             "content": [
                 {"type": "paragraph", "content": [{"type": "text", "text": "Resolution SLA at 75%."}]},
                 {"type": "paragraph", "content": [{"type": "text", "text": "Due 17:00."}]},
-                {"type": "paragraph", "content": [{"type": "text", "text": comment_marker(COMMENT.key)}]},
+                {"type": "paragraph", "content": [{"type": "text", "text": MARKER}]},
             ],
         },
         "properties": [{"key": "sd.public.comment", "value": {"internal": True}}],
@@ -156,7 +157,7 @@ def test_cloud_comment_reads_all_pages_then_posts_adf_with_marker(cloud: jira.Ji
 
 @responses.activate
 def test_comment_already_posted_is_not_posted_again(cloud: jira.JiraAdapter) -> None:
-    text = "Resolution SLA at 75%. " + comment_marker(COMMENT.key)
+    text = "Resolution SLA at 75%. " + comment_marker("resolution:warn75")
     responses.get(COMMENTS_URL, json=comments_page(0, 1, [text]))
     assert cloud.client().apply("10042", [COMMENT]) == [COMMENT]
     assert [c.request.method for c in responses.calls] == ["GET"]
@@ -215,7 +216,7 @@ def test_dc_comment_is_a_string_with_visibility(dc: jira.JiraAdapter) -> None:
     post = responses.calls[1]
     assert_headers(post, BEARER)
     assert sent(post) == {
-        "body": "Resolution SLA at 75%.\nDue 17:00.\n\n[sla-connector:comment:resolution:warn75]",
+        "body": "Resolution SLA at 75%.\nDue 17:00.\n\n[sla-connector:resolution:warn75]",
         "visibility": {"type": "role", "value": "Developers"},
     }
 
