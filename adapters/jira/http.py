@@ -92,9 +92,16 @@ class HttpClient:
                     raise Timeout(f"{what}: {type(exc).__name__} after {attempt} attempts") from None
                 self.sleep(self._delay(attempt))
                 continue
+            except requests.RequestException as exc:  # e.g. a broken chunked answer
+                raise ApiError(f"{what}: {type(exc).__name__}") from None
             status = response.status_code
             if status < 400:
-                return response.json() if response.content else None
+                if not response.content:
+                    return None
+                try:
+                    return response.json()
+                except ValueError:  # a proxy's HTML page, not Jira
+                    raise ServerError(f"{what}: HTTP {status} with a body that is not JSON", status) from None
             text = error_text(response)
             if status == 429:
                 wait = _retry_after(response)

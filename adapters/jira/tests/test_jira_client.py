@@ -23,6 +23,7 @@ from adapters.base import (
     Unauthorized,
 )
 from adapters.jira.client import adf
+from adapters.jira.config import load_config
 from adapters.jira.http import HttpClient
 from adapters.jira.tests.helpers import CLOUD_CONFIG, CLOUD_URL, DC_CONFIG, DC_URL, ENV
 from sla.effects import Effect, EffectKind, comment_marker
@@ -52,16 +53,12 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def cloud(sleeps: Sleeps) -> jira.JiraAdapter:
-    adapter = jira.create("acme", CLOUD_CONFIG, ENV)
-    adapter._sleep = sleeps
-    return adapter
+    return jira.JiraAdapter(load_config("acme", CLOUD_CONFIG, ENV), sleep=sleeps)
 
 
 @pytest.fixture
 def dc(sleeps: Sleeps) -> jira.JiraAdapter:
-    adapter = jira.create("acme", DC_CONFIG, ENV)
-    adapter._sleep = sleeps
-    return adapter
+    return jira.JiraAdapter(load_config("acme", DC_CONFIG, ENV), sleep=sleeps)
 
 
 def sent(call: Any) -> Any:
@@ -425,3 +422,19 @@ def test_read_side_404_is_not_found(cloud: jira.JiraAdapter) -> None:
     responses.get(f"{CLOUD_ISSUE}/changelog", status=404, json={"errorMessages": ["Issue does not exist"]})
     with pytest.raises(NotFound, match="Issue does not exist"):
         list(cloud.client().changelog("10042"))
+
+
+@responses.activate
+def test_success_with_a_non_json_body_is_a_server_error() -> None:
+    responses.get(f"{CLOUD_URL}/x", body="<html>maintenance</html>", status=200)
+    with pytest.raises(ServerError, match="GET /x: HTTP 200 with a body that is not JSON"):
+        HttpClient(CLOUD_URL, BASIC).request("GET", "/x")
+
+
+@responses.activate
+def test_other_transport_errors_are_typed_and_not_retried() -> None:
+    responses.get(f"{CLOUD_URL}/x", body=requests.exceptions.ChunkedEncodingError("broken"))
+    sleeps = Sleeps()
+    with pytest.raises(ApiError, match="GET /x: ChunkedEncodingError"):
+        HttpClient(CLOUD_URL, BASIC, sleep=sleeps).request("GET", "/x")
+    assert sleeps == [] and len(responses.calls) == 1
