@@ -86,6 +86,7 @@ _SCHEMAS = {
     "comment_created": _COMMENT,
 }
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_COMMENT_SELF = re.compile(r"/issue/([0-9]+)/comment/")
 Payload = Mapping[str, Any]
 Headers = Mapping[str, str]
 Events = list[TicketEvent]
@@ -164,9 +165,11 @@ def delivery_id(headers: Mapping[str, str], payload: Mapping[str, Any]) -> str:
 def ticket_id(payload: Mapping[str, Any]) -> str | None:
     """The issue id (not the key: a key changes when an issue moves to another project)."""
     issue = payload.get("issue")
-    if not isinstance(issue, Mapping) or issue.get("id") in (None, ""):
-        return None
-    return str(issue["id"])
+    if isinstance(issue, Mapping) and issue.get("id") not in (None, ""):
+        return str(issue["id"])
+    # Some comment deliveries carry no `issue`: the comment's own URL names it.
+    match = _COMMENT_SELF.search(str((payload.get("comment") or {}).get("self", "")))
+    return match.group(1) if match else None
 
 
 # ---------------------------------------------------------------- users and roles

@@ -545,3 +545,16 @@ def test_unmapped_priority_passes_through_lower_cased() -> None:
     assert config.canonical_priority("p1") == "urgent"
     assert config.canonical_priority("Blocker") == "blocker"
     assert config.canonical_priority(None) is None
+
+
+def test_comment_without_issue_takes_the_issue_from_the_comment_url() -> None:
+    adapter = jira.create("acme", DC_CONFIG, ENV)
+    payload = fixture("dc_comment_created_restricted.json")
+    del payload["issue"]
+    adapter.validate(payload)
+    assert adapter.ticket_id(payload) == "20077"
+    assert [e.event_id for e in adapter.normalise(payload, {})] == ["jira:20077:comment:40002"]
+    del payload["comment"]["self"]
+    with pytest.raises(PayloadError, match="'self' is a required property") as info:
+        adapter.validate(payload)
+    assert info.value.path == "$.comment"
