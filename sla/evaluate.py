@@ -112,6 +112,7 @@ def _measure_all(
     out: dict[str, MetricState] = {}
     future: list[datetime] = []
     for name, mp in policy.metrics.items():
+        levels = policy.levels(name)
         states = []
         for i, clock in enumerate(clocks[name]):
             # A stopped clock keeps the target of the priority it stopped under; a running one
@@ -120,15 +121,15 @@ def _measure_all(
             target = mp.target(prio)
             if target is None:
                 continue  # no target for this priority: not tracked
-            state, times = measure(
-                name, clock, target, prio, mp.calendar, calendars[mp.calendar], policy.levels(name), now
-            )
-            if name == "next_reply":
-                state = replace(state, cycle=i + 1)
+            cal = calendars[mp.calendar]
+            cycle = i + 1 if name == "next_reply" else None
+            state, times = measure(name, clock, target, prio, mp.calendar, cal, levels, now, cycle)
             states.append(state)
             future.extend(times)
-        if states:
+        if len(states) > 1:
             out[name] = replace(states[-1], past_cycles=tuple(states[:-1]))
+        elif states:
+            out[name] = states[0]
     return out, future
 
 

@@ -134,6 +134,7 @@ def measure(
     cal: BusinessCalendar,
     levels: tuple[EscalationLevel, ...],
     now: datetime,
+    cycle: int | None = None,
 ) -> tuple[MetricState, list[datetime]]:
     """The state of one clock at `now`, and the future instants (> now) at which it will change."""
     walk = _Walk(clock, cal, now)
@@ -175,6 +176,7 @@ def measure(
         breached_at=deadline if breached else None,
         escalations=tuple(level_states),
         running=walk.open,
+        cycle=cycle,
     )
     return state, future
 
