@@ -219,3 +219,10 @@ def test_install_refuses_a_non_http_url(fake: FakeZendesk) -> None:
     with pytest.raises(ValueError, match="webhook url must be http"):
         adapter().installer().install("ftp://sla.example.com")
     assert fake.writes == []
+
+
+def test_admin_guide_shows_the_shipped_trigger_template() -> None:
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[3] / "docs" / "install-zendesk.md").read_text()
+    assert TRIGGER_TEMPLATE.strip() in guide
