@@ -284,6 +284,13 @@ def snapshot(cfg: JiraConfig, fields: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _same_user(changed_to: str | None, current: Payload | None) -> str | None:
+    """The id as snapshots write it: Data Center changelogs name users by key, snapshots by name."""
+    if changed_to is not None and changed_to in user_ids(current):
+        return user_id(current)
+    return changed_to
+
+
 def _changed_fields(cfg: JiraConfig, items: list[Payload], fields: Payload) -> dict[str, Any]:
     out: dict[str, Any] = {}
     current = fields.get("status") or {}
@@ -301,11 +308,11 @@ def _changed_fields(cfg: JiraConfig, items: list[Payload], fields: Payload) -> d
         elif name == "labels":
             out["tags"] = frozenset((to_string or "").split())
         elif name == "assignee":
-            out["assignee"] = item.get("to")
+            out["assignee"] = _same_user(item.get("to"), fields.get("assignee"))
         elif name == "issuetype":
             out["type"] = to_string
         elif name == "reporter":
-            out["requester"] = item.get("to")
+            out["requester"] = _same_user(item.get("to"), fields.get("reporter"))
     return out
 
 

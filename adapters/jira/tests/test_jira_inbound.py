@@ -558,3 +558,13 @@ def test_comment_without_issue_takes_the_issue_from_the_comment_url() -> None:
     with pytest.raises(PayloadError, match="'self' is a required property") as info:
         adapter.validate(payload)
     assert info.value.path == "$.comment"
+
+
+def test_data_center_changelog_user_key_becomes_the_snapshot_name() -> None:
+    adapter = jira.create("acme", DC_CONFIG, ENV)
+    payload = fixture("dc_issue_updated_first_response_status.json")
+    payload["changelog"]["items"][1]["to"] = "JIRAUSER10100"  # newer Data Center: the user key
+    changed = adapter.normalise(payload, {})[0]
+    assert changed.fields["assignee"] == "dave"
+    payload["issue"]["fields"]["assignee"] = None  # the snapshot moved on: keep what the changelog says
+    assert adapter.normalise(payload, {})[0].fields["assignee"] == "JIRAUSER10100"
