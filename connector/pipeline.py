@@ -261,7 +261,8 @@ class Processor:
             final.rpush(ek, *(store.encode_event(e) for e in fresh))
         if not events:
             return 0  # a timer or replay for a ticket we know nothing about
-        ttl = self.settings.retention_s if store.is_finished(events) else self.settings.open_ttl_s
+        finished = record.gone or store.is_finished(events)
+        ttl = self.settings.retention_s if finished else self.settings.open_ttl_s
         count = 0 if record.gone else self._evaluate_and_apply(final, instance, ticket, events, record)
         if count < 0:  # gone just now
             ttl, count = self.settings.retention_s, 0

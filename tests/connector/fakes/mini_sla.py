@@ -95,7 +95,7 @@ class StubConfig:
     policies: Any = None
 
 
-def testdesk_config(
+def desk_config(
     base_url: str = "https://desk.test", *, dry_run: bool = False, names: tuple[str, ...] = ("desk",)
 ) -> StubConfig:
     from . import testdesk

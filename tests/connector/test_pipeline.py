@@ -1,0 +1,327 @@
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+import responses
+
+from connector import failed, store, timers
+from connector.pipeline import Processor, ticket_state
+from connector.tuning import PipelineSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fakes.harness import Clock, drain, post  # noqa: E402
+from fakes.mini_sla import MiniEvaluator, changed, created, desk_config  # noqa: E402
+
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+BASE = "https://desk.test"
+
+
+def make(
+    conn: redis.Redis, *, dry_run: bool = False, **settings: float
+) -> tuple[Processor, Clock, MiniEvaluator]:
+    clock = Clock(T0 + timedelta(seconds=1))
+    evaluator = MiniEvaluator(timedelta(seconds=10))
+    config = desk_config(BASE, dry_run=dry_run)
+    processor = Processor(conn, config, PipelineSettings(**settings), evaluator=evaluator, clock=clock)
+    return processor, clock, evaluator
+
+
+def calls(rsps: responses.RequestsMock) -> list[tuple[str, str, object]]:
+    return [
+        (
+            c.request.method,
+            c.request.url.replace(BASE, ""),
+            json.loads(c.request.body) if c.request.body else None,
+        )
+        for c in rsps.calls
+    ]
+
+
+def desk_api(rsps: responses.RequestsMock, ticket: str = "T-1", comments: list[str] | None = None) -> None:
+    rsps.assert_all_requests_are_fired = False
+    rsps.add(responses.PUT, f"{BASE}/tickets/{ticket}", json={})
+    rsps.add(
+        responses.GET,
+        f"{BASE}/tickets/{ticket}/comments",
+        json={"comments": [{"body": b} for b in comments or []]},
+    )
+    rsps.add(responses.POST, f"{BASE}/tickets/{ticket}/comments", json={}, status=201)
+
+
+# ---------------------------------------------------------------- live write-back, exactly once
+
+
+def test_effects_are_written_once_across_duplicates_out_of_order_and_reevaluations(
+    redis_conn: redis.Redis,
+) -> None:
+    processor, clock, evaluator = make(redis_conn)
+    with responses.RequestsMock() as rsps:
+        desk_api(rsps)
+        # The update arrives before the creation; the creation arrives twice under two delivery ids.
+        post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=2), "u1", priority="high")])
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        post(redis_conn, "d1-again", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+        assert calls(rsps) == [
+            (
+                "PUT",
+                "/tickets/T-1",
+                {"due": (T0 + timedelta(seconds=10)).isoformat(), "add_tags": ["sla-open"]},
+            )
+        ]
+        # Nothing new: a timer or another look writes nothing.
+        timers.schedule(redis_conn, "desk", "T-1", 0)
+        drain(redis_conn, processor, fire_timers_at=clock.now)
+        assert len(rsps.calls) == 1
+        # The deadline passes: the timer scheduled at the due instant fires and the breach is written once.
+        assert timers.due_at(redis_conn, "desk", "T-1") == (T0 + timedelta(seconds=10)).timestamp()
+        clock.advance(10)
+        drain(redis_conn, processor, fire_timers_at=clock.now)
+        drain(redis_conn, processor, fire_timers_at=clock.now)
+        post(redis_conn, "d3", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+        assert calls(rsps)[1:] == [
+            ("PUT", "/tickets/T-1", {"add_tags": ["sla-breached"]}),
+            ("GET", "/tickets/T-1/comments", None),
+            ("POST", "/tickets/T-1/comments", {"body": "breach\n[sla-connector:comment:resolution:breach]"}),
+        ]
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert record is not None
+    assert [e.event_id for e in record.events] == ["T-1-created", "u1"]
+    assert record.stored_rows == 2  # duplicates were never stored
+    assert record.ledger == {
+        "due": (T0 + timedelta(seconds=10)).isoformat(),
+        "tag:sla-open": "present",
+        "tag:sla-breached": "present",
+        "comment:resolution:breach": "posted",
+    }
+    assert redis_conn.xlen(store.STREAM) == 0  # every entry acknowledged and deleted
+    assert all(n == 2 for _, n, _ in evaluator.calls)  # always the whole (deduplicated) log
+
+
+def test_a_comment_posted_before_a_crash_is_not_posted_again(redis_conn: redis.Redis) -> None:
+    processor, clock, _ = make(redis_conn)
+    # The ledger already knows the due date and tag, but the worker died after posting the comment.
+    redis_conn.hset(
+        store.ticket_key("desk", "T-1"),
+        mapping={
+            "due": (T0 + timedelta(seconds=10)).isoformat(),
+            "tag:sla-open": "present",
+            "tag:sla-breached": "present",
+        },
+    )
+    clock.advance(20)
+    with responses.RequestsMock() as rsps:
+        desk_api(rsps, comments=["breach\n[sla-connector:comment:resolution:breach]"])
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+        assert calls(rsps) == [("GET", "/tickets/T-1/comments", None)]
+    assert redis_conn.hget(store.ticket_key("desk", "T-1"), "comment:resolution:breach") == b"posted"
+
+
+# ---------------------------------------------------------------- dry-run
+
+
+def test_dry_run_logs_each_effect_once_and_calls_nothing(redis_conn: redis.Redis, caplog) -> None:
+    processor, clock, _ = make(redis_conn, dry_run=True)
+    caplog.set_level(logging.INFO, logger="sla_connector.pipeline")
+    with responses.RequestsMock():  # any HTTP call would fail the test
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+        post(redis_conn, "d2", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+        clock.advance(15)
+        drain(redis_conn, processor, fire_timers_at=clock.now)
+    logged = [(r.effect, r.value) for r in caplog.records if getattr(r, "event", None) == "effect_dry_run"]
+    assert logged == [
+        ("due", (T0 + timedelta(seconds=10)).isoformat()),
+        ("tag:sla-open", "sla-open"),
+        ("tag:sla-breached", "sla-breached"),
+        ("comment:resolution:breach", "breach"),
+    ]
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert record is not None and record.ledger == {}
+    assert set(record.dry_ledger) == {"due", "tag:sla-open", "tag:sla-breached", "comment:resolution:breach"}
+
+
+def test_switching_dry_run_off_writes_what_was_only_logged(redis_conn: redis.Redis) -> None:
+    dry, _, _ = make(redis_conn, dry_run=True)
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+    drain(redis_conn, dry)
+    live, clock, _ = make(redis_conn)
+    with responses.RequestsMock() as rsps:
+        desk_api(rsps)
+        timers.schedule(redis_conn, "desk", "T-1", 0)
+        drain(redis_conn, live, fire_timers_at=clock.now)
+        assert [c[0] for c in calls(rsps)] == ["PUT"]
+
+
+# ---------------------------------------------------------------- failures
+
+
+def test_rate_limited_write_is_retried_after_retry_after(redis_conn: redis.Redis) -> None:
+    processor, clock, _ = make(redis_conn)
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=429, headers={"Retry-After": "30"})
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert record is not None and record.ledger == {} and record.attempts == 1
+    due = timers.due_at(redis_conn, "desk", "T-1")
+    assert due is not None and due >= clock.now + 30
+    assert failed.list_failed(redis_conn) == []
+    with responses.RequestsMock() as rsps:
+        desk_api(rsps)
+        clock.advance(31)
+        drain(redis_conn, processor, fire_timers_at=clock.now)
+        assert [c[0] for c in calls(rsps)] == ["PUT", "GET", "POST"]  # past due by now: breach too
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert record is not None and record.attempts == 0 and "due" in record.ledger
+
+
+def test_server_errors_back_off_then_land_in_the_failed_registry_and_replay(redis_conn: redis.Redis) -> None:
+    processor, clock, _ = make(redis_conn, max_attempts=3, backoff_base_s=1)
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=503)
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+        delays = []
+        for _ in range(2):
+            due = timers.due_at(redis_conn, "desk", "T-1")
+            assert due is not None
+            delays.append(due - clock.now)
+            clock.now = due
+            drain(redis_conn, processor, fire_timers_at=clock.now)
+        assert len(rsps.calls) == 3
+    assert 0.5 <= delays[0] <= 1 and 0.5 <= delays[1] <= 2  # exponential with jitter
+    assert timers.due_at(redis_conn, "desk", "T-1") is None  # gave up: no more timers
+    [entry] = failed.list_failed(redis_conn)
+    assert entry["id"] == "ticket:desk:T-1" and entry["attempts"] == 3
+    assert "ServerError (HTTP 503)" in entry["error"]
+    assert failed.retry_failed(redis_conn) == 1
+    with responses.RequestsMock() as rsps:
+        desk_api(rsps)
+        drain(redis_conn, processor)
+        assert [c[0] for c in calls(rsps)][:1] == ["PUT"]
+    assert failed.list_failed(redis_conn) == []
+    assert store.load_record(redis_conn, "desk", "T-1").attempts == 0
+
+
+def test_not_found_ends_the_tickets_effects(redis_conn: redis.Redis) -> None:
+    processor, clock, evaluator = make(redis_conn, retention_s=3600)
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=404)
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+        post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=1), "u1", priority="low")])
+        drain(redis_conn, processor)
+        assert len(rsps.calls) == 1
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert record is not None and record.gone and len(record.events) == 2
+    assert 3500 < redis_conn.ttl(store.events_key("desk", "T-1")) <= 3600
+    assert timers.due_at(redis_conn, "desk", "T-1") is None
+    assert failed.list_failed(redis_conn) == []
+
+
+def test_a_poison_delivery_goes_to_failed_without_blocking_other_tickets(redis_conn: redis.Redis) -> None:
+    processor, _, _ = make(redis_conn, dry_run=True)
+    post(redis_conn, "bad", "T-9", [], poison=True)
+    post(redis_conn, "good", "T-1", [created("T-1", T0)])
+    [report] = drain(redis_conn, processor)
+    assert report.failed == 1 and report.tickets == 1
+    assert "due" in store.load_record(redis_conn, "desk", "T-1").dry_ledger
+    [entry] = failed.list_failed(redis_conn)
+    assert entry["id"] == "event:desk:bad" and entry["kind"] == "event" and entry["ticket"] == "T-9"
+    assert "ValueError: poison payload" in entry["error"]
+    assert redis_conn.xlen(store.STREAM) == 0
+    # Replayed as it was: still poison, so it comes back to the registry (and nothing else breaks).
+    assert failed.retry_failed(redis_conn, ["event:desk:bad", "event:desk:unknown"]) == 1
+    assert redis_conn.xrange(store.STREAM)[0][1][b"x"] == b"1"
+    drain(redis_conn, processor)
+    assert [e["id"] for e in failed.list_failed(redis_conn)] == ["event:desk:bad"]
+    assert failed.purge_failed(redis_conn, ["event:desk:bad"]) == 1
+    assert failed.list_failed(redis_conn) == []
+
+
+def test_an_entry_for_an_unconfigured_instance_is_kept_in_failed(redis_conn: redis.Redis) -> None:
+    processor, _, _ = make(redis_conn, dry_run=True)
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)], instance="gone-instance")
+    drain(redis_conn, processor)
+    [entry] = failed.list_failed(redis_conn)
+    assert entry["instance"] == "gone-instance" and "unknown instance 'gone-instance'" in entry["error"]
+
+
+def test_an_evaluation_error_is_retried_then_failed(redis_conn: redis.Redis) -> None:
+    processor, clock, evaluator = make(redis_conn, dry_run=True, max_attempts=2)
+    evaluator.fail = RuntimeError("policy bug")
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+    drain(redis_conn, processor)
+    clock.advance(600)
+    drain(redis_conn, processor, fire_timers_at=clock.now)
+    [entry] = failed.list_failed(redis_conn)
+    assert entry["kind"] == "ticket" and entry["error"] == "RuntimeError: policy bug"
+    assert len(store.load_record(redis_conn, "desk", "T-1").events) == 1  # the events are safe
+
+
+# ---------------------------------------------------------------- serialisation and retention
+
+
+def test_a_ticket_locked_by_another_worker_is_deferred_not_evaluated(redis_conn: redis.Redis) -> None:
+    processor, clock, evaluator = make(redis_conn, dry_run=True, defer_s=0.2)
+    redis_conn.set(store.lock_key("desk", "T-1"), "another-worker", px=60_000)
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+    post(redis_conn, "d2", "T-2", [created("T-2", T0)])
+    [report] = drain(redis_conn, processor)
+    assert report.deferred == 1 and [c[0] for c in evaluator.calls] == ["T-2"]
+    assert redis_conn.llen(store.events_key("desk", "T-1")) == 1  # stored, not lost
+    assert timers.due_at(redis_conn, "desk", "T-1") == pytest.approx(clock.now + 0.2)
+    assert redis_conn.xlen(store.STREAM) == 0
+    # The other worker finishes; the timer brings the ticket back.
+    redis_conn.delete(store.lock_key("desk", "T-1"))
+    clock.advance(0.2)
+    drain(redis_conn, processor, fire_timers_at=clock.now)
+    assert [c[0] for c in evaluator.calls] == ["T-2", "T-1"]
+    assert not redis_conn.exists(store.lock_key("desk", "T-1"))
+
+
+def test_duplicates_appended_while_locked_are_compacted(redis_conn: redis.Redis) -> None:
+    processor, clock, _ = make(redis_conn, dry_run=True)
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+    drain(redis_conn, processor)
+    redis_conn.set(store.lock_key("desk", "T-1"), "another-worker", px=60_000)
+    post(redis_conn, "d2", "T-1", [created("T-1", T0)])
+    drain(redis_conn, processor)
+    assert redis_conn.llen(store.events_key("desk", "T-1")) == 2
+    redis_conn.delete(store.lock_key("desk", "T-1"))
+    drain(redis_conn, processor, fire_timers_at=clock.now + 1)
+    assert redis_conn.llen(store.events_key("desk", "T-1")) == 1
+
+
+def test_solved_tickets_expire_after_the_retention(redis_conn: redis.Redis) -> None:
+    processor, _, _ = make(redis_conn, dry_run=True, retention_s=1000, open_ttl_s=100_000)
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+    drain(redis_conn, processor)
+    assert redis_conn.ttl(store.events_key("desk", "T-1")) > 1000
+    post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=5), "s1", status="solved")])
+    drain(redis_conn, processor)
+    for key in (store.events_key("desk", "T-1"), store.ticket_key("desk", "T-1")):
+        assert 900 < redis_conn.ttl(key) <= 1000
+
+
+def test_ticket_state_reports_evaluation_ledger_and_counts(redis_conn: redis.Redis) -> None:
+    processor, clock, evaluator = make(redis_conn, dry_run=True)
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+    drain(redis_conn, processor)
+    state = ticket_state(redis_conn, processor.config, "desk", "T-1", clock.dt, evaluator=evaluator)
+    assert state is not None
+    assert state["ticket_id"] == "T-1" and state["event_count"] == 1 and state["dry_run"] is True
+    assert state["dry_run_ledger"]["tag:sla-open"] == "present" and state["ledger"] == {}
+    assert state["next_timer"] == (T0 + timedelta(seconds=10)).isoformat()
+    assert ticket_state(redis_conn, processor.config, "desk", "T-404", clock.dt, evaluator=evaluator) is None
+    assert ticket_state(redis_conn, processor.config, "nope", "T-1", clock.dt, evaluator=evaluator) is None

@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis
+
+from connector import failed, status, store
+from connector.pipeline import Processor
+from connector.tuning import PipelineSettings
+from connector.worker import ensure_group, reclaim, run_worker
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from fakes.harness import post  # noqa: E402
+from fakes.mini_sla import MiniEvaluator, changed, created, desk_config  # noqa: E402
+
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+def test_burst_worker_drains_the_stream_and_leaves(redis_conn: redis.Redis) -> None:
+    evaluator = MiniEvaluator(timedelta(days=1))
+    for i in range(5):
+        post(redis_conn, f"d{i}", f"T-{i}", [created(f"T-{i}", T0)])
+    run_worker(
+        desk_config(dry_run=True),
+        redis_conn,
+        burst=True,
+        name="w1",
+        settings=PipelineSettings(batch_size=2),
+        evaluator=evaluator,
+    )
+    assert sorted(c[0] for c in evaluator.calls) == [f"T-{i}" for i in range(5)]
+    assert redis_conn.xlen(store.STREAM) == 0
+    assert status.alive_workers(redis_conn) == []  # a leaving worker says so
+
+
+def test_entries_of_a_dead_worker_are_reclaimed_and_processed(redis_conn: redis.Redis) -> None:
+    evaluator = MiniEvaluator(timedelta(days=1))
+    ensure_group(redis_conn)
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+    post(redis_conn, "d2", "T-2", [created("T-2", T0)])
+    # A worker reads the batch, then dies (SIGKILL): nothing acknowledged.
+    redis_conn.xreadgroup(store.GROUP, "dead", {store.STREAM: ">"}, count=10)
+    settings = PipelineSettings(reclaim_idle_s=0.2)
+    assert reclaim(redis_conn, "alive", settings) == []  # not idle long enough yet
+    time.sleep(0.25)
+    claimed = reclaim(redis_conn, "alive", settings)
+    assert len(claimed) == 2
+    Processor(redis_conn, desk_config(dry_run=True), settings, evaluator=evaluator).process(claimed)
+    assert sorted(c[0] for c in evaluator.calls) == ["T-1", "T-2"]
+    assert redis_conn.xpending(store.STREAM, store.GROUP)["pending"] == 0
+
+
+def test_an_entry_that_keeps_killing_workers_goes_to_failed(redis_conn: redis.Redis) -> None:
+    ensure_group(redis_conn)
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+    settings = PipelineSettings(reclaim_idle_s=0, max_deliveries=2)
+    redis_conn.xreadgroup(store.GROUP, "dead-1", {store.STREAM: ">"}, count=10)
+    assert len(reclaim(redis_conn, "dead-2", settings)) == 1  # delivered twice: one more chance
+    assert reclaim(redis_conn, "dead-3", settings) == []  # the third delivery is refused
+    [entry] = failed.list_failed(redis_conn)
+    assert entry["id"] == "event:desk:d1" and "worker died 2 times" in entry["error"]
+    assert redis_conn.xlen(store.STREAM) == 0
+    assert failed.retry_failed(redis_conn) == 1 and redis_conn.xlen(store.STREAM) == 1
+
+
+class ProbeEvaluator(MiniEvaluator):
+    """Fails the test if two workers ever evaluate the same ticket at the same time."""
+
+    def __init__(self) -> None:
+        super().__init__(timedelta(days=1))
+        self.guard = threading.Lock()
+        self.active: Counter[str] = Counter()
+        self.overlaps = 0
+        self.by_thread: Counter[str] = Counter()
+
+    def __call__(self, policies, calendars, events, now, *, instance=None):  # type: ignore[no-untyped-def]
+        ticket = events[0].ticket_id
+        with self.guard:
+            self.active[ticket] += 1
+            self.overlaps += self.active[ticket] > 1
+            self.by_thread[threading.current_thread().name] += 1
+        time.sleep(0.003)
+        try:
+            return super().__call__(policies, calendars, events, now, instance=instance)
+        finally:
+            with self.guard:
+                self.active[ticket] -= 1
+
+
+def test_two_workers_never_process_one_ticket_concurrently(redis_url: str, redis_conn: redis.Redis) -> None:
+    config = desk_config(dry_run=True)
+    probe = ProbeEvaluator()
+    tickets = [f"T-{i}" for i in range(6)]
+    for t in tickets:
+        post(redis_conn, f"{t}-c", t, [created(t, T0)])
+    for n in range(120):
+        t = tickets[n % len(tickets)]
+        post(
+            redis_conn, f"{t}-u{n}", t, [changed(t, T0 + timedelta(seconds=n + 1), f"u{n}", priority="high")]
+        )
+    stop = threading.Event()
+    settings = PipelineSettings(batch_size=7, block_ms=100, defer_s=0.01, timer_poll_s=0.02)
+    threads = [
+        threading.Thread(
+            target=run_worker,
+            name=f"w{i}",
+            args=(config, redis.Redis.from_url(redis_url)),
+            kwargs={
+                "name": f"w{i}",
+                "settings": settings,
+                "stop": stop,
+                "evaluator": probe,
+                "with_scheduler": i == 0,
+            },
+        )
+        for i in range(2)
+    ]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            stored = sum(
+                len(store.load_record(redis_conn, "desk", t).events)
+                for t in tickets
+                if redis_conn.exists(store.events_key("desk", t))
+            )
+            soon = redis_conn.zcount(store.TIMERS, "-inf", time.time() + 1)  # deferrals, not the deadlines
+            idle = redis_conn.xlen(store.STREAM) == 0 and soon == 0
+            if stored == 126 and idle:
+                break
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert stored == 126 and idle
+    assert probe.overlaps == 0
+    assert set(probe.by_thread) == {"w0", "w1"}  # both did work
+    for t in tickets:  # the last evaluation of each ticket saw its whole log
+        assert max(n for tk, n, _ in probe.calls if tk == t) == 21
+
+
+def test_sigterm_stops_the_worker_gracefully(redis_url: str, redis_conn: redis.Redis) -> None:
+    code = (
+        f"import sys, redis; sys.path.insert(0, {str(HERE)!r})\n"
+        "from fakes.mini_sla import desk_config, MiniEvaluator\n"
+        "from connector.worker import run_worker\n"
+        "from connector.tuning import PipelineSettings\n"
+        f"run_worker(desk_config(dry_run=True), redis.Redis.from_url({redis_url!r}), name='sig',\n"
+        "           settings=PipelineSettings(block_ms=200), evaluator=MiniEvaluator())\n"
+        "print('clean exit')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=HERE.parent.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(HERE.parent.parent)},
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while "sig" not in status.alive_workers(redis_conn) or not status.scheduler_alive(redis_conn):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().strip() == "clean exit"
+    assert "sig" not in status.alive_workers(redis_conn)
