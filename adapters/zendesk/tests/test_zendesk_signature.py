@@ -6,6 +6,8 @@ import base64
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapters.base import SignatureError
 from adapters.zendesk.signature import sign, verify_signature
@@ -110,3 +112,15 @@ def test_missing_signing_secret_fails_closed() -> None:
     zd = adapter(env=env)
     with pytest.raises(SignatureError, match="no webhook signing secret is configured"):
         zd.verify(signed_headers(BODY), BODY, NOW)
+
+
+@given(body=st.binary(max_size=512), flip=st.integers(min_value=0, max_value=511), age=st.integers(0, 300))
+def test_any_signed_body_verifies_and_any_changed_byte_does_not(body: bytes, flip: int, age: int) -> None:
+    timestamp = (NOW - timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    headers = signed_headers(body, timestamp=timestamp)
+    verify_signature(headers, body, SECRET, NOW, 300)
+    if body:
+        i = flip % len(body)
+        changed = body[:i] + bytes([body[i] ^ 0x01]) + body[i + 1 :]
+        with pytest.raises(SignatureError, match="wrong"):
+            verify_signature(headers, changed, SECRET, NOW, 300)
