@@ -119,3 +119,19 @@ def test_the_documented_example_is_a_valid_instance() -> None:
     env = {**ENV, "JIRA_AUTOMATION_SECRET": "a"}
     cfg = jira.create("acme", instance, env).cfg
     assert cfg.cloud and cfg.first_response_statuses == {"triaged"} and cfg.statuses["closed"] == "closed"
+
+
+def test_adapter_implements_the_protocol_signatures() -> None:
+    import inspect
+
+    from adapters.base import Adapter, WritebackClient
+
+    adapter = jira.create("acme", CLOUD_CONFIG, ENV)
+    assert (adapter.product, adapter.instance) == ("jira", "acme")
+    for proto, obj in ((Adapter, adapter), (WritebackClient, adapter.client())):
+        for name, member in vars(proto).items():
+            if callable(member) and not name.startswith("_"):
+                expected = list(inspect.signature(member).parameters)[1:]
+                assert list(inspect.signature(getattr(obj, name)).parameters) == expected, name
+    installer = adapter.installer()
+    assert all(callable(getattr(installer, m)) for m in ("install", "uninstall", "list"))

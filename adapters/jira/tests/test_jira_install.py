@@ -13,7 +13,7 @@ from adapters.jira.tests.helpers import CLOUD_CONFIG, CLOUD_URL, ENV
 from adapters.jira.tests.test_jira_client import BASIC, assert_headers
 
 WEBHOOKS = f"{CLOUD_URL}/rest/webhooks/1.0/webhook"
-RECEIVER = "https://sla.acme.example/webhooks/jira/acme"
+RECEIVER = "https://sla.acme.example/hooks/acme"
 EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted"]
 
 
