@@ -159,6 +159,9 @@ class ZendeskHttp:
                 self._backoff(attempt, where, f"HTTP {status}")
                 continue
             error = {401: Unauthorized, 403: Forbidden, 404: NotFound}.get(status, ApiError)
+            if status == 422 and "closed prevents ticket update" in text.lower():
+                # A closed ticket can never be written again: for the connector it is gone.
+                error = NotFound
             raise error(f"{where}: HTTP {status}: {text}", status)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -383,3 +383,17 @@ def test_a_success_that_is_not_json_is_an_api_error() -> None:
     responses.put(TAGS, body="<html>maintenance</html>", status=200)
     with pytest.raises(ApiError, match="HTTP 200 with a body that is not JSON"):
         adapter().client().apply("5158", [TAG_ADD])
+
+
+@responses.activate
+def test_a_closed_ticket_counts_as_gone() -> None:
+    payload = {
+        "error": "RecordInvalid",
+        "description": "Record validation errors",
+        "details": {"status": [{"description": "Status: closed prevents ticket update"}]},
+    }
+    responses.put(TICKET, status=422, json=payload)
+    with pytest.raises(
+        NotFound, match="HTTP 422: RecordInvalid; Record validation errors; .*closed prevents"
+    ):
+        adapter().client().apply("5158", [PRIO])
