@@ -65,7 +65,8 @@ class JiraClient:
                 body["fields"] = fields
             if labels:
                 body["update"] = {"labels": labels}
-            self.http.request("PUT", self._issue(ticket_id), json=body)
+            params = None if self.cfg.notify_users else {"notifyUsers": "false"}
+            self.http.request("PUT", self._issue(ticket_id), params=params, json=body)
             applied.extend(put)
         if comments:
             existing = "\n".join(self.comment_texts(ticket_id))

@@ -65,6 +65,7 @@ class JiraConfig:
     due_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     comment_visibility: Mapping[str, str] | None = None
     jsm_internal_comments: bool = False
+    notify_users: bool = True  # False: edits send no email (needs the Administer Projects permission)
     webhook_jql: str | None = None
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
@@ -153,6 +154,7 @@ def load_config(instance: str, config: Mapping[str, Any], env: Mapping[str, str]
         due_timezone=tz,
         comment_visibility=config.get("comment_visibility"),
         jsm_internal_comments=bool(config.get("jsm_internal_comments", False)),
+        notify_users=bool(config.get("notify_users", True)),
         webhook_jql=config.get("webhook_jql"),
         connect_timeout=float(timeouts.get("connect", 5.0)),
         read_timeout=float(timeouts.get("read", 30.0)),

@@ -438,3 +438,19 @@ def test_other_transport_errors_are_typed_and_not_retried() -> None:
     with pytest.raises(ApiError, match="GET /x: ChunkedEncodingError"):
         HttpClient(CLOUD_URL, BASIC, sleep=sleeps).request("GET", "/x")
     assert sleeps == [] and len(responses.calls) == 1
+
+
+@responses.activate
+def test_notify_users_false_asks_jira_not_to_email_watchers(sleeps: Sleeps) -> None:
+    config = load_config("acme", {**CLOUD_CONFIG, "notify_users": False}, ENV)
+    adapter = jira.JiraAdapter(config, sleep=sleeps)
+    responses.put(CLOUD_ISSUE, status=204, match=[matchers.query_param_matcher({"notifyUsers": "false"})])
+    assert adapter.client().apply("10042", [ADD]) == [ADD]
+
+
+@responses.activate
+def test_429_without_retry_after_waits_a_cautious_default(cloud: jira.JiraAdapter, sleeps: Sleeps) -> None:
+    responses.put(CLOUD_ISSUE, status=429)
+    responses.put(CLOUD_ISSUE, status=204)
+    cloud.client().apply("10042", [DUE])
+    assert sleeps == [5.0]

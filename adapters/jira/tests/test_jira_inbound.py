@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import adapters.jira as jira
 from adapters.base import PayloadError, SignatureError
@@ -568,3 +570,16 @@ def test_data_center_changelog_user_key_becomes_the_snapshot_name() -> None:
     assert changed.fields["assignee"] == "dave"
     payload["issue"]["fields"]["assignee"] = None  # the snapshot moved on: keep what the changelog says
     assert adapter.normalise(payload, {})[0].fields["assignee"] == "JIRAUSER10100"
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(max_size=512), secret=st.text(min_size=1, max_size=40), flip=st.integers(min_value=0))
+def test_signature_round_trip_and_any_changed_byte_fails(body: bytes, secret: str, flip: int) -> None:
+    config = jira.create("acme", DC_CONFIG, {**ENV, "JIRA_WEBHOOK_SECRET": secret}).cfg
+    headers = {"x-hub-signature": sign(body, secret)}
+    inbound.verify(config, headers, body)
+    if body:
+        i = flip % len(body)
+        changed = body[:i] + bytes([body[i] ^ 0x01]) + body[i + 1 :]
+        with pytest.raises(SignatureError):
+            inbound.verify(config, headers, changed)
