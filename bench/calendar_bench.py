@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -63,6 +64,38 @@ def make_cases(cal: BusinessCalendar, span: timedelta, count: int, rng: random.R
     return cases
 
 
+def probes(cal: BusinessCalendar, rules: Any) -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
+    """Hand-picked cases where the two differ; see docs/benchmarks.md for which side is right."""
+    ber = ZoneInfo(ZONE)
+
+    def at(*args: int) -> datetime:
+        return datetime(*args, tzinfo=ber)
+
+    def their_add(start: datetime, span: timedelta) -> datetime:
+        return start + btd.BusinessTimeDelta(rules, timedelta=span)
+
+    a, b = at(2026, 11, 27, 9, 0, 0, 500_000), at(2026, 11, 27, 10)
+    saturday, late = at(2026, 11, 28, 3), at(2036, 11, 27, 12)
+    return [
+        (
+            "between(Fri 09:00:00.5, Fri 10:00)",
+            lambda: cal.between(a, b),
+            lambda: rules.difference(a, b).timedelta,
+        ),
+        (
+            "between(Fri 10:00, Fri 09:00:00.5)",
+            lambda: cal.between(b, a),
+            lambda: rules.difference(b, a).timedelta,
+        ),
+        (
+            "add(Sat 03:00, 0)",
+            lambda: cal.add(saturday, timedelta(0)),
+            lambda: their_add(saturday, timedelta(0)),
+        ),
+        ("add(2036-11-27 12:00, 8h)", lambda: cal.add(late, DAY), lambda: their_add(late, DAY)),
+    ]
+
+
 def per_op(fn: Callable[[], None], count: int, runs: int) -> float:
     """Median over `runs` of the seconds per operation."""
     samples = []
@@ -79,7 +112,7 @@ def fmt(seconds: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=300)
+    parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=20261127)
     args = parser.parse_args(argv)
@@ -87,11 +120,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     cal, rules = ours(), theirs()
 
     t0 = time.perf_counter()
-    BusinessCalendar.from_config({"timezone": ZONE, "hours": {"mon-fri": ["09:00-17:00"]},
-                                  "holidays": {"country": "DE"}})._table(2026)
+    BusinessCalendar.from_config(
+        {"timezone": ZONE, "hours": {"mon-fri": ["09:00-17:00"]}, "holidays": {"country": "DE"}}
+    )._table(2026)
     print(f"one-off cost of a year table (built lazily, then cached): {fmt(time.perf_counter() - t0)}")
-    print(f"{args.cases} cases per span, median of {args.runs} runs (businesstimedelta: "
-          f"{max(1, args.runs // 2)} runs)\n")
+    print(
+        f"{args.cases} cases per span, median of {args.runs} runs (businesstimedelta: "
+        f"{max(1, args.runs // 2)} runs)\n"
+    )
     print(f"{'operation':<28}{'ours':>13}{'businesstimedelta':>20}{'speedup':>10}")
 
     disagreements: list[str] = []
@@ -101,12 +137,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for start, end in cases:  # compare results (also warms our year tables)
             a, b = cal.add(start, span), start + bspan
             if a != b:
-                disagreements.append(f"add({start.isoformat()}, {span}): ours {a.astimezone(UTC)}, "
-                                     f"businesstimedelta {b.astimezone(UTC)}")
+                disagreements.append(
+                    f"add({start.isoformat()}, {span}): ours {a.astimezone(UTC)}, "
+                    f"businesstimedelta {b.astimezone(UTC)}"
+                )
             a2, b2 = cal.between(start, end), rules.difference(start, end).timedelta
             if a2 != b2:
-                disagreements.append(f"between({start.isoformat()}, {end.isoformat()}): ours {a2}, "
-                                     f"businesstimedelta {b2}")
+                disagreements.append(
+                    f"between({start.isoformat()}, {end.isoformat()}): ours {a2}, businesstimedelta {b2}"
+                )
 
         def our_add(cases=cases, span=span) -> None:
             for start, _ in cases:
@@ -132,6 +171,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n{len(disagreements)} disagreement(s) out of {4 * args.cases} comparisons")
     for line in disagreements[:20]:
         print("  " + line)
+    print("\nprobes (ours | businesstimedelta):")
+    for label, mine, other in probes(cal, rules):
+        results = []
+        for fn in (mine, other):
+            try:
+                results.append(str(fn()))
+            except Exception as exc:  # a crash is a result worth printing here
+                results.append(f"{type(exc).__name__}: {exc}")
+        print(f"  {label:<38}{results[0]:<34}| {results[1]}")
     return 0
 
 

@@ -91,7 +91,7 @@ def _to_us(dt: datetime, name: str, what: str) -> int:
 
 
 def _from_us(us: int, tz: Any) -> datetime:
-    instant = _EPOCH + timedelta(microseconds=us)
+    instant = _EPOCH + timedelta(0, 0, us)
     return instant if tz is UTC else instant.astimezone(tz)
 
 
@@ -133,7 +133,8 @@ class BusinessCalendar:
                 return start
             raise ValueError(f"calendar {self.name!r}: add duration {duration} is negative")
         year, table = self._table_at(u)
-        target = table.elapsed(u) + wanted
+        i = bisect_right(table.starts, u) - 1  # table.elapsed(u), inlined: add is the hot path
+        target = wanted + (0 if i < 0 else min(table.cum_end[i], table.cum_start[i] + u - table.starts[i]))
         while target > table.total:
             target -= table.total
             year += 1
@@ -179,7 +180,9 @@ class BusinessCalendar:
     def _table_at(self, u: int) -> tuple[int, _YearTable]:
         """The local year containing UTC µs `u`, and its table."""
         year = 1970 + u // _YEAR_US  # a guess, at most one off; corrected below
-        table = self._table(year)
+        table = self._tables.get(year) or self._table(year)
+        if table.lo <= u < table.hi:
+            return year, table
         while u < table.lo:
             year -= 1
             table = self._table(year)
