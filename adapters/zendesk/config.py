@@ -112,11 +112,15 @@ def load_settings(instance: str, config: Mapping[str, Any], env: Mapping[str, st
     Raises ValueError naming the failing path (`instances.<name>.<path>`) or the missing variable.
     """
     where = f"instances.{instance}"
-    errors = sorted(_CONFIG_VALIDATOR.iter_errors(dict(config)), key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        _CONFIG_VALIDATOR.iter_errors(dict(config)), key=lambda e: [str(p) for p in e.absolute_path]
+    )
     if errors:
-        err = errors[0]
+        err = max(errors, key=lambda e: len(e.absolute_path))  # the deepest path is the most precise
         raise ValueError(f"{where}{_path(err)[1:]}: {err.message}")
 
+    if ("subdomain" in config) == ("base_url" in config):
+        raise ValueError(f"{where}: set exactly one of `subdomain` and `base_url`")
     if "subdomain" in config:
         base_url = f"https://{config['subdomain']}.zendesk.com"
     else:

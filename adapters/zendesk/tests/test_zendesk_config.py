@@ -42,7 +42,14 @@ def test_defaults() -> None:
         ({"auth": None}, "instances.acme: 'auth' is a required property"),
         ({"product": "jira"}, "instances.acme.product: 'zendesk' was expected"),
         ({"subdomain": "Acme Corp"}, "instances.acme.subdomain: 'Acme Corp' does not match"),
-        ({"base_url": "https://x.example"}, "instances.acme: "),  # both subdomain and base_url
+        ({"base_url": "https://x.example"}, "instances.acme: set exactly one of `subdomain` and `base_url`"),
+        ({"subdomain": None}, "instances.acme: set exactly one of `subdomain` and `base_url`"),
+        ({"auth": {"email_env": "ZD_EMAIL"}}, "instances.acme.auth: 'token_env' is a required property"),
+        (
+            {"auth": {"bearer_env": "ZD_OAUTH", "token_env": "ZD_TOKEN"}},
+            "False schema does not allow 'ZD_TOKEN'",
+        ),
+        ({"auth": {"password_env": "X"}}, "instances.acme.auth: Additional properties are not allowed"),
         (
             {"webhook": {"secret_env": "ZD_SECRET", "kind": "polling"}},
             "instances.acme.webhook.kind: 'polling'",
