@@ -67,6 +67,7 @@ class Config:
     source: str
     # Extras beyond the shared contract (defaults keep it backward compatible):
     api_token_env: str = DEFAULT_API_TOKEN_ENV
+    public_url: str | None = None  # receiver.public_url: base URL the helpdesks post to
 
 
 def _schema_validator() -> jsonschema.protocols.Validator:
@@ -167,10 +168,11 @@ def config_from_dict(data: Mapping, env: Mapping[str, str] | None = None, source
     if error:
         raise ConfigError(source, *error)
 
-    redis_url = resolved["redis_url"] if "redis_url" in resolved else env.get("REDIS_URL")
-    redis_url = redis_url or None
+    # Null or empty in the file means "not set here": REDIS_URL, else none (run embeds a server).
+    from_file = bool(resolved.get("redis_url"))
+    redis_url = resolved.get("redis_url") or env.get("REDIS_URL") or None
     if redis_url is not None and not redis_url.startswith(REDIS_SCHEMES):
-        where = "redis_url" if "redis_url" in resolved else "redis_url (from REDIS_URL)"
+        where = "redis_url" if from_file else "redis_url (from REDIS_URL)"
         # The URL may carry a password: name the scheme only.
         raise ConfigError(source, where, f"expected a URL starting with one of {', '.join(REDIS_SCHEMES)}")
 
@@ -193,6 +195,7 @@ def config_from_dict(data: Mapping, env: Mapping[str, str] | None = None, source
         max_body_bytes=receiver.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES),
         source=source,
         api_token_env=token_env,
+        public_url=(receiver.get("public_url") or "").rstrip("/") or None,
     )
 
 
@@ -238,7 +241,8 @@ def _build_instance(
     try:
         adapter = module.create(name, settings, env)
     except ValueError as exc:
-        raise ConfigError(source, where, str(exc)) from None
+        message = str(exc)  # adapters may name the full path themselves
+        raise ConfigError(source, "" if message.startswith(where) else where, message) from None
     return InstanceConfig(
         name=name,
         product=product,

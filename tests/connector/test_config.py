@@ -101,11 +101,12 @@ def test_explicit_top_level_settings() -> None:
 def test_redis_url_defaults_to_the_environment() -> None:
     assert config_from_dict(base(), {**ENV, "REDIS_URL": "unix:///tmp/r.sock"}).redis_url == "unix:///tmp/r.sock"
     assert config_from_dict(base(), {**ENV, "REDIS_URL": ""}).redis_url is None
-    # An explicit key wins over the environment, and an empty resolved value means "none".
+    # A value in the file wins over the environment; null or empty means "not set here".
     env = {**ENV, "REDIS_URL": "redis://env:6379"}
     assert config_from_dict(base(redis_url="redis://file:6379"), env).redis_url == "redis://file:6379"
-    assert config_from_dict(base(redis_url="${OTHER:-}"), env).redis_url is None
-    assert config_from_dict(base(redis_url=None), env).redis_url is None
+    assert config_from_dict(base(redis_url="${OTHER:-}"), env).redis_url == "redis://env:6379"
+    assert config_from_dict(base(redis_url=None), env).redis_url == "redis://env:6379"
+    assert config_from_dict(base(redis_url=None), ENV).redis_url is None
 
 
 def test_env_references_are_resolved_in_instances_and_top_level() -> None:

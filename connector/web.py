@@ -1,0 +1,61 @@
+"""Serve the receiver with gunicorn, from an already validated configuration.
+
+`sla-connector web` and `sla-connector run` use this instead of gunicorn's command line so that the
+configuration is read and checked once, before any worker forks, and a bad file stops start-up with
+its message. `gunicorn 'connector.app:create_app()'` works as well (SLA_CONNECTOR_CONFIG names the
+file); these are the settings both use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import redis
+from gunicorn.app.base import BaseApplication
+
+from connector.app import create_app
+from connector.config import Config
+
+#: The gunicorn settings of the receiver (also used by bench/receiver_bench.py for both routes).
+DEFAULTS: Mapping[str, Any] = {
+    "workers": min(4, (os.cpu_count() or 1)),
+    "worker_class": "sync",  # the handler does no slow I/O: verify, validate, one Redis round trip
+    "timeout": 30,
+    "graceful_timeout": 20,
+    "keepalive": 2,
+    "accesslog": None,  # the handler logs each delivery as JSON
+    "errorlog": "-",
+    "loglevel": "warning",
+}
+
+
+class ReceiverServer(BaseApplication):
+    """gunicorn running the receiver app; every worker builds its own app (and Redis pool)."""
+
+    def __init__(self, config: Config, bind: str, options: Mapping[str, Any] | None = None,
+                 app_factory: Any = None) -> None:
+        self.config_obj = config
+        self.options = {**DEFAULTS, **(options or {}), "bind": bind}
+        self.app_factory = app_factory or (lambda: create_app(self.config_obj, _connect(self.config_obj)))
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if key in self.cfg.settings and value is not None:
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self.app_factory()
+
+
+def _connect(config: Config) -> redis.Redis:
+    assert config.redis_url, "checked by the caller"
+    return redis.Redis.from_url(config.redis_url, socket_connect_timeout=2, socket_timeout=5,
+                                health_check_interval=30)
+
+
+def serve(config: Config, bind: str, options: Mapping[str, Any] | None = None) -> None:
+    """Run gunicorn in this process until it is stopped (SIGTERM/SIGINT: graceful)."""
+    ReceiverServer(config, bind, options).run()
