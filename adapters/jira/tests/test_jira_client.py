@@ -136,6 +136,8 @@ def test_cloud_comment_reads_all_pages_then_posts_adf_with_marker(cloud: jira.Ji
     assert cloud.client().apply("10042", [COMMENT]) == [COMMENT]
     methods = [(c.request.method, c.request.url.split("?")[0]) for c in responses.calls]
     assert methods == [("GET", COMMENTS_URL), ("GET", COMMENTS_URL), ("POST", COMMENTS_URL)]
+    assert_headers(responses.calls[0], BASIC, body=False)
+    assert_headers(responses.calls[1], BASIC, body=False)
     post = responses.calls[2]
     assert_headers(post, BASIC)
     assert sent(post) == {

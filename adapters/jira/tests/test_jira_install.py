@@ -9,8 +9,8 @@ import pytest
 import responses
 
 import adapters.jira as jira
-from adapters.jira.tests.helpers import CLOUD_CONFIG, CLOUD_URL, ENV
-from adapters.jira.tests.test_jira_client import BASIC, assert_headers
+from adapters.jira.tests.helpers import CLOUD_CONFIG, CLOUD_URL, DC_CONFIG, DC_URL, ENV
+from adapters.jira.tests.test_jira_client import BASIC, BEARER, assert_headers
 
 WEBHOOKS = f"{CLOUD_URL}/rest/webhooks/1.0/webhook"
 RECEIVER = "https://sla.acme.example/hooks/acme"
@@ -77,6 +77,8 @@ def test_install_replaces_ours_when_settings_differ(installer) -> None:
         ("DELETE", f"{WEBHOOKS}/7"),
         ("POST", WEBHOOKS),
     ]
+    for call in responses.calls:
+        assert_headers(call, BASIC, body=call.request.method == "POST")
 
 
 @responses.activate
@@ -120,3 +122,17 @@ def test_install_without_a_webhook_secret_sends_none() -> None:
     installer.install(RECEIVER)
     body = json.loads(responses.calls[1].request.body)
     assert "secret" not in body and body["filters"] == {"issue-related-events-section": ""}
+
+
+@responses.activate
+def test_data_center_install_uses_the_bearer_token() -> None:
+    installer = jira.create("ops", DC_CONFIG, ENV).installer()
+    hooks = f"{DC_URL}/rest/webhooks/1.0/webhook"
+    responses.get(hooks, json=[])
+    created = {**bean(12, "sla-connector ops", RECEIVER, jql=""), "self": f"{hooks}/12"}
+    responses.post(hooks, status=201, json=created)
+    assert installer.install(RECEIVER)["id"] == "12"
+    get, post = responses.calls
+    assert_headers(get, BEARER, body=False)
+    assert_headers(post, BEARER)
+    assert json.loads(post.request.body)["name"] == "sla-connector ops"
