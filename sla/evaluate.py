@@ -61,7 +61,8 @@ def _reply_clocks(tl: Timeline) -> tuple[Clock, list[Clock]]:
     first: Clock | None = None
     cycles: list[Clock] = []
     cycle_start: datetime | None = None
-    for ev in tl.events:
+    # At one instant, comments before status changes: "reply and solve" in one update is a reply.
+    for ev in sorted(tl.events, key=lambda e: (tl.when(e), e.kind is not EventKind.COMMENTED, e.event_id)):
         t = tl.when(ev)
         if ev.fields.get("status") in STOPPED:
             if first is None:

@@ -463,3 +463,27 @@ def test_to_dict_is_json_ready() -> None:
     assert d["metrics"]["first_response"]["deadline"] == "2026-11-23T13:00:00+00:00"
     assert d["metrics"]["first_response"]["status"] == "running"
     assert d["policy_id"] == "standard" and d["next_check"] == "2026-11-23T13:00:00+00:00"
+
+
+@pytest.mark.parametrize("ids", [("a", "b"), ("b", "a")])
+def test_reply_and_solve_at_the_same_instant_is_a_reply_whatever_the_ids(ids: tuple[str, str]) -> None:
+    created = TicketEvent("c", "T-1", "created", at("2026-11-23 10:00"), "requester", {"priority": "normal"})
+    reply = TicketEvent(ids[0], "T-1", "commented", at("2026-11-23 11:00"), "agent", public=True)
+    solve = TicketEvent(ids[1], "T-1", "changed", at("2026-11-23 11:00"), "agent", {"status": "solved"})
+    ev = evaluate(POLICIES, CALENDARS, [created, reply, solve], at("2026-11-23 12:00"))
+    fr = ev.metrics["first_response"]
+    assert (fr.status, fr.stopped_at, fr.elapsed) == (MetricStatus.MET, at("2026-11-23 11:00"), H)
+    assert ev.metrics["resolution"].status is MetricStatus.MET
+
+
+def test_24x7_calendar_across_the_autumn_dst_change_counts_real_hours() -> None:
+    cals = {
+        "always": BusinessCalendar.from_config({"timezone": "Europe/Berlin", "hours": "24x7"}, name="always")
+    }
+    ps = load_policies(
+        [{"id": "p", "metrics": {"resolution": {"calendar": "always", "targets": {"normal": "24h"}}}}], cals
+    )
+    events = Ticket("2026-10-24 12:00").events  # Berlin leaves summer time on Sunday 25 October
+    res = evaluate(ps, cals, events, at("2026-10-25 11:00")).metrics["resolution"]
+    assert res.deadline == at("2026-10-25 11:00")  # 24 real hours: the wall clock shows 23h later
+    assert res.status is MetricStatus.BREACHED
