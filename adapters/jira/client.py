@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from adapters.jira.config import JiraConfig
 from adapters.jira.http import HttpClient
-from adapters.jira.inbound import body_text
+from adapters.jira.users import body_text
 from sla.effects import Effect, EffectKind, comment_marker
 
 PAGE = 100

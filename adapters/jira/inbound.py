@@ -21,9 +21,9 @@ import jsonschema
 
 from adapters.base import PayloadError, SignatureError
 from adapters.jira.config import SCHEMA_DIR, JiraConfig
+from adapters.jira.users import actor_role, body_text, is_public, user_id, user_ids
 from sla.events import EventKind, Role, Status, TicketEvent
 
-MARKER_PREFIX = "[sla-connector:"
 CATEGORY_STATUS = {"new": Status.NEW, "indeterminate": Status.OPEN, "done": Status.SOLVED}
 
 SUPPORTED = frozenset({"jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "comment_created"})
@@ -126,6 +126,11 @@ def verify(cfg: JiraConfig, headers: Mapping[str, str], body: bytes) -> None:
 # ---------------------------------------------------------------- validation and ids
 
 
+def _obj(value: Any) -> Mapping[str, Any]:
+    """`value` if it is an object: ignored events are only checked for their envelope."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _json_path(error: jsonschema.ValidationError) -> str:
     return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
 
@@ -156,8 +161,8 @@ def delivery_id(headers: Mapping[str, str], payload: Mapping[str, Any]) -> str:
     ident = headers.get("x-atlassian-webhook-identifier")
     if ident:
         return ident
-    issue = payload.get("issue") or {}
-    sub = (payload.get("comment") or {}).get("id") or (payload.get("changelog") or {}).get("id") or ""
+    issue = _obj(payload.get("issue"))
+    sub = _obj(payload.get("comment")).get("id") or _obj(payload.get("changelog")).get("id") or ""
     parts = [payload.get("webhookEvent", ""), issue.get("id", ""), payload.get("timestamp", ""), sub]
     return "sha256:" + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
 
@@ -168,71 +173,8 @@ def ticket_id(payload: Mapping[str, Any]) -> str | None:
     if isinstance(issue, Mapping) and issue.get("id") not in (None, ""):
         return str(issue["id"])
     # Some comment deliveries carry no `issue`: the comment's own URL names it.
-    match = _COMMENT_SELF.search(str((payload.get("comment") or {}).get("self", "")))
+    match = _COMMENT_SELF.search(str(_obj(payload.get("comment")).get("self", "")))
     return match.group(1) if match else None
-
-
-# ---------------------------------------------------------------- users and roles
-
-
-def user_ids(user: Mapping[str, Any] | None) -> set[str]:
-    """Every id a user is known by: Cloud accountId, Data Center name and key."""
-    if not user:
-        return set()
-    return {str(user[k]) for k in ("accountId", "name", "key") if user.get(k)}
-
-
-def user_id(user: Mapping[str, Any] | None) -> str | None:
-    """The id written back for this user: Cloud accountId, Data Center name."""
-    if not user:
-        return None
-    return user.get("accountId") or user.get("name") or user.get("key")
-
-
-def actor_role(cfg: JiraConfig, user: Payload | None, fields: Payload, text: str = "") -> Role:
-    """Connector, requester, agent, or other, in that order of precedence (see docs/install-jira.md)."""
-    if MARKER_PREFIX in text:
-        return Role.CONNECTOR
-    ids = user_ids(user)
-    if not ids:
-        return Role.OTHER
-    if cfg.connector_user and cfg.connector_user in ids:
-        return Role.CONNECTOR
-    account_type = (user or {}).get("accountType")
-    if ids & user_ids(fields.get("reporter")) or account_type == "customer":
-        return Role.REQUESTER
-    if ids & cfg.agent_users:
-        return Role.AGENT
-    if account_type == "app":
-        return Role.OTHER
-    # Data Center users have no accountType: they count as Atlassian accounts.
-    if cfg.agents_default == "atlassian_accounts_except_reporter" and account_type in (None, "atlassian"):
-        return Role.AGENT
-    return Role.OTHER
-
-
-def body_text(body: Any) -> str:
-    """Plain text of a comment body: a string (v2, Data Center) or an ADF document (Cloud v3)."""
-    if isinstance(body, str):
-        return body
-    if isinstance(body, Mapping):
-        own = body.get("text") if isinstance(body.get("text"), str) else ""
-        return own + "".join(body_text(child) for child in body.get("content") or ())
-    if isinstance(body, list):
-        return "".join(body_text(child) for child in body)
-    return ""
-
-
-def is_public(comment: Mapping[str, Any]) -> bool:
-    """Private: JSM internal (`jsdPublic: false` or `sd.public.comment` internal) or role/group restricted."""
-    if comment.get("visibility"):
-        return False
-    if comment.get("jsdPublic") is False:
-        return False
-    for prop in comment.get("properties") or ():
-        if prop.get("key") == "sd.public.comment" and (prop.get("value") or {}).get("internal") is True:
-            return False
-    return True
 
 
 # ---------------------------------------------------------------- normalisation

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import adapters.jira as jira
 from adapters.base import PayloadError, SignatureError
-from adapters.jira import inbound
+from adapters.jira import inbound, users
 from adapters.jira.tests.helpers import (
     CLOUD_CONFIG,
     CONNECTOR_ACCOUNT,
@@ -466,33 +466,33 @@ def test_roles_precedence() -> None:
     config = cfg(agents={"users": ["listed-user"]})
     reporter = {"accountId": "r1", "accountType": "atlassian"}
     fields = {"reporter": reporter}
-    assert inbound.actor_role(config, {"accountId": CONNECTOR_ACCOUNT}, fields) is Role.CONNECTOR
-    assert inbound.actor_role(config, reporter, fields) is Role.REQUESTER
-    assert inbound.actor_role(config, {"accountId": "c", "accountType": "customer"}, fields) is Role.REQUESTER
-    assert inbound.actor_role(config, {"accountId": "a", "accountType": "atlassian"}, fields) is Role.AGENT
+    assert users.actor_role(config, {"accountId": CONNECTOR_ACCOUNT}, fields) is Role.CONNECTOR
+    assert users.actor_role(config, reporter, fields) is Role.REQUESTER
+    assert users.actor_role(config, {"accountId": "c", "accountType": "customer"}, fields) is Role.REQUESTER
+    assert users.actor_role(config, {"accountId": "a", "accountType": "atlassian"}, fields) is Role.AGENT
     assert (
-        inbound.actor_role(config, {"accountId": "listed-user", "accountType": "app"}, fields) is Role.AGENT
+        users.actor_role(config, {"accountId": "listed-user", "accountType": "app"}, fields) is Role.AGENT
     )
-    assert inbound.actor_role(config, {"accountId": "bot", "accountType": "app"}, fields) is Role.OTHER
-    assert inbound.actor_role(config, None, fields) is Role.OTHER
-    assert inbound.actor_role(config, {"accountId": "x"}, fields, "note [sla-connector:k]") is Role.CONNECTOR
+    assert users.actor_role(config, {"accountId": "bot", "accountType": "app"}, fields) is Role.OTHER
+    assert users.actor_role(config, None, fields) is Role.OTHER
+    assert users.actor_role(config, {"accountId": "x"}, fields, "note [sla-connector:k]") is Role.CONNECTOR
 
 
 def test_listed_only_agents() -> None:
     config = cfg(agents={"users": ["a2"], "default": "listed_only"})
-    assert inbound.actor_role(config, {"accountId": "a1", "accountType": "atlassian"}, {}) is Role.OTHER
-    assert inbound.actor_role(config, {"accountId": "a2", "accountType": "atlassian"}, {}) is Role.AGENT
+    assert users.actor_role(config, {"accountId": "a1", "accountType": "atlassian"}, {}) is Role.OTHER
+    assert users.actor_role(config, {"accountId": "a2", "accountType": "atlassian"}, {}) is Role.AGENT
 
 
 def test_data_center_users_match_by_name_or_key() -> None:
     config = jira.create("acme", {**DC_CONFIG, "agents": {"users": ["JIRAUSER10100"]}}, ENV).cfg
-    assert inbound.actor_role(config, {"name": "sla-bot", "key": "JIRAUSER10300"}, {}) is Role.CONNECTOR
-    assert inbound.actor_role(config, {"name": "dave", "key": "JIRAUSER10100"}, {}) is Role.AGENT
-    assert inbound.actor_role(config, {"name": "rita"}, {"reporter": {"name": "rita"}}) is Role.REQUESTER
+    assert users.actor_role(config, {"name": "sla-bot", "key": "JIRAUSER10300"}, {}) is Role.CONNECTOR
+    assert users.actor_role(config, {"name": "dave", "key": "JIRAUSER10100"}, {}) is Role.AGENT
+    assert users.actor_role(config, {"name": "rita"}, {"reporter": {"name": "rita"}}) is Role.REQUESTER
 
 
 def test_body_text_of_string_and_adf() -> None:
-    assert inbound.body_text("plain") == "plain"
+    assert users.body_text("plain") == "plain"
     doc = {
         "type": "doc",
         "version": 1,
@@ -504,17 +504,17 @@ def test_body_text_of_string_and_adf() -> None:
             },
         ],
     }
-    assert inbound.body_text(doc) == "ab"
-    assert inbound.body_text(None) == ""
+    assert users.body_text(doc) == "ab"
+    assert users.body_text(None) == ""
 
 
 def test_public_flags() -> None:
-    assert inbound.is_public({}) is True
-    assert inbound.is_public({"jsdPublic": True}) is True
-    assert inbound.is_public({"jsdPublic": False}) is False
-    assert inbound.is_public({"visibility": {"type": "group", "value": "jira-servicedesk-users"}}) is False
+    assert users.is_public({}) is True
+    assert users.is_public({"jsdPublic": True}) is True
+    assert users.is_public({"jsdPublic": False}) is False
+    assert users.is_public({"visibility": {"type": "group", "value": "jira-servicedesk-users"}}) is False
     internal = {"jsdPublic": True, "properties": [{"key": "sd.public.comment", "value": {"internal": True}}]}
-    assert inbound.is_public(internal) is False
+    assert users.is_public(internal) is False
 
 
 def test_status_mapping_any_casing_and_override() -> None:
@@ -583,3 +583,11 @@ def test_signature_round_trip_and_any_changed_byte_fails(body: bytes, secret: st
         changed = body[:i] + bytes([body[i] ^ 0x01]) + body[i + 1 :]
         with pytest.raises(SignatureError):
             inbound.verify(config, headers, changed)
+
+
+def test_ignored_event_with_odd_shapes_still_gets_ids() -> None:
+    payload = {"webhookEvent": "worklog_created", "timestamp": 1, "issue": "10042", "comment": ["x"]}
+    inbound.validate(payload)
+    assert inbound.delivery_id({}, payload).startswith("sha256:")
+    assert inbound.ticket_id(payload) is None
+    assert inbound.normalise(jira.create("acme", CLOUD_CONFIG, ENV).cfg, payload, {}) == []
