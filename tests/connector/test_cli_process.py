@@ -1,0 +1,193 @@
+"""The long-running commands as real processes: `run` (embedded Redis), `web`, `scheduler`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[2]
+JIRA_FIXTURE = ROOT / "adapters/jira/tests/fixtures/cloud_issue_created.json"
+SECRETS = {
+    "JIRA_EMAIL": "bot@acme.example",
+    "JIRA_API_TOKEN": "jira-token-value",
+    "JIRA_WEBHOOK_SECRET": "jira-webhook-secret-value",
+    "SLA_CONNECTOR_API_TOKEN": "api-token-value",
+}
+CONFIG = """
+    data_dir: {data_dir}
+    instances:
+      acme-jira:
+        product: jira
+        dry_run: true
+        base_url: https://acme.atlassian.net
+        deployment: cloud
+        auth: {{email_env: JIRA_EMAIL, token_env: JIRA_API_TOKEN}}
+        webhook_secret_env: JIRA_WEBHOOK_SECRET
+    calendars:
+      always: {{timezone: UTC, hours: 24x7}}
+    policies:
+      - id: standard
+        version: 1
+        metrics:
+          resolution: {{calendar: always, targets: {{urgent: 4h, high: 4h, normal: 8h, low: 8h}}}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SLA_CONNECTOR_CONFIG")}
+    env.update(SECRETS)
+    env.update(extra)
+    return env
+
+
+def write_config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(textwrap.dedent(CONFIG.format(data_dir=tmp_path / "data")))
+    return path
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+         timeout: float = 5) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+        except OSError:
+            result = None
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def connector(*argv: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "connector", *argv], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop(proc: subprocess.Popen[str], sig: int, timeout: float = 60) -> tuple[int, str, str]:
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def signed_jira(delivery: str) -> tuple[bytes, dict[str, str]]:
+    body = JIRA_FIXTURE.read_bytes()
+    digest = hmac.new(SECRETS["JIRA_WEBHOOK_SECRET"].encode(), body, hashlib.sha256).hexdigest()
+    return body, {"Content-Type": "application/json", "X-Hub-Signature": f"sha256={digest}",
+                  "X-Atlassian-Webhook-Identifier": delivery}
+
+
+def test_run_starts_everything_with_an_embedded_redis_and_keeps_data(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {SECRETS['SLA_CONNECTOR_API_TOKEN']}"}
+    ticket = json.loads(JIRA_FIXTURE.read_text())["issue"]["id"]
+
+    proc = connector("--config", str(config), "run", "--bind", f"127.0.0.1:{port}", "--web-workers", "1",
+                     env=child_env())
+    try:
+        wait_for(lambda: http("GET", f"{base}/readyz")[0] == 200, 60, "readiness (worker and scheduler)")
+        body, headers = signed_jira("run-1")
+        assert http("POST", f"{base}/hooks/acme-jira", body, headers) == (
+            202, {"status": "accepted", "delivery": "run-1"})
+        state = wait_for(lambda: (r := http("GET", f"{base}/api/tickets/acme-jira/{ticket}", headers=auth))[0]
+                         == 200 and r[1], 30, "the worker to process the event")
+        assert state["event_count"] == 1 and state["dry_run"] is True
+        assert state["policy_id"] == "standard"
+    finally:
+        code, out, err = stop(proc, signal.SIGINT)
+    assert code == 0, err
+    assert f"Embedded Redis (append-only persistence) in {tmp_path / 'data' / 'redis'}" in out
+    assert out.rstrip().endswith("Stopped.")
+    assert not (tmp_path / "data" / "redis" / "redis.sock").exists()
+    assert (tmp_path / "data" / "redis" / "appendonlydir").is_dir()
+
+    # A second start finds what the first one accepted: the embedded server persisted it.
+    proc = connector("--config", str(config), "run", "--bind", f"127.0.0.1:{port}", "--web-workers", "1",
+                     env=child_env())
+    try:
+        wait_for(lambda: http("GET", f"{base}/healthz")[0] == 200, 60, "the receiver")
+        status, state = http("GET", f"{base}/api/tickets/acme-jira/{ticket}", headers=auth)
+        assert status == 200 and state["event_count"] == 1
+        body, headers = signed_jira("run-1")
+        assert http("POST", f"{base}/hooks/acme-jira", body, headers)[0] == 200  # still a duplicate
+    finally:
+        code, _, err = stop(proc, signal.SIGTERM)
+    assert code == 0, err
+
+
+def test_run_with_a_bad_config_exits_2(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    env = child_env()
+    del env["JIRA_WEBHOOK_SECRET"]
+    result = subprocess.run([sys.executable, "-m", "connector", "--config", str(config), "run"], env=env,
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "JIRA_WEBHOOK_SECRET" in result.stderr and result.stdout == ""
+
+
+def test_web_serves_under_gunicorn_and_stops_on_sigterm(tmp_path: Path, redis_url: str,
+                                                        redis_conn: redis.Redis) -> None:
+    config = write_config(tmp_path)
+    port = free_port()
+    proc = connector("--config", str(config), "web", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+                     env=child_env(REDIS_URL=redis_url))
+    try:
+        wait_for(lambda: http("GET", f"http://127.0.0.1:{port}/healthz")[0] == 200, 60, "gunicorn")
+        body, headers = signed_jira("web-1")
+        assert http("POST", f"http://127.0.0.1:{port}/hooks/acme-jira", body, headers)[0] == 202
+        status, ready = http("GET", f"http://127.0.0.1:{port}/readyz")
+        assert status == 503 and "no worker alive" in ready["reasons"]
+    finally:
+        code, _, err = stop(proc, signal.SIGTERM)
+    assert code == 0, err
+
+
+def test_scheduler_runs_until_sigterm(tmp_path: Path, redis_url: str, redis_conn: redis.Redis) -> None:
+    from connector import status
+
+    config = write_config(tmp_path)
+    proc = connector("--config", str(config), "scheduler", env=child_env(REDIS_URL=redis_url))
+    try:
+        wait_for(lambda: status.scheduler_alive(redis_conn), 30, "the scheduler heartbeat")
+    finally:
+        code, _, err = stop(proc, signal.SIGTERM)
+    assert code == 0, err
+
+
+def test_python_dash_m_connector(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "connector", "--config", str(tmp_path / "none.yaml"),
+                             "status"], env=child_env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "none.yaml: no such file" in result.stderr
