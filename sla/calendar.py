@@ -47,6 +47,7 @@ from sla._calendar_config import DAY_SECONDS, WeekTable, parse_config
 __all__ = ["BusinessCalendar"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 _US = timedelta(microseconds=1)
 _SECOND_US = 1_000_000
 _MIN_YEAR, _MAX_YEAR = 2, 9998  # keeps every conversion of a year's edges inside datetime's range
@@ -246,14 +247,17 @@ class BusinessCalendar:
     def _local_to_utc(self, day: date, seconds: int) -> int:
         """UTC µs of local wall time `day` + `seconds` (may be 86400): fold -> first, gap -> the jump."""
         naive = datetime(day.year, day.month, day.day) + timedelta(seconds=seconds)
-        first = naive.replace(tzinfo=self.zone)  # fold=0: first occurrence; in a gap, the old offset
-        u = (first - _EPOCH) // _US
-        if (_EPOCH + timedelta(microseconds=u)).astimezone(self.zone).replace(tzinfo=None) == naive:
-            return u
-        # In a gap: fold=1 maps before the jump, fold=0 after it; find the jump by bisection.
-        lo = (naive.replace(tzinfo=self.zone, fold=1) - _EPOCH) // _US
-        after = (_EPOCH + timedelta(microseconds=u)).astimezone(self.zone).utcoffset()
-        lo_s, hi_s = lo // _SECOND_US, -(-u // _SECOND_US)
+        # PEP 495: fold=0 is the first occurrence in a fold and the old offset in a gap; fold=1 the
+        # second occurrence and the new offset. Equal offsets: an ordinary wall time.
+        before = naive.replace(tzinfo=self.zone).utcoffset()
+        after = naive.replace(tzinfo=self.zone, fold=1).utcoffset()
+        local = (naive - _NAIVE_EPOCH) // _US
+        if before >= after:  # ordinary, or a fold (clocks went back): the first occurrence
+            return local - before // _US
+        # A gap (clocks jumped forward): with the new offset we land before the jump, with the old
+        # one after it; find the jump between the two by bisection.
+        lo_s = (local - after // _US) // _SECOND_US
+        hi_s = -(-(local - before // _US) // _SECOND_US)
         while hi_s - lo_s > 1:  # offsets change on whole seconds
             mid = (lo_s + hi_s) // 2
             if (_EPOCH + timedelta(seconds=mid)).astimezone(self.zone).utcoffset() == after:
