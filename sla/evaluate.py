@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sla.effects import DesiredEffects, EffectKind
-from sla.events import EventKind, Role, TicketEvent
+from sla.events import EventKind, Role, Status, TicketEvent
 from sla.metrics import Clock, Interval, MetricState, MetricStatus, measure, template_values
 from sla.policy import Policy, PolicySet
 from sla.templates import render
@@ -56,28 +56,47 @@ def _is_reply(ev: TicketEvent, role: Role) -> bool:
     return ev.kind is EventKind.COMMENTED and bool(ev.public) and ev.actor is role
 
 
+_RANK = {EventKind.CREATED: 0, EventKind.COMMENTED: 1}
+
+
 def _reply_clocks(tl: Timeline) -> tuple[Clock, list[Clock]]:
-    """First response, and the next-reply cycles; solving the ticket cancels an open reply clock."""
+    """First response, and the next-reply cycles; solving the ticket cancels an open reply clock.
+
+    A requester's comment on a solved ticket opens a cycle only when the ticket is reopened (a
+    "thanks!" on a solved ticket asks for no reply; a comment that reopens it does).
+    """
     first: Clock | None = None
     cycles: list[Clock] = []
     cycle_start: datetime | None = None
-    # At one instant, comments before status changes: "reply and solve" in one update is a reply.
-    for ev in sorted(tl.events, key=lambda e: (tl.when(e), e.kind is not EventKind.COMMENTED, e.event_id)):
+    waiting: bool = False  # a requester wrote while the ticket was solved
+    status = Status.NEW
+    # At one instant, comments before status changes: "reply and solve" in one update is a reply,
+    # and "comment and reopen" opens a cycle at the comment.
+    for ev in sorted(tl.events, key=lambda e: (tl.when(e), _RANK.get(e.kind, 2), e.event_id)):
         t = tl.when(ev)
-        if ev.fields.get("status") in STOPPED:
-            if first is None:
-                first = Clock(tl.created, ((tl.created, t),), stopped_at=t, cancelled=True)
-            if cycle_start is not None:
-                cycles.append(Clock(cycle_start, ((cycle_start, t),), stopped_at=t, cancelled=True))
-                cycle_start = None
+        new_status = ev.fields.get("status")
+        if new_status is not None and new_status is not status:
+            was_stopped, status = status in STOPPED, new_status
+            if status in STOPPED:
+                if first is None:
+                    first = Clock(tl.created, ((tl.created, t),), stopped_at=t, cancelled=True)
+                if cycle_start is not None:
+                    cycles.append(Clock(cycle_start, ((cycle_start, t),), stopped_at=t, cancelled=True))
+                    cycle_start = None
+            elif was_stopped and waiting:
+                cycle_start, waiting = t, False
         elif _is_reply(ev, Role.AGENT):
+            waiting = False
             if first is None:
                 first = Clock(tl.created, ((tl.created, t),), stopped_at=t)
             elif cycle_start is not None:
                 cycles.append(Clock(cycle_start, ((cycle_start, t),), stopped_at=t))
                 cycle_start = None
         elif _is_reply(ev, Role.REQUESTER) and first is not None and cycle_start is None:
-            cycle_start = t
+            if status in STOPPED:
+                waiting = True
+            else:
+                cycle_start = t
     if first is None:
         first = Clock(tl.created, ((tl.created, None),))
     if cycle_start is not None:
@@ -122,7 +141,10 @@ def _measure_all(
             target = mp.target(prio)
             if target is None:
                 continue  # no target for this priority: not tracked
-            cal = calendars[mp.calendar]
+            cal = calendars.get(mp.calendar)
+            if cal is None:
+                msg = f"policy {policy.id!r} v{policy.version} uses calendar {mp.calendar!r}, not given"
+                raise ValueError(f"evaluate: {msg}")
             cycle = i + 1 if name == "next_reply" else None
             state, times = measure(name, clock, target, prio, mp.calendar, cal, levels, now, cycle)
             states.append(state)

@@ -487,3 +487,44 @@ def test_24x7_calendar_across_the_autumn_dst_change_counts_real_hours() -> None:
     res = evaluate(ps, cals, events, at("2026-10-25 11:00")).metrics["resolution"]
     assert res.deadline == at("2026-10-25 11:00")  # 24 real hours: the wall clock shows 23h later
     assert res.status is MetricStatus.BREACHED
+
+
+def test_requester_thanks_on_a_solved_ticket_opens_no_cycle() -> None:
+    t = Ticket().reply("2026-11-23 10:30").status("2026-11-23 11:00", "solved")
+    t.reply("2026-11-23 12:00", "requester")
+    assert "next_reply" not in t.evaluate("2026-11-24 12:00").metrics
+
+
+def test_requester_comment_on_a_solved_ticket_opens_a_cycle_when_reopened() -> None:
+    t = Ticket().reply("2026-11-23 10:30").status("2026-11-23 11:00", "solved")
+    t.reply("2026-11-23 12:00", "requester").status("2026-11-24 09:00", "open")
+    nr = t.evaluate("2026-11-24 10:00").metrics["next_reply"]
+    assert (nr.cycle, nr.started_at, nr.elapsed, nr.status) == (
+        1,
+        at("2026-11-24 09:00"),
+        H,
+        MetricStatus.RUNNING,
+    )
+
+
+def test_agent_answer_while_solved_settles_a_waiting_requester() -> None:
+    t = Ticket().reply("2026-11-23 10:30").status("2026-11-23 11:00", "solved")
+    t.reply("2026-11-23 12:00", "requester").reply("2026-11-23 13:00").status("2026-11-24 09:00", "open")
+    assert "next_reply" not in t.evaluate("2026-11-24 10:00").metrics
+
+
+def test_duplicate_deliveries_that_disagree_resolve_the_same_way_in_any_order() -> None:
+    created = TicketEvent("c", "T-1", "created", at("2026-11-23 10:00"), "requester", {"priority": "normal"})
+    one = TicketEvent("x", "T-1", "changed", at("2026-11-23 11:00"), "agent", {"priority": "urgent"})
+    two = TicketEvent("x", "T-1", "changed", at("2026-11-23 11:00"), "agent", {"priority": "high"})
+    a = evaluate(POLICIES, CALENDARS, [created, one, two], at("2026-11-23 12:00"))
+    b = evaluate(POLICIES, CALENDARS, [two, created, one], at("2026-11-23 12:00"))
+    assert a == b
+    assert a.metrics["resolution"].priority == "high"  # the smaller JSON form wins: "high" < "urgent"
+
+
+def test_a_calendar_missing_at_evaluation_is_a_clear_error() -> None:
+    with pytest.raises(
+        ValueError, match=r"^evaluate: policy 'standard' v1 uses calendar 'berlin', not given$"
+    ):
+        evaluate(POLICIES, {}, Ticket().events, at("2026-11-23 12:00"))
