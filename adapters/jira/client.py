@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from adapters.base import ApiError
 from adapters.jira.config import JiraConfig
 from adapters.jira.http import HttpClient
 from adapters.jira.users import body_text
@@ -35,7 +36,11 @@ class JiraClient:
     # ------------------------------------------------------------ write-back
 
     def apply(self, ticket_id: str, effects: Sequence[Effect]) -> list[Effect]:
-        """One PUT for due date, labels, priority and assignee; then each comment not already there."""
+        """One PUT for due date, labels, priority and assignee; then each comment not already there.
+
+        Returns fewer effects than given only after a retryable error (429, 5xx, timeout, 409)
+        that came after some progress; the caller retries the rest.
+        """
         fields: dict[str, Any] = {}
         labels: list[dict[str, str]] = []
         put: list[Effect] = []
@@ -69,13 +74,19 @@ class JiraClient:
             self.http.request("PUT", self._issue(ticket_id), params=params, json=body)
             applied.extend(put)
         if comments:
-            existing = "\n".join(self.comment_texts(ticket_id))
-            for effect in comments:
-                # Posted before but never recorded in the ledger: count it as applied.
-                if marker_of(effect) not in existing:
-                    url = f"{self._issue(ticket_id)}/comment"
-                    self.http.request("POST", url, json=self.comment_body(effect))
-                applied.append(effect)
+            try:
+                existing = "\n".join(self.comment_texts(ticket_id))
+                for effect in comments:
+                    # Posted before but never recorded in the ledger: count it as applied.
+                    if marker_of(effect) not in existing:
+                        url = f"{self._issue(ticket_id)}/comment"
+                        self.http.request("POST", url, json=self.comment_body(effect))
+                    applied.append(effect)
+            except ApiError as exc:
+                # A transient failure after some progress: report the progress so the ledger keeps
+                # it; the caller retries the rest. Anything else (or no progress) is raised.
+                if not (exc.retryable and applied):
+                    raise
         return applied
 
     def due_value(self, value: str) -> str:

@@ -456,3 +456,32 @@ def test_429_without_retry_after_waits_a_cautious_default(cloud: jira.JiraAdapte
     responses.put(CLOUD_ISSUE, status=204)
     cloud.client().apply("10042", [DUE])
     assert sleeps == [5.0]
+
+
+@responses.activate
+def test_transient_failure_after_progress_returns_the_progress(cloud: jira.JiraAdapter) -> None:
+    second = Effect("comment:resolution:breach", EffectKind.COMMENT, "Resolution SLA breached.")
+    responses.put(CLOUD_ISSUE, status=204)
+    responses.get(COMMENTS_URL, json=comments_page(0, 0, []))
+    responses.post(COMMENTS_URL, status=201, json={"id": "10601"})
+    for _ in range(3):
+        responses.post(COMMENTS_URL, status=503)
+    assert cloud.client().apply("10042", [ADD, COMMENT, second]) == [ADD, COMMENT]
+
+
+@responses.activate
+def test_permanent_failure_after_progress_is_raised(cloud: jira.JiraAdapter) -> None:
+    responses.put(CLOUD_ISSUE, status=204)
+    responses.get(COMMENTS_URL, json=comments_page(0, 0, []))
+    denied = {"errorMessages": ["You do not have permission to comment."]}
+    responses.post(COMMENTS_URL, status=403, json=denied)
+    with pytest.raises(Forbidden, match="permission to comment"):
+        cloud.client().apply("10042", [ADD, COMMENT])
+
+
+@responses.activate
+def test_transient_failure_without_progress_is_raised(cloud: jira.JiraAdapter) -> None:
+    for _ in range(3):
+        responses.get(COMMENTS_URL, status=502)
+    with pytest.raises(ServerError):
+        cloud.client().apply("10042", [COMMENT])
