@@ -178,7 +178,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v) for k, v in value.items()}  # YAML `targets: {1: 4h}`: priority "1"
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value

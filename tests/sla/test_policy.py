@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sla.calendar import BusinessCalendar
 from sla.events import Status
@@ -437,3 +439,78 @@ def test_managed_tags_cover_every_policy() -> None:
         ),
     )
     assert ps.managed_tags == {"x", "y"}
+
+
+KEYS = [
+    "id",
+    "version",
+    "metrics",
+    "resolution",
+    "targets",
+    "high",
+    "calendar",
+    "at",
+    "before",
+    "after",
+    "actions",
+    "tag",
+    "comment",
+    "priority",
+    "name",
+    "metric",
+    "match",
+    "effective_from",
+    "recalculate",
+    "pause_statuses",
+    "escalations",
+    "berlin",
+]
+
+
+# --- robustness: any input is either a PolicySet or a ValueError naming a path ------------------
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5)
+    | st.sampled_from(["", "4h", "2d", "75%", "breach", "x y", "{x}"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_mutation_of_a_valid_file_loads_or_names_a_path(data: st.DataObject) -> None:
+    cfg = copy.deepcopy(EXAMPLE)
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = [p for p in _paths(cfg) if p]
+        path = data.draw(st.sampled_from(paths))
+        node = cfg
+        for p in path[:-1]:
+            node = node[p]
+        if isinstance(node, dict) and data.draw(st.booleans()):
+            node[data.draw(st.sampled_from(KEYS))] = data.draw(json_values)
+        else:
+            node[path[-1]] = data.draw(json_values)
+    try:
+        load_policies(cfg, CALENDARS)
+    except ValueError as exc:
+        assert str(exc).startswith("policies")
+
+
+def test_yaml_number_keys_become_priority_names() -> None:
+    cfg = yaml.safe_load("- {id: p, metrics: {resolution: {calendar: always, targets: {1: 4h, 2: 8h}}}}")
+    (p,) = load_policies(cfg, CALENDARS).policies
+    assert p.metrics["resolution"].targets == {"1": timedelta(hours=4), "2": timedelta(hours=8)}
