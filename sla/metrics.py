@@ -181,11 +181,13 @@ def measure(
     return state, future
 
 
-def template_values(state: MetricState, level: EscalationLevel, ticket_id: str, cal: Any) -> dict[str, str]:
+def template_values(
+    state: MetricState, level: EscalationLevel, ticket_id: str, cal: BusinessCalendar
+) -> dict[str, str]:
     """Placeholders of a level's comment, as of the instant the level is reached (stable text)."""
     assert state.target is not None
     at = level.threshold(state.target)
-    zone = getattr(cal, "zone", UTC)
+    zone = cal.zone
     deadline = state.deadline
     return {
         "ticket": ticket_id,
