@@ -240,3 +240,47 @@ def test_a_ticket_that_stops_matching_loses_the_connectors_tags() -> None:
     ev = evaluate(ps, CALENDARS, events, at("2026-11-24 14:00"))
     assert ev.policy_id is None
     assert ev.desired.tags_absent == ALL_TAGS and ev.desired.due is None
+
+
+def _single_level(level: dict[str, Any]) -> Any:
+    cfg = {
+        "id": "one",
+        "metrics": {"first_response": {"calendar": "berlin", "targets": {"high": "2h"}}},
+        "escalations": [{"name": "l", "metric": "first_response", **level}],
+    }
+    return load_policies([cfg], CALENDARS)
+
+
+def test_before_longer_than_the_target_is_reached_at_the_start() -> None:
+    ps = _single_level({"before": "3h", "actions": [{"tag": "early"}]})
+    ev = evaluate(ps, CALENDARS, ticket(), at("2026-11-23 10:00"))
+    lv = ev.metrics["first_response"].escalations[0]
+    assert (lv.due_at, lv.reached) == (at("2026-11-23 10:00"), True)
+    assert ev.desired.tags_present == {"early"}
+    assert ev.next_check == at("2026-11-23 12:00")
+
+
+def test_share_above_100_percent_is_a_breach_level_whose_tag_stays() -> None:
+    ps = _single_level({"at": "150%", "actions": [{"tag": "very-late"}]})
+    events = ticket(("commented", "2026-11-24 09:30", "agent", True))
+    running = evaluate(ps, CALENDARS, events, at("2026-11-23 12:30"))  # breached at 12:00
+    assert running.next_check == at("2026-11-23 13:00")  # 150% of 2h: 3h after 10:00
+    assert running.desired.tags_present == frozenset()
+    ev = evaluate(ps, CALENDARS, events, at("2026-11-24 10:00"))  # answered after 7h30m
+    assert ev.metrics["first_response"].escalations[0].due_at == at("2026-11-23 13:00")
+    assert ev.desired.tags_present == {"very-late"}
+
+
+def test_after_offset_counts_business_time_over_the_weekend() -> None:
+    ps = _single_level({"after": "4h", "actions": [{"tag": "x"}]})
+    created = [TicketEvent("c", "T-1", "created", at("2026-11-27 14:00"), "requester", {"priority": "high"})]
+    ev = evaluate(ps, CALENDARS, created, at("2026-11-27 16:30"))
+    assert ev.metrics["first_response"].breached_at == at("2026-11-27 16:00")
+    assert ev.next_check == at("2026-11-30 12:00")  # 1h on Friday, 3h on Monday
+
+
+def test_untracked_priority_wants_no_effects_but_removes_managed_tags() -> None:
+    events = [TicketEvent("c", "T-1", "created", at("2026-11-23 10:00"), "requester", {"priority": "low"})]
+    ev = evaluate(POLICIES, CALENDARS, events, at("2026-11-25 10:00"))
+    assert ev.policy_id == "standard" and ev.metrics == {}
+    assert (ev.desired.due, ev.desired.tags_present, ev.desired.tags_absent) == (None, frozenset(), ALL_TAGS)
