@@ -198,8 +198,8 @@ class BusinessCalendar:
             if not _MIN_YEAR <= year <= _MAX_YEAR:
                 raise ValueError(f"calendar {self.name!r}: year {year} is outside the supported range")
             table = self._build_year(year)
-            if len(self._tables) >= _MAX_CACHED_YEARS:
-                self._tables.pop(next(iter(self._tables)))
+            if len(self._tables) >= _MAX_CACHED_YEARS:  # bounded memory; clear() is safe for threads
+                self._tables.clear()
             self._tables[year] = table
         return table
 
