@@ -2,6 +2,16 @@
 
 Kept apart from `sla.calendar` so the arithmetic module stays small. Every error is a ValueError
 that starts with `calendar '<name>': ` and names the field, e.g. `hours.mon-fri[1]`.
+
+Accepted shape (keys other than these three are refused, so typos do not pass silently):
+- `timezone` (required): an IANA name.
+- `hours` (required): "24x7", or a mapping from day specs to lists of windows "HH:MM-HH:MM".
+  Day specs are case-insensitive: `mon`..`sun` (or full names), ranges `mon-fri` (a range may
+  wrap: `fri-mon`), comma lists `sat,sun`. A window ends after it starts; "24:00" is allowed as
+  an end. A day may appear in several specs if its windows do not overlap; touching windows
+  (09:00-12:00 and 12:00-13:00) join. An empty list closes the day; the week must have open time.
+- `holidays` (optional): `dates` (local dates "YYYY-MM-DD" or YAML dates, closed all day),
+  `country` and optional `subdivision` codes of the `holidays` package.
 """
 
 from __future__ import annotations
