@@ -51,6 +51,14 @@ return {0}
 """,
 )
 
+_EXTEND = Script(
+    None,
+    b"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+""",
+)
+
 _UNLOCK = Script(
     None,
     b"""
@@ -302,6 +310,10 @@ class Processor:
                 final.hset(tk, mapping={store.LEDGER_DRY + e.key: e.ledger_value for e in missing})
                 applied = missing
             elif missing:
+                if not self._still_ours(instance, ticket):
+                    # A slow batch outlived the lock: someone else may be writing; look again later.
+                    timers.schedule(final, instance, ticket, now_epoch + self.settings.defer_s)
+                    return 0
                 applied = list(cfg.adapter.client().apply(ticket, missing))
                 if applied:  # record at once: the smaller the window, the fewer marker checks
                     self.conn.hset(tk, mapping={e.key: e.ledger_value for e in applied})
@@ -335,6 +347,11 @@ class Processor:
             at = max(evaluation.next_check.timestamp(), now_epoch + self.settings.min_recheck_s)
             timers.schedule(final, instance, ticket, at)
         return len(applied)
+
+    def _still_ours(self, instance: str, ticket: str) -> bool:
+        """Extend our lock before a write-back (batches of slow HTTP calls can outlive the TTL)."""
+        ttl_ms = int(self.settings.lock_ttl_s * 1000)
+        return bool(_EXTEND((store.lock_key(instance, ticket),), (self.token, ttl_ms), client=self.conn))
 
     def _failure(
         self, final: Any, instance: str, ticket: str, record: store.TicketRecord, exc: Exception, now: float

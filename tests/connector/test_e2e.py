@@ -1,0 +1,213 @@
+"""End to end: real Redis, the receiver over HTTP, worker processes with the scheduler, the real Jira
+and Zendesk adapters, and fake Jira/Zendesk APIs over HTTP. Slow-ish (about 10-20 s each)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+
+from connector import store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fakes.products import FakeJira, FakeZendesk  # noqa: E402
+from fakes.stack import (  # noqa: E402
+    DEADLINE_FIELD,
+    Stack,
+    config_data,
+    jira_created,
+    jira_labels_changed,
+    wait_for,
+    zendesk_created,
+    zendesk_tags_changed,
+)
+
+TARGET_S = 6
+
+
+@pytest.fixture
+def fakes():
+    jira = FakeJira(["10042", "10043", "10044", "10045", "10046", "10047"]).start()
+    zendesk = FakeZendesk(["5158"]).start()
+    yield jira, zendesk
+    jira.stop()
+    zendesk.stop()
+
+
+def _label_ops(jira: FakeJira, issue: str) -> Counter[tuple[str, str]]:
+    ops: Counter[tuple[str, str]] = Counter()
+    for r in jira.calls("PUT", f"/rest/api/3/issue/{issue}"):
+        for op in ((r.body or {}).get("update") or {}).get("labels") or []:
+            for verb, label in op.items():
+                ops[(verb, label)] += 1
+    return ops
+
+
+def test_webhooks_to_write_back_once_each_with_a_breach_on_time(
+    tmp_path: Path, redis_url: str, redis_conn: redis.Redis, fakes: tuple[FakeJira, FakeZendesk]
+) -> None:
+    jira, zendesk = fakes
+    stack = Stack(
+        tmp_path,
+        redis_url,
+        config_data(jira.url, zendesk.url, f"{TARGET_S}s"),
+        {"SLA_CONNECTOR_TIMER_POLL_S": "0.1"},
+    )
+    try:
+        stack.start_worker("e2e-w1")
+        wait_for(lambda: redis_conn.exists(store.SCHEDULER), 20, "the worker's scheduler")
+        created = datetime.now(UTC).replace(microsecond=0)
+        deadline = created + timedelta(seconds=TARGET_S)
+
+        # Out of order: the update and the tags change arrive before the creations.
+        assert (
+            stack.post_jira(
+                jira_labels_changed("10042", created, created + timedelta(seconds=1)), "jira-d2"
+            ).status_code
+            == 202
+        )
+        assert (
+            stack.post_zendesk(
+                zendesk_tags_changed("5158", created, created + timedelta(seconds=1))
+            ).status_code
+            == 202
+        )
+        jira_create = jira_created("10042", created)
+        assert stack.post_jira(jira_create, "jira-d1").status_code == 202
+        zd_create = zendesk_created("5158", created)
+        assert stack.post_zendesk(zd_create).status_code == 202
+        # Retries: same delivery id -> a duplicate; a re-sent event under a new id -> no new effect.
+        again = stack.post_jira(jira_create, "jira-d1")
+        assert again.status_code == 200 and again.json()["status"] == "duplicate"
+        assert stack.post_zendesk(zd_create).status_code == 200
+        assert stack.post_jira(jira_create, "jira-d1-resent").status_code == 202
+
+        # The due date lands first; the warning at 50% (3 s); the breach at 6 s.
+        wait_for(lambda: zendesk.calls("PUT", "/api/v2/tickets/5158.json"), 10, "the Zendesk deadline")
+        wait_for(lambda: jira.issues["10042"]["duedate"], 10, "the Jira due date")
+        wait_for(
+            lambda: (
+                "sla-breached" in jira.issues["10042"]["labels"]
+                and "sla-breached" in zendesk.tickets["5158"]["tags"]
+                and jira.issues["10042"]["comments"]
+                and len(zendesk.tickets["5158"]["comments"]) == 1
+            ),
+            TARGET_S + 10,
+            "the breach in both products",
+        )
+        time.sleep(2.5)  # anything written twice would show up by now
+
+        # Jira: due date once, each label once, the breach comment once.
+        puts = jira.calls("PUT", "/rest/api/3/issue/10042")
+        assert [r.body.get("fields") for r in puts if r.body.get("fields")] == [
+            {"duedate": deadline.date().isoformat()}
+        ]
+        assert _label_ops(jira, "10042") == Counter({("add", "sla-warning"): 1, ("add", "sla-breached"): 1})
+        assert len(jira.calls("POST", "/rest/api/3/issue/10042/comment")) == 1
+        [comment] = jira.comment_texts("10042")
+        assert "SLA breached" in comment and "[sla-connector:resolution:breach]" in comment
+        warning_at = _first(jira, "PUT", "/rest/api/3/issue/10042", "sla-warning")
+        breach_at = _first(jira, "PUT", "/rest/api/3/issue/10042", "sla-breached")
+        assert 0 <= warning_at - (created + timedelta(seconds=TARGET_S / 2)).timestamp() <= 2.0
+        assert 0 <= breach_at - deadline.timestamp() <= 2.0, breach_at - deadline.timestamp()
+
+        # Zendesk: the deadline once (custom field), each tag once, the private note once.
+        ticket_puts = zendesk.calls("PUT", "/api/v2/tickets/5158.json")
+        deadlines = [
+            r.body["ticket"]["custom_fields"] for r in ticket_puts if "custom_fields" in r.body["ticket"]
+        ]
+        assert deadlines == [[{"id": DEADLINE_FIELD, "value": deadline.strftime("%Y-%m-%dT%H:%M:%SZ")}]]
+        tag_puts = [tuple(r.body["tags"]) for r in zendesk.calls("PUT", "/api/v2/tickets/5158/tags.json")]
+        assert sorted(tag_puts) == [("sla-breached",), ("sla-warning",)]
+        assert zendesk.calls("DELETE", "/api/v2/tickets/5158/tags.json") == []
+        [note] = zendesk.tickets["5158"]["comments"]
+        assert note["public"] is False and "[sla-connector:resolution:breach]" in note["body"]
+        zd_breach_at = min(
+            r.at
+            for r in zendesk.calls("PUT", "/api/v2/tickets/5158/tags.json")
+            if "sla-breached" in r.body["tags"]
+        )
+        assert 0 <= zd_breach_at - deadline.timestamp() <= 2.0
+
+        # The store: every event once, nothing pending, nothing failed.
+        record = store.load_record(redis_conn, "acme-jira", "10042")
+        assert record is not None and record.stored_rows == len(record.events) == 2
+        assert redis_conn.xlen(store.STREAM) == 0 and redis_conn.hlen(store.FAILED) == 0
+    except BaseException:
+        print(stack.worker_log("e2e-w1")[-5000:])
+        raise
+    finally:
+        stack.stop()
+
+
+def _first(jira: FakeJira, method: str, path: str, label: str) -> float:
+    return min(
+        r.at
+        for r in jira.calls(method, path)
+        if any(op.get("add") == label for op in ((r.body or {}).get("update") or {}).get("labels") or [])
+    )
+
+
+def test_a_worker_killed_mid_batch_loses_nothing(
+    tmp_path: Path, redis_url: str, redis_conn: redis.Redis, fakes: tuple[FakeJira, FakeZendesk]
+) -> None:
+    jira, _ = fakes
+    jira.write_delay_s = 0.5  # a slow product: the batch is in the middle of its write-backs
+    issues = ["10042", "10043", "10044", "10045", "10046", "10047"]
+    stack = Stack(
+        tmp_path,
+        redis_url,
+        config_data(jira.url, "http://127.0.0.1:9", "1h"),
+        {
+            "SLA_CONNECTOR_RECLAIM_IDLE_S": "2",
+            "SLA_CONNECTOR_RECLAIM_EVERY_S": "0.5",
+            "SLA_CONNECTOR_LOCK_TTL_S": "3",
+        },
+    )
+    try:
+        created = datetime.now(UTC).replace(microsecond=0)
+        for issue in issues:
+            assert stack.post_jira(jira_created(issue, created), f"kill-{issue}").status_code == 202
+        victim = stack.start_worker("victim")  # reads all six in one batch
+        wait_for(lambda: jira.calls("PUT"), 20, "the first write-back")
+        pending = redis_conn.xpending(store.STREAM, store.GROUP)
+        assert pending["pending"] == len(issues)  # read, not acknowledged: really mid-batch
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(10)
+        started = time.monotonic()
+        stack.start_worker("rescuer")
+
+        def all_done() -> bool:
+            ledgers_done = all(redis_conn.hexists(store.ticket_key("acme-jira", i), "due") for i in issues)
+            return ledgers_done and redis_conn.xlen(store.STREAM) == 0
+
+        wait_for(all_done, 60, "the second worker to finish the batch", interval=0.1)
+        assert time.monotonic() - started < 60
+        for issue in issues:
+            record = store.load_record(redis_conn, "acme-jira", issue)
+            assert record is not None and len(record.events) == 1
+            assert (
+                "due" in record.ledger
+                and jira.issues[issue]["duedate"] == (created + timedelta(hours=1)).date().isoformat()
+            )
+            assert jira.issues[issue]["labels"] == set()  # 1h target: no warning yet
+            # At most the one write in flight at the kill is repeated (a due date: idempotent).
+            assert len(jira.calls("PUT", f"/rest/api/3/issue/{issue}")) <= 2
+        assert redis_conn.xpending(store.STREAM, store.GROUP)["pending"] == 0
+        assert redis_conn.hlen(store.FAILED) == 0
+    except BaseException:
+        for name in ("victim", "rescuer"):
+            try:
+                print(name, stack.worker_log(name)[-4000:])
+            except FileNotFoundError:
+                pass
+        raise
+    finally:
+        stack.stop()
