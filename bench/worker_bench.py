@@ -68,7 +68,7 @@ _CREATED, _COMMENT, _STATUS = (
 
 
 def _jira_time(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
 
 
 def ticket_payloads(issue: str, created: datetime, count: int) -> list[tuple[str, dict[str, Any]]]:
