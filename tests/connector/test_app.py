@@ -331,3 +331,36 @@ def test_api_store_down_is_503(tmp_path: Path) -> None:
     response = client.get("/api/tickets/desk/T-1", headers={"Authorization": "Bearer api-token-value"})
     assert_error(response, 503, "store_unavailable")
     assert response.headers["Retry-After"] == "5"
+
+
+def test_api_answers_the_state_of_a_processed_ticket(redis_conn: redis.Redis) -> None:
+    import hashlib
+    import hmac
+
+    from connector.worker import run_worker
+
+    root = Path(__file__).resolve().parents[2]
+    env = {"JE": "bot@acme.example", "JT": "jira-token", "JS": "jira-secret", "API_TOKEN": "api-token-value"}
+    cfg = config_from_dict({
+        "api_token_env": "API_TOKEN",
+        "instances": {"acme": {"product": "jira", "dry_run": True, "base_url": "https://acme.atlassian.net",
+                               "deployment": "cloud", "auth": {"email_env": "JE", "token_env": "JT"},
+                               "webhook_secret_env": "JS"}},
+        "calendars": {"always": {"timezone": "UTC", "hours": "24x7"}},
+        "policies": [{"id": "std", "version": 1, "metrics": {"resolution": {
+            "calendar": "always", "targets": {p: "8h" for p in ("urgent", "high", "normal", "low")}}}}],
+    }, env)
+    client = create_app(cfg, redis_conn).test_client()
+    body = (root / "adapters/jira/tests/fixtures/cloud_issue_created.json").read_bytes()
+    digest = hmac.new(b"jira-secret", body, hashlib.sha256).hexdigest()
+    response = client.post("/hooks/acme", data=body, headers={
+        "Content-Type": "application/json; charset=UTF-8", "X-Hub-Signature": f"sha256={digest}",
+        "X-Atlassian-Webhook-Identifier": "api-1"})
+    assert response.status_code == 202
+    run_worker(cfg, redis_conn, burst=True, name="api-test")
+    ticket = json.loads(body)["issue"]["id"]
+    response = client.get(f"/api/tickets/acme/{ticket}", headers={"Authorization": "Bearer api-token-value"})
+    assert response.status_code == 200
+    state = response.get_json()
+    assert state["policy_id"] == "std" and state["event_count"] == 1 and state["dry_run"] is True
+    assert "resolution" in state["metrics"]
