@@ -191,3 +191,26 @@ def test_python_dash_m_connector(tmp_path: Path) -> None:
                              "status"], env=child_env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "none.yaml: no such file" in result.stderr
+
+
+def test_web_metrics_sum_all_gunicorn_workers_in_multiprocess_mode(tmp_path: Path, redis_url: str,
+                                                                   redis_conn: redis.Redis) -> None:
+    config = write_config(tmp_path)
+    port = free_port()
+    (tmp_path / "prom").mkdir()
+    proc = connector("--config", str(config), "web", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+                     env=child_env(REDIS_URL=redis_url, PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom")))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: http("GET", f"{base}/healthz")[0] == 200, 60, "gunicorn")
+        for n in range(6):
+            body, headers = signed_jira(f"mp-{n}")
+            assert http("POST", f"{base}/hooks/acme-jira", body, headers)[0] == 202
+        for _ in range(4):  # whichever worker answers the scrape, it reports every worker's counts
+            with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+                text = response.read().decode()
+            assert 'sla_webhooks_received_total{instance="acme-jira",outcome="accepted"} 6.0' in text
+            assert "sla_queue_depth 6.0" in text
+    finally:
+        code, _, err = stop(proc, signal.SIGTERM)
+    assert code == 0, err
