@@ -35,6 +35,9 @@ class PipelineCollector(Collector):
     def __init__(self, conn: redis.Redis) -> None:
         self.conn = conn
 
+    def describe(self) -> list[Metric]:
+        return []  # unknown until scraped; an empty description keeps registration from reading Redis
+
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("sla_redis_up", "1 if the queue store answered this scrape, else 0")
         try:

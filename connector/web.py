@@ -13,10 +13,21 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from connector.app import create_app
 from connector.config import Config
+from connector.logs import JsonFormatter
+
+
+class JsonLogger(glogging.Logger):
+    """gunicorn's own messages (start, worker timeouts, errors) as JSON lines like ours."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in (*self.error_log.handlers, *self.access_log.handlers):
+            handler.setFormatter(JsonFormatter())
 
 #: The gunicorn settings of the receiver (also used by bench/receiver_bench.py for both routes).
 DEFAULTS: Mapping[str, Any] = {
@@ -28,6 +39,7 @@ DEFAULTS: Mapping[str, Any] = {
     "accesslog": None,  # the handler logs each delivery as JSON
     "errorlog": "-",
     "loglevel": "warning",
+    "logger_class": "connector.web.JsonLogger",
 }
 
 
