@@ -69,6 +69,11 @@ def _lower_headers(environ: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def connect(url: str) -> redis.Redis:
+    """The receiver's Redis client: short timeouts, so an outage answers 503 quickly (the product retries)."""
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+
+
 def create_app(config: Config | None = None, conn: redis.Redis | None = None) -> Flask:
     """The receiver. Without arguments it loads SLA_CONNECTOR_CONFIG and connects to its Redis."""
     if config is None:
@@ -80,8 +85,7 @@ def create_app(config: Config | None = None, conn: redis.Redis | None = None) ->
         if not config.redis_url:
             raise ConfigError(config.source, "redis_url", "the web process needs Redis: set redis_url or "
                               "REDIS_URL (only `sla-connector run` starts an embedded server)")
-        conn = redis.Redis.from_url(config.redis_url, socket_connect_timeout=2, socket_timeout=5,
-                                    health_check_interval=30)
+        conn = connect(config.redis_url)
 
     from connector.intake import accept  # the pipeline's durable enqueue
 

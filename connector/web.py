@@ -16,7 +16,7 @@ import redis
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
-from connector.app import create_app
+from connector.app import connect, create_app
 from connector.config import Config
 from connector.logs import JsonFormatter
 
@@ -64,8 +64,7 @@ class ReceiverServer(BaseApplication):
 
 def _connect(config: Config) -> redis.Redis:
     assert config.redis_url, "checked by the caller"
-    return redis.Redis.from_url(config.redis_url, socket_connect_timeout=2, socket_timeout=5,
-                                health_check_interval=30)
+    return connect(config.redis_url)
 
 
 def serve(config: Config, bind: str, options: Mapping[str, Any] | None = None) -> None:

@@ -13,7 +13,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from connector.app import create_app, stored_headers
+from connector.app import connect, create_app, stored_headers
 from connector.config import Config, ConfigError, config_from_dict
 
 
@@ -155,7 +155,7 @@ def test_schema_failure_is_400_with_the_path(client: FlaskClient) -> None:
 
 
 def test_store_unreachable_is_503_with_retry_after(tmp_path: Path) -> None:
-    dead = redis.Redis(unix_socket_path=str(tmp_path / "no.sock"), socket_connect_timeout=0.2)
+    dead = connect(f"unix://{tmp_path}/no.sock")
     client = create_app(make_config(), dead).test_client()
     response = post(client, {"id": "d-5", "ticket": "T-5"})
     assert_error(response, 503, "store_unavailable")
@@ -201,7 +201,7 @@ def test_readyz_without_workers_is_503_with_reasons(client: FlaskClient) -> None
 
 
 def test_readyz_redis_down(tmp_path: Path) -> None:
-    dead = redis.Redis(unix_socket_path=str(tmp_path / "no.sock"), socket_connect_timeout=0.2)
+    dead = connect(f"unix://{tmp_path}/no.sock")
     response = create_app(make_config(), dead).test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["reasons"] == ["redis unreachable (ConnectionError)"]
@@ -289,7 +289,7 @@ def test_metrics_include_the_pipeline_figures(client: FlaskClient, redis_conn: r
 
 
 def test_metrics_still_answer_when_redis_is_down(tmp_path: Path) -> None:
-    dead = redis.Redis(unix_socket_path=str(tmp_path / "no.sock"), socket_connect_timeout=0.2)
+    dead = connect(f"unix://{tmp_path}/no.sock")
     response = create_app(make_config(), dead).test_client().get("/metrics")
     assert response.status_code == 200
     assert "sla_redis_up 0.0" in response.get_data(as_text=True)
@@ -326,7 +326,7 @@ def test_api_unknown_instance_and_ticket_are_404(client: FlaskClient) -> None:
 
 
 def test_api_store_down_is_503(tmp_path: Path) -> None:
-    dead = redis.Redis(unix_socket_path=str(tmp_path / "no.sock"), socket_connect_timeout=0.2)
+    dead = connect(f"unix://{tmp_path}/no.sock")
     client = create_app(make_config(), dead).test_client()
     response = client.get("/api/tickets/desk/T-1", headers={"Authorization": "Bearer api-token-value"})
     assert_error(response, 503, "store_unavailable")
