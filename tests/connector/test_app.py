@@ -364,3 +364,24 @@ def test_api_answers_the_state_of_a_processed_ticket(redis_conn: redis.Redis) ->
     state = response.get_json()
     assert state["policy_id"] == "std" and state["event_count"] == 1 and state["dry_run"] is True
     assert "resolution" in state["metrics"]
+
+
+def test_redis_outage_answers_503_quickly_and_recovers(tmp_path: Path) -> None:
+    import time
+
+    from connector.embedded_redis import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "r", persistent=True).start()
+    try:
+        client = create_app(make_config(), connect(server.url)).test_client()
+        assert post(client, {"id": "o-1", "ticket": "T"}).status_code == 202
+        server.stop()
+        start = time.monotonic()
+        response = post(client, {"id": "o-2", "ticket": "T"})
+        assert_error(response, 503, "store_unavailable")
+        assert time.monotonic() - start < 2.5
+        server.start()  # same socket, same append-only file
+        assert post(client, {"id": "o-2", "ticket": "T"}).status_code == 202
+        assert post(client, {"id": "o-1", "ticket": "T"}).status_code == 200  # persisted across the restart
+    finally:
+        server.stop()
