@@ -100,8 +100,9 @@ def create_app(config: Config | None = None, conn: redis.Redis | None = None) ->
     def reject(instance: str, status: int, reason: str, detail: str, **extra: Any) -> Response:
         rejected.labels(instance, reason).inc()
         ids = {k: extra.pop(k) for k in ("delivery", "ticket") if k in extra}
-        log.info("webhook rejected: %s", reason, extra={"event": "webhook_rejected", "instance": instance,
-                                                        "status": status, "reason": reason, **ids})
+        level = logging.ERROR if status >= 500 else logging.INFO  # 5xx: ours to fix, not the sender's
+        fields = {"event": "webhook_rejected", "instance": instance, "status": status, "reason": reason}
+        log.log(level, "webhook rejected: %s", reason, extra={**fields, **ids})
         return error(status, reason, detail, **extra)
 
     @app.post("/hooks/<instance>")
@@ -141,10 +142,8 @@ def create_app(config: Config | None = None, conn: redis.Redis | None = None) ->
         try:
             new = accept(conn, instance, delivery, ticket, payload, stored_headers(headers), now)
         except redis.exceptions.RedisError as exc:
-            log.error("queue store unreachable: %s", exc.__class__.__name__,
-                      extra={"event": "webhook_store_unavailable", "instance": instance, "delivery": delivery,
-                             "ticket": ticket})
-            return reject(instance, 503, "store_unavailable", "the queue store is unreachable; retry later",
+            return reject(instance, 503, "store_unavailable",
+                          f"the queue store is unreachable ({exc.__class__.__name__}); retry later",
                           delivery=delivery, ticket=ticket)
         outcome = "accepted" if new else "duplicate"
         received.labels(instance, outcome).inc()
