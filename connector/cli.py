@@ -209,6 +209,10 @@ def _installer_call(args: argparse.Namespace, env: Mapping[str, str], action: st
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     _print_json(result)
+    if isinstance(result, dict) and result.get("signing_secret") and result.get("secret_env"):
+        # The product made the secret: the admin must hand it to the connector (it is never stored here).
+        print(f"next: set the environment variable {result['secret_env']} to the signing_secret above "
+              "wherever the connector runs, then restart it", file=sys.stderr)
     return EXIT_OK
 
 

@@ -396,3 +396,28 @@ def test_send_test_event_errors(capsys: pytest.CaptureFixture[str], config_path:
     code, _, err = run(capsys, *cfg, "acme-jira", str(JIRA_FIXTURE), "--url", "http://127.0.0.1:9",
                        "--timeout", "2")
     assert code == 1 and err.startswith("error: could not post to http://127.0.0.1:9/hooks/acme-jira")
+
+
+@responses.activate
+def test_install_zendesk_webhook_prints_the_signing_secret_to_store(capsys: pytest.CaptureFixture[str],
+                                                                    config_path: Path) -> None:
+    zendesk = "https://acme.zendesk.com"
+    responses.get(f"{zendesk}/api/v2/webhooks",
+                  json={"webhooks": [], "meta": {"has_more": False}, "links": {}})
+    responses.post(f"{zendesk}/api/v2/webhooks", status=201, json={"webhook": {
+        "id": "01GDXYD7ZTWYP2D0RYKSAJ9RWN", "name": "sla-connector acme-zendesk", "status": "active",
+        "endpoint": "https://sla.example.com/hooks/acme-zendesk", "http_method": "POST",
+        "request_format": "json",
+        "subscriptions": ["zen:event-type:ticket.created"]}})
+    responses.get(f"{zendesk}/api/v2/webhooks/01GDXYD7ZTWYP2D0RYKSAJ9RWN/signing_secret",
+                  json={"signing_secret": {"algorithm": "SHA256", "secret": "dGhlLXNpZ25pbmctc2VjcmV0"}})
+    code, out, err = run(capsys, "--config", str(config_path), "install", "acme-zendesk",
+                         "--url", "https://sla.example.com")
+    assert code == 0, err
+    assert json.loads(responses.calls[1].request.body)["webhook"]["endpoint"] == (
+        "https://sla.example.com/hooks/acme-zendesk")
+    result = json.loads(out.split("\n", 1)[1])
+    assert result["signing_secret"] == "dGhlLXNpZ25pbmctc2VjcmV0"
+    assert result["webhook"]["created"] is True
+    assert err.strip() == ("next: set the environment variable ZENDESK_WEBHOOK_SECRET to the signing_secret "
+                           "above wherever the connector runs, then restart it")
