@@ -198,7 +198,7 @@ def test_the_example_configuration_is_valid(capsys: pytest.CaptureFixture[str], 
 
 
 def test_commands_needing_redis_say_so(capsys: pytest.CaptureFixture[str], config_path: Path) -> None:
-    for argv in (["status"], ["worker", "--burst"], ["failed", "list"], ["web"]):
+    for argv in (["status"], ["worker", "--burst"], ["scheduler"], ["failed", "list"], ["web"]):
         code, _, err = run(capsys, "--config", str(config_path), *argv)
         assert code == 2, argv
         assert "no Redis configured: set redis_url or REDIS_URL" in err
