@@ -214,3 +214,25 @@ def test_web_metrics_sum_all_gunicorn_workers_in_multiprocess_mode(tmp_path: Pat
     finally:
         code, _, err = stop(proc, signal.SIGTERM)
     assert code == 0, err
+
+
+def test_run_stops_everything_when_a_child_dies(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    port = free_port()
+    proc = connector("--config", str(config), "run", "--bind", f"127.0.0.1:{port}", "--web-workers", "1",
+                     env=child_env())
+    try:
+        wait_for(lambda: http("GET", f"http://127.0.0.1:{port}/readyz")[0] == 200, 60, "readiness")
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        commands = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in children}
+        [worker] = [int(pid) for pid, cmd in commands.items() if b"worker" in cmd]
+        os.kill(worker, signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1
+    assert "error: the worker exited with code -9; stopping" in err
+    assert out.rstrip().endswith("Stopped.")
+    assert not (tmp_path / "data" / "redis" / "redis.sock").exists()
