@@ -279,3 +279,17 @@ def test_load_config_reads_os_environ_by_default(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("SLA_CONNECTOR_API_TOKEN", "from-env")
     path = write(tmp_path, "instances:\n  desk: {product: testdesk, secret_env: DESK_SECRET}\n")
     assert load_config(path).api_token == "from-env"
+
+
+def test_a_key_written_twice_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        instances:
+          desk: {product: testdesk, secret_env: DESK_SECRET}
+          desk: {product: testdesk, secret_env: OTHER}
+    """)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, ENV)
+    assert str(info.value) == (
+        f"{path}: line 4, column 3: invalid YAML: "
+        "duplicate key 'desk' (a later one would silently replace it)"
+    )
