@@ -337,7 +337,7 @@ class Processor:
             return 0
         labels = {"instance": instance, "product": cfg.product}
         status.incr(final, "effects_applied", labels, len(applied))
-        status.incr(final, "breaches", labels, sum(1 for e in applied if "breach" in e.key))
+        self._count_breaches(final, tk, record, evaluation, labels)
         if record.attempts:
             final.hdel(tk, store.META + "attempts")
             final.hdel(store.FAILED, failed.ticket_id(instance, ticket))
@@ -347,6 +347,18 @@ class Processor:
             at = max(evaluation.next_check.timestamp(), now_epoch + self.settings.min_recheck_s)
             timers.schedule(final, instance, ticket, at)
         return len(applied)
+
+    @staticmethod
+    def _count_breaches(
+        final: Any, tk: str, record: store.TicketRecord, evaluation: Any, labels: Mapping[str, str]
+    ) -> None:
+        """Count each clock's breach once (the ticket remembers which ones it has counted)."""
+        for metric in (getattr(evaluation, "metrics", None) or {}).values():
+            for clock in (*metric.past_cycles, metric):
+                if clock.breached_at is None or record.meta.get(f"b:{clock.key}"):
+                    continue
+                final.hset(tk, f"{store.META}b:{clock.key}", "1")
+                status.incr(final, "breaches", {**labels, "metric": metric.name})
 
     def _still_ours(self, instance: str, ticket: str) -> bool:
         """Extend our lock before a write-back (batches of slow HTTP calls can outlive the TTL)."""

@@ -94,57 +94,74 @@ def run_worker(
     log.info(
         "worker started", extra={"event": "worker_started", "worker": name, "scheduler": bool(scheduler)}
     )
-    last_beat = last_reclaim = 0.0
+    beat = threading.Thread(
+        target=_heartbeat, args=(conn, name, stopper.event), name="sla-heartbeat", daemon=True
+    )
+    beat.start()
+    last_reclaim = 0.0
     try:
         while not stopper.event.is_set():
             now = time.time()
-            if now - last_beat >= 1.0:
-                status.heartbeat_worker(conn, name, now)
-                last_beat = now
-            if burst and with_scheduler:
-                timers.move_due(conn, now, settings.timer_batch)
-            if now - last_reclaim >= settings.reclaim_every_s or burst:
-                last_reclaim = now
-                claimed = reclaim(conn, name, settings)
-                if claimed:
-                    processor.process(claimed)
+            try:
+                if burst and with_scheduler:
+                    timers.move_due(conn, now, settings.timer_batch)
+                entries: list[Any] = []
+                if now - last_reclaim >= settings.reclaim_every_s or burst:
+                    last_reclaim = now
+                    entries = reclaim(conn, name, settings)
+                if not entries:
+                    entries = _read(conn, name, settings, burst)
+                if not entries:
+                    if burst:
+                        break
                     continue
-            try:
-                batch = conn.xreadgroup(
-                    store.GROUP,
-                    name,
-                    {store.STREAM: ">"},
-                    count=settings.batch_size,
-                    block=None if burst else settings.block_ms,
-                )
-            except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                ensure_group(conn)  # the stream was deleted (e.g. FLUSHALL): start again
-                continue
-            entries = batch[0][1] if batch else []
-            if not entries:
-                if burst:
-                    break
-                continue
-            try:
                 processor.process(entries)
-            except redis.RedisError:
-                # Nothing was acknowledged: the entries stay pending and are reclaimed after the idle time.
-                log.exception(
-                    "batch failed on Redis; it will be reclaimed", extra={"event": "batch_redis_error"}
-                )
-                time.sleep(1.0)
+            except redis.ConnectionError:
+                log.warning("Redis unreachable; retrying", extra={"event": "worker_redis_unreachable"})
+                stopper.event.wait(1.0)
+            except Exception:
+                # Nothing was acknowledged: the entries stay pending and are reclaimed after the idle
+                # time; an entry that keeps failing like this ends in the failed registry (max_deliveries).
+                log.exception("batch failed; it will be reclaimed", extra={"event": "batch_failed"})
+                stopper.event.wait(1.0)
     finally:
         stopper.restore()
         stopper.event.set()
         if scheduler is not None:
             scheduler.join(timeout=5)
+        beat.join(timeout=5)
         try:
             status.forget_worker(conn, name)
         except redis.RedisError:
             pass
         log.info("worker stopped", extra={"event": "worker_stopped", "worker": name})
+
+
+def _read(conn: redis.Redis, name: str, settings: PipelineSettings, burst: bool) -> list[Any]:
+    try:
+        batch = conn.xreadgroup(
+            store.GROUP,
+            name,
+            {store.STREAM: ">"},
+            count=settings.batch_size,
+            block=None if burst else settings.block_ms,
+        )
+    except redis.ResponseError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        ensure_group(conn)  # the stream was deleted (e.g. FLUSHALL): start again
+        return []
+    return batch[0][1] if batch else []
+
+
+def _heartbeat(conn: redis.Redis, name: str, stop: threading.Event) -> None:
+    """Beat from a thread, so a batch of slow write-backs does not make the worker look dead."""
+    while not stop.is_set():
+        try:
+            status.heartbeat_worker(conn, name)
+        except redis.RedisError:
+            log.warning("heartbeat failed", extra={"event": "heartbeat_failed", "worker": name})
+        stop.wait(2.0)
 
 
 def reclaim(conn: redis.Redis, name: str, settings: PipelineSettings) -> list[tuple[Any, Any]]:

@@ -89,7 +89,7 @@ def test_effects_are_written_once_across_duplicates_out_of_order_and_reevaluatio
         assert calls(rsps)[1:] == [
             ("PUT", "/tickets/T-1", {"add_tags": ["sla-breached"]}),
             ("GET", "/tickets/T-1/comments", None),
-            ("POST", "/tickets/T-1/comments", {"body": "breach\n[sla-connector:comment:resolution:breach]"}),
+            ("POST", "/tickets/T-1/comments", {"body": "breach\n[sla-connector:resolution:breach]"}),
         ]
     record = store.load_record(redis_conn, "desk", "T-1")
     assert record is not None
@@ -118,7 +118,7 @@ def test_a_comment_posted_before_a_crash_is_not_posted_again(redis_conn: redis.R
     )
     clock.advance(20)
     with responses.RequestsMock() as rsps:
-        desk_api(rsps, comments=["breach\n[sla-connector:comment:resolution:breach]"])
+        desk_api(rsps, comments=["breach\n[sla-connector:resolution:breach]"])
         post(redis_conn, "d1", "T-1", [created("T-1", T0)])
         drain(redis_conn, processor)
         assert calls(rsps) == [("GET", "/tickets/T-1/comments", None)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sla.effects import DesiredEffects
@@ -70,12 +71,15 @@ class MiniEvaluator:
             if now >= due:
                 present.add("sla-breached")
                 comments["resolution:breach"] = "breach"
+        breached_at = due if not solved and now >= due else None
+        metric = SimpleNamespace(name="resolution", key="resolution", breached_at=breached_at, past_cycles=())
         return MiniEvaluation(
             ticket,
             DesiredEffects(
                 due=due, tags_present=frozenset(present), tags_absent=frozenset(absent), comments=comments
             ),
             None if solved or now >= due else due,
+            metrics={"resolution": metric},
         )
 
 

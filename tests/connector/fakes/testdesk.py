@@ -77,7 +77,7 @@ class Client:
             existing = self._call("GET", f"/tickets/{ticket_id}/comments")["comments"]
             bodies = "\n".join(c["body"] for c in existing)
             for effect in comments:
-                marker = comment_marker(effect.key)
+                marker = comment_marker(effect.key.removeprefix("comment:"))  # like the real clients
                 if marker not in bodies:
                     self._call(
                         "POST", f"/tickets/{ticket_id}/comments", {"body": f"{effect.value}\n{marker}"}
