@@ -161,7 +161,11 @@ class Processor:
                     report.deferred += 1
                     self._defer(final, instance, ticket, new_events)
                     continue
-                report.effects += self._ticket(final, instance, ticket, new_events, record)
+                if isinstance(record, Exception):  # a stored row that cannot be decoded: keep it all
+                    report.failed += 1
+                    self._broken(final, instance, ticket, new_events, record)
+                else:
+                    report.effects += self._ticket(final, instance, ticket, new_events, record)
                 _UNLOCK((store.lock_key(instance, ticket),), (self.token,), client=final)
         if report.acked:
             final.xack(store.STREAM, store.GROUP, *report.acked)
@@ -217,7 +221,10 @@ class Processor:
         status.incr(final, "events_processed", {"instance": entry.instance, "product": instance.product})
         return True
 
-    def _lock_and_load(self, tickets: list[tuple[str, str]]) -> dict[tuple[str, str], store.TicketRecord]:
+    def _lock_and_load(
+        self, tickets: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], store.TicketRecord | Exception]:
+        """Tickets we locked -> their stored state (or the decoding error); others are left out."""
         pipe = self.conn.pipeline(transaction=False)
         ttl_ms = int(self.settings.lock_ttl_s * 1000)
         for instance, ticket in tickets:
@@ -227,14 +234,36 @@ class Processor:
                 store.ticket_key(instance, ticket),
             )
             _LOCK_AND_LOAD(keys, (self.token, ttl_ms), client=pipe)
-        out = {}
+        out: dict[tuple[str, str], store.TicketRecord | Exception] = {}
         for (instance, ticket), result in zip(tickets, pipe.execute(), strict=True):
             if result[0] != 1:
                 continue
             flat = result[2]
             hash_ = dict(zip(flat[::2], flat[1::2], strict=True))
-            out[(instance, ticket)] = store.decode_record(instance, ticket, result[1], hash_)
+            try:
+                out[(instance, ticket)] = store.decode_record(instance, ticket, result[1], hash_)
+            except Exception as exc:  # noqa: BLE001 - reported per ticket, never blocks the batch
+                out[(instance, ticket)] = exc
         return out
+
+    def _broken(
+        self, final: Any, instance: str, ticket: str, new_events: list[TicketEvent], exc: Exception
+    ) -> None:
+        log.error(
+            "stored state of the ticket cannot be read",
+            exc_info=exc,
+            extra={"event": "ticket_unreadable", "instance": instance, "ticket": ticket},
+        )
+        if new_events:
+            final.rpush(store.events_key(instance, ticket), *(store.encode_event(e) for e in new_events))
+        failed.record_ticket(
+            final,
+            instance,
+            ticket,
+            f"unreadable stored state: {type(exc).__name__}: {exc}",
+            self.settings.max_attempts,
+            self.clock(),
+        )
 
     def _defer(self, final: Any, instance: str, ticket: str, new_events: list[TicketEvent]) -> None:
         # Another worker holds the ticket: store the events (dedupe happens on load) and look again.

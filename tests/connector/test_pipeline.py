@@ -325,3 +325,17 @@ def test_ticket_state_reports_evaluation_ledger_and_counts(redis_conn: redis.Red
     assert state["next_timer"] == (T0 + timedelta(seconds=10)).isoformat()
     assert ticket_state(redis_conn, processor.config, "desk", "T-404", clock.dt, evaluator=evaluator) is None
     assert ticket_state(redis_conn, processor.config, "nope", "T-1", clock.dt, evaluator=evaluator) is None
+
+
+def test_an_unreadable_stored_log_fails_that_ticket_only(redis_conn: redis.Redis) -> None:
+    processor, _, evaluator = make(redis_conn, dry_run=True)
+    redis_conn.rpush(store.events_key("desk", "T-1"), "not json")
+    post(redis_conn, "d1", "T-1", [changed("T-1", T0, "u1", priority="high")])
+    post(redis_conn, "d2", "T-2", [created("T-2", T0)])
+    [report] = drain(redis_conn, processor)
+    assert report.failed == 1 and [c[0] for c in evaluator.calls] == ["T-2"]
+    [entry] = failed.list_failed(redis_conn)
+    assert entry["id"] == "ticket:desk:T-1" and "unreadable stored state: JSONDecodeError" in entry["error"]
+    assert redis_conn.llen(store.events_key("desk", "T-1")) == 2  # the new event is kept
+    assert not redis_conn.exists(store.lock_key("desk", "T-1"))
+    assert redis_conn.xlen(store.STREAM) == 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from connector import failed, status, store
+from connector import failed, status, store, timers
 from connector.pipeline import Processor
 from connector.tuning import PipelineSettings
 from connector.worker import ensure_group, reclaim, run_worker
@@ -180,3 +180,32 @@ def test_sigterm_stops_the_worker_gracefully(redis_url: str, redis_conn: redis.R
     assert proc.returncode == 0, err.decode()
     assert out.decode().strip() == "clean exit"
     assert "sig" not in status.alive_workers(redis_conn)
+
+
+def test_a_timer_fires_through_the_scheduler_within_a_fraction_of_a_second(
+    redis_url: str, redis_conn: redis.Redis
+) -> None:
+    evaluator = MiniEvaluator(timedelta(days=1))
+    stop = threading.Event()
+    settings = PipelineSettings(block_ms=100, timer_poll_s=0.05)
+    worker = threading.Thread(
+        target=run_worker,
+        args=(desk_config(dry_run=True), redis.Redis.from_url(redis_url)),
+        kwargs={"name": "tw", "settings": settings, "stop": stop, "evaluator": evaluator},
+    )
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+    worker.start()
+    try:
+        due = time.time() + 0.5
+        time.sleep(0.3)
+        evaluator.calls.clear()
+        timers.schedule(redis_conn, "desk", "T-1", due)
+        deadline = time.monotonic() + 5
+        while not evaluator.calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        worker.join(10)
+    [(ticket, _, now)] = evaluator.calls
+    assert ticket == "T-1"
+    assert 0 <= now.timestamp() - due < 0.5
