@@ -10,6 +10,7 @@ its batch), then Redis (last, once nobody writes to it).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import signal
 import subprocess
@@ -65,6 +66,14 @@ def run(config: Config, args: argparse.Namespace) -> int:
             print(f"error: data_dir {config.data_dir!r} is too deep for a unix socket; choose a shorter path",
                   file=sys.stderr)
             return 2
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(data_dir / "run.lock", "w")  # held (locked) until this process exits
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"error: another `sla-connector run` is using {data_dir}; stop it or use another "
+                  "data_dir", file=sys.stderr)
+            return 1
         embedded = EmbeddedRedis(data_dir, persistent=True).start()
         env["REDIS_URL"] = embedded.url
         print(f"Embedded Redis (append-only persistence) in {data_dir}", flush=True)

@@ -236,3 +236,22 @@ def test_run_stops_everything_when_a_child_dies(tmp_path: Path) -> None:
     assert "error: the worker exited with code -9; stopping" in err
     assert out.rstrip().endswith("Stopped.")
     assert not (tmp_path / "data" / "redis" / "redis.sock").exists()
+
+
+def test_a_second_run_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    port = free_port()
+    first = connector("--config", str(config), "run", "--bind", f"127.0.0.1:{port}", "--web-workers", "1",
+                      env=child_env())
+    try:
+        wait_for(lambda: http("GET", f"http://127.0.0.1:{port}/healthz")[0] == 200, 60, "the first run")
+        second = subprocess.run(
+            [sys.executable, "-m", "connector", "--config", str(config), "run",
+             "--bind", f"127.0.0.1:{free_port()}"],
+            env=child_env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert f"another `sla-connector run` is using {tmp_path / 'data' / 'redis'}" in second.stderr
+        assert http("GET", f"http://127.0.0.1:{port}/healthz")[0] == 200  # the first one is untouched
+    finally:
+        code, _, err = stop(first, signal.SIGTERM)
+    assert code == 0, err
