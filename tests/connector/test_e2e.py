@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import requests
 
 from connector import store
 
@@ -135,6 +136,26 @@ def test_webhooks_to_write_back_once_each_with_a_breach_on_time(
             if "sla-breached" in r.body["tags"]
         )
         assert 0 <= zd_breach_at - deadline.timestamp() <= 2.0
+
+        # The shell's HTTP surface reads the pipeline's state.
+        assert requests.get(f"{stack.url}/readyz", timeout=5).status_code == 200
+        state = requests.get(
+            f"{stack.url}/api/tickets/acme-jira/10042",
+            timeout=5,
+            headers={"Authorization": "Bearer e2e-api-token"},
+        ).json()
+        assert state["policy_id"] == "fast" and state["event_count"] == 2
+        assert state["metrics"]["resolution"]["breached_at"] is not None
+        assert state["ledger"]["tag:sla-breached"] == "present"
+        assert state["ledger"]["comment:resolution:breach"] == "posted"
+        metrics = requests.get(f"{stack.url}/metrics", timeout=5).text
+        assert any(
+            line.startswith("sla_")
+            and "breaches" in line
+            and 'instance="acme-zendesk"' in line
+            and line.endswith(" 1.0")
+            for line in metrics.splitlines()
+        ), metrics
 
         # The store: every event once, nothing pending, nothing failed.
         record = store.load_record(redis_conn, "acme-jira", "10042")

@@ -42,6 +42,7 @@ ENV = {
     "E2E_ZD_EMAIL": "sla-bot@acme.example",
     "E2E_ZD_TOKEN": "zendesk-api-token-e2e",
     "E2E_ZD_HOOK": ZENDESK_SECRET,
+    "SLA_CONNECTOR_API_TOKEN": "e2e-api-token",
 }
 
 
