@@ -29,10 +29,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from redis.commands.core import Script
 
 from adapters.base import ApiError, NotFound, RateLimited
-from connector import failed, status, store, timers
+from connector import failed, locks, status, store, timers
 from connector.tuning import PipelineSettings
 from sla.effects import Effect, missing_effects
 from sla.events import TicketEvent
@@ -41,70 +40,11 @@ log = logging.getLogger("sla_connector.pipeline")
 
 Evaluator = Callable[..., Any]  # evaluate(policies, calendars, events, now, *, instance=None)
 
-_LOCK_AND_LOAD = Script(
-    None,
-    b"""
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, redis.call('LRANGE', KEYS[2], 0, -1), redis.call('HGETALL', KEYS[3])}
-end
-return {0}
-""",
-)
-
-_EXTEND = Script(
-    None,
-    b"""
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-""",
-)
-
-_UNLOCK = Script(
-    None,
-    b"""
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-""",
-)
-
 
 def default_evaluator() -> Evaluator:
     from sla.evaluate import evaluate  # imported late: the SLA engine is only needed by workers
 
     return evaluate
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One stream entry: a delivery ("e") or a look-again request ("t") for a ticket."""
-
-    id: str
-    kind: str
-    instance: str
-    ticket: str
-    delivery: str
-    payload: str
-    headers: str
-    received: float | None
-    replay: bool
-    raw: Mapping[Any, Any]
-
-    @classmethod
-    def parse(cls, entry_id: bytes | str, fields: Mapping[Any, Any]) -> Entry:
-        f = {store.text(k): store.text(v) for k, v in fields.items()}
-        received = f.get("r")
-        return cls(
-            id=store.text(entry_id) or "",
-            kind=f.get("k") or "e",
-            instance=f.get("i") or "",
-            ticket=f.get("t") or "",
-            delivery=f.get("d") or "",
-            payload=f.get("p") or "null",
-            headers=f.get("h") or "{}",
-            received=float(received) if received else None,
-            replay=f.get("x") == "1",
-            raw=fields,
-        )
 
 
 @dataclass
@@ -145,7 +85,7 @@ class Processor:
         work: dict[tuple[str, str], list[TicketEvent]] = {}
         received: list[float] = []
         for entry_id, fields in raw_entries:
-            entry = Entry.parse(entry_id, fields)
+            entry = store.Entry.parse(entry_id, fields)
             report.acked.append(entry.id)
             if self._collect(final, entry, work):
                 if entry.kind == "e" and entry.received and not entry.replay:
@@ -166,7 +106,7 @@ class Processor:
                     self._broken(final, instance, ticket, new_events, record)
                 else:
                     report.effects += self._ticket(final, instance, ticket, new_events, record)
-                _UNLOCK((store.lock_key(instance, ticket),), (self.token,), client=final)
+                locks.unlock(final, store.lock_key(instance, ticket), self.token)
         if report.acked:
             final.xack(store.STREAM, store.GROUP, *report.acked)
             final.xdel(store.STREAM, *report.acked)
@@ -175,7 +115,9 @@ class Processor:
         final.execute()
         return report
 
-    def _collect(self, final: Any, entry: Entry, work: dict[tuple[str, str], list[TicketEvent]]) -> bool:
+    def _collect(
+        self, final: Any, entry: store.Entry, work: dict[tuple[str, str], list[TicketEvent]]
+    ) -> bool:
         """Add the entry's events to `work`; False (and a failed record) when it cannot be used."""
         instance = self.config.instances.get(entry.instance)
         extra = {
@@ -233,7 +175,7 @@ class Processor:
                 store.events_key(instance, ticket),
                 store.ticket_key(instance, ticket),
             )
-            _LOCK_AND_LOAD(keys, (self.token, ttl_ms), client=pipe)
+            locks.lock_and_load(pipe, keys, self.token, ttl_ms)
         out: dict[tuple[str, str], store.TicketRecord | Exception] = {}
         for (instance, ticket), result in zip(tickets, pipe.execute(), strict=True):
             if result[0] != 1:
@@ -392,7 +334,7 @@ class Processor:
     def _still_ours(self, instance: str, ticket: str) -> bool:
         """Extend our lock before a write-back (batches of slow HTTP calls can outlive the TTL)."""
         ttl_ms = int(self.settings.lock_ttl_s * 1000)
-        return bool(_EXTEND((store.lock_key(instance, ticket),), (self.token, ttl_ms), client=self.conn))
+        return locks.extend(self.conn, store.lock_key(instance, ticket), self.token, ttl_ms)
 
     def _failure(
         self, final: Any, instance: str, ticket: str, record: store.TicketRecord, exc: Exception, now: float

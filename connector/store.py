@@ -140,6 +140,42 @@ def decode_event(ticket: str, data: str | bytes) -> TicketEvent:
     )
 
 
+# ---------------------------------------------------------------- stream entries
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stream entry: a delivery ("e") or a look-again request ("t") for a ticket."""
+
+    id: str
+    kind: str
+    instance: str
+    ticket: str
+    delivery: str
+    payload: str
+    headers: str
+    received: float | None
+    replay: bool
+    raw: Mapping[Any, Any]
+
+    @classmethod
+    def parse(cls, entry_id: bytes | str, fields: Mapping[Any, Any]) -> Entry:
+        f = {text(k): text(v) for k, v in fields.items()}
+        received = f.get("r")
+        return cls(
+            id=text(entry_id) or "",
+            kind=f.get("k") or "e",
+            instance=f.get("i") or "",
+            ticket=f.get("t") or "",
+            delivery=f.get("d") or "",
+            payload=f.get("p") or "null",
+            headers=f.get("h") or "{}",
+            received=float(received) if received else None,
+            replay=f.get("x") == "1",
+            raw=fields,
+        )
+
+
 # ---------------------------------------------------------------- a ticket's stored state
 
 
