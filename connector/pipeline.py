@@ -233,9 +233,9 @@ class Processor:
                 fresh.append(event)
         events = sorted([*record.events, *fresh], key=lambda e: e.sort_key)
         if record.stored_rows > len(record.events):  # duplicates left by deferred appends: compact
-            final.delete(ek)
-            if events:
-                final.rpush(ek, *(store.encode_event(e) for e in events))
+            # Replace only the rows we loaded: others may have appended since (order does not matter).
+            rows = [store.encode_event(e) for e in events]
+            locks.compact(final, store.lock_key(instance, ticket), ek, self.token, record.stored_rows, rows)
         elif fresh:
             final.rpush(ek, *(store.encode_event(e) for e in fresh))
         if not events:

@@ -13,6 +13,7 @@ import responses
 from connector import failed, store, timers
 from connector.pipeline import Processor, ticket_state
 from connector.tuning import PipelineSettings
+from sla.events import EventKind, TicketEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes.harness import Clock, drain, post  # noqa: E402
@@ -339,3 +340,27 @@ def test_an_unreadable_stored_log_fails_that_ticket_only(redis_conn: redis.Redis
     assert redis_conn.llen(store.events_key("desk", "T-1")) == 2  # the new event is kept
     assert not redis_conn.exists(store.lock_key("desk", "T-1"))
     assert redis_conn.xlen(store.STREAM) == 0
+
+
+def test_compaction_keeps_events_appended_while_the_ticket_was_being_evaluated(
+    redis_conn: redis.Redis,
+) -> None:
+    processor, clock, evaluator = make(redis_conn, dry_run=True)
+    ek = store.events_key("desk", "T-1")
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+    drain(redis_conn, processor)
+    redis_conn.rpush(ek, redis_conn.lindex(ek, 0))  # a duplicate row, as a deferred append leaves
+    late = store.encode_event(TicketEvent("late", "T-1", EventKind.CHANGED, T0, fields={"priority": "low"}))
+    inner = processor.evaluator
+
+    def evaluate_while_another_worker_appends(*args, **kwargs):  # type: ignore[no-untyped-def]
+        redis_conn.rpush(ek, late)  # another worker defers the ticket and stores its event meanwhile
+        return inner(*args, **kwargs)
+
+    processor.evaluator = evaluate_while_another_worker_appends
+    timers.schedule(redis_conn, "desk", "T-1", 0)
+    drain(redis_conn, processor, fire_timers_at=clock.now)
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert record is not None
+    assert [e.event_id for e in record.events] == ["T-1-created", "late"]
+    assert record.stored_rows == 2  # the duplicate is gone, the late event kept
