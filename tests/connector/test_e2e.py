@@ -18,7 +18,7 @@ import requests
 from connector import store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakes.products import FakeJira, FakeZendesk  # noqa: E402
+from fakes.products import Answer, FakeJira, FakeZendesk  # noqa: E402
 from fakes.stack import (  # noqa: E402
     DEADLINE_FIELD,
     Stack,
@@ -229,6 +229,56 @@ def test_a_worker_killed_mid_batch_loses_nothing(
                 print(name, stack.worker_log(name)[-4000:])
             except FileNotFoundError:
                 pass
+        raise
+    finally:
+        stack.stop()
+
+
+def test_write_back_failures_are_retried_and_a_deleted_issue_ends_cleanly(
+    tmp_path: Path, redis_url: str, redis_conn: redis.Redis, fakes: tuple[FakeJira, FakeZendesk]
+) -> None:
+    jira, zendesk = fakes
+    # The adapters give up at once (1 HTTP attempt), so the pipeline's own retry timers do the work.
+    stack = Stack(
+        tmp_path,
+        redis_url,
+        config_data(jira.url, zendesk.url, "1h", http_attempts=1),
+        {"SLA_CONNECTOR_BACKOFF_BASE_S": "0.5", "SLA_CONNECTOR_TIMER_POLL_S": "0.1"},
+    )
+    jira.fail_next(
+        "PUT",
+        "/rest/api/3/issue/10043",
+        Answer(500, {"errorMessages": ["boom"], "errors": {}}),
+        Answer(503, {"errorMessages": ["busy"], "errors": {}}),
+    )
+    zendesk.fail_next(
+        "PUT", "/api/v2/tickets/5158.json", Answer(429, {"error": "TooManyRequests"}, {"Retry-After": "1"})
+    )
+    try:
+        stack.start_worker("retry-w1")
+        created = datetime.now(UTC).replace(microsecond=0)
+        assert stack.post_jira(jira_created("10043", created), "r-1").status_code == 202
+        assert stack.post_jira(jira_created("10099", created), "r-2").status_code == 202  # not in Jira
+        assert stack.post_zendesk(zendesk_created("5158", created)).status_code == 202
+        wait_for(
+            lambda: jira.issues["10043"]["duedate"] and zendesk.tickets["5158"]["custom_fields"],
+            30,
+            "the due dates after the retries",
+        )
+        time.sleep(1.5)
+        assert len(jira.calls("PUT", "/rest/api/3/issue/10043")) == 3  # 500, 503, then written once
+        puts = zendesk.calls("PUT", "/api/v2/tickets/5158.json")
+        assert len(puts) == 2 and puts[1].at - puts[0].at >= 1.0  # waited for Retry-After
+        # The deleted issue: one 404, then nothing more, and no failed entry.
+        assert len(jira.calls("PUT", "/rest/api/3/issue/10099")) == 1
+        gone = store.load_record(redis_conn, "acme-jira", "10099")
+        assert gone is not None and gone.gone
+        for ticket in (("acme-jira", "10043"), ("acme-zendesk", "5158")):
+            record = store.load_record(redis_conn, *ticket)
+            assert record is not None and "due" in record.ledger and record.attempts == 0
+        assert redis_conn.hlen(store.FAILED) == 0
+    except BaseException:
+        print(stack.worker_log("retry-w1")[-5000:])
         raise
     finally:
         stack.stop()

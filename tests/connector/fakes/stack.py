@@ -46,7 +46,9 @@ ENV = {
 }
 
 
-def config_data(jira_url: str, zendesk_url: str, resolution: str, *, dry_run: bool = False) -> dict[str, Any]:
+def config_data(
+    jira_url: str, zendesk_url: str, resolution: str, *, dry_run: bool = False, http_attempts: int = 3
+) -> dict[str, Any]:
     """Two instances, a 24x7 calendar and one policy: warning at 50%, tag + comment at the breach."""
     return {
         "redis_url": "${REDIS_URL}",
@@ -61,6 +63,7 @@ def config_data(jira_url: str, zendesk_url: str, resolution: str, *, dry_run: bo
                 "connector_user": CONNECTOR_ACCOUNT,
                 "priorities": {"Highest": "high", "High": "high", "Medium": "normal"},
                 "due_timezone": "UTC",
+                "max_attempts": http_attempts,
             },
             "acme-zendesk": {
                 "product": "zendesk",
@@ -71,6 +74,7 @@ def config_data(jira_url: str, zendesk_url: str, resolution: str, *, dry_run: bo
                 "connector_user_id": 900000000001,
                 "deadline_field_id": DEADLINE_FIELD,
                 "deadline_format": "datetime",
+                "http": {"max_attempts": http_attempts},
             },
         },
         "calendars": {"always": {"timezone": "UTC", "hours": "24x7"}},
