@@ -122,12 +122,20 @@ def _config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
 
 
 def _redis(config: Config) -> redis.Redis:
-    if not config.redis_url:
-        raise UsageError(
-            f"{config.source}: no Redis configured: set redis_url or REDIS_URL "
-            "(only `sla-connector run` starts an embedded server)"
-        )
-    return redis.Redis.from_url(config.redis_url, socket_connect_timeout=5, socket_timeout=30)
+    url = config.redis_url
+    if not url:
+        # Beside a running `sla-connector run`: its embedded server's socket under data_dir.
+        from connector.cli_run import embedded_socket
+
+        socket_path = embedded_socket(config)
+        if not socket_path.exists():
+            raise UsageError(
+                f"{config.source}: no Redis configured: set redis_url or REDIS_URL "
+                "(only `sla-connector run` starts an embedded server, and none is running under "
+                f"{config.data_dir})"
+            )
+        url = f"unix://{socket_path}"
+    return redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
 
 
 def _instance(config: Config, name: str) -> Any:

@@ -26,6 +26,11 @@ from connector.embedded_redis import EmbeddedRedis
 SOCKET_PATH_MAX = 100  # unix socket paths are limited to about 104 bytes
 
 
+def embedded_socket(config: Config) -> Path:
+    """Where the embedded Redis of `run` listens for this configuration."""
+    return Path(config.data_dir).resolve() / "redis" / "redis.sock"
+
+
 def _child(args: argparse.Namespace, *command: str) -> list[str]:
     return [sys.executable, "-m", "connector", "--config", str(args.config), "--log-level", args.log_level,
             *command]
@@ -61,8 +66,8 @@ def run(config: Config, args: argparse.Namespace) -> int:
     env["SLA_CONNECTOR_CONFIG"] = str(args.config)
     embedded = None
     if not config.redis_url:
-        data_dir = Path(config.data_dir).resolve() / "redis"
-        if len(str(data_dir / "redis.sock")) > SOCKET_PATH_MAX:
+        data_dir = embedded_socket(config).parent
+        if len(str(embedded_socket(config))) > SOCKET_PATH_MAX:
             print(f"error: data_dir {config.data_dir!r} is too deep for a unix socket; choose a shorter path",
                   file=sys.stderr)
             return 2

@@ -96,7 +96,7 @@ def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.delenv("SLA_CONNECTOR_CONFIG", raising=False)
     path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(CONFIG))
+    path.write_text(textwrap.dedent(CONFIG) + f"data_dir: {tmp_path / 'data'}\n")
     return path
 
 
@@ -140,7 +140,7 @@ def test_check_config_prints_a_summary(capsys: pytest.CaptureFixture[str], confi
     assert code == 0
     assert out.splitlines() == [
         f"Configuration OK: {config_path}",
-        "Redis: none configured; `sla-connector run` embeds one under ./data",
+        f"Redis: none configured; `sla-connector run` embeds one under {config_path.parent / 'data'}",
         "HTTP API: disabled (token from $SLA_CONNECTOR_API_TOKEN)",
         "Webhook body limit: 1048576 bytes",
         "Instances (3):",

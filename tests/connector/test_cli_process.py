@@ -125,6 +125,11 @@ def test_run_starts_everything_with_an_embedded_redis_and_keeps_data(tmp_path: P
                          == 200 and r[1], 30, "the worker to process the event")
         assert state["event_count"] == 1 and state["dry_run"] is True
         assert state["policy_id"] == "standard"
+        # Other commands beside a `run` find its embedded server under data_dir.
+        status = subprocess.run([sys.executable, "-m", "connector", "--config", str(config), "status"],
+                                env=child_env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0, status.stderr
+        assert "scheduler: alive" in status.stdout.splitlines()
     finally:
         code, out, err = stop(proc, signal.SIGINT)
     assert code == 0, err
