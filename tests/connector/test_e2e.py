@@ -282,3 +282,40 @@ def test_write_back_failures_are_retried_and_a_deleted_issue_ends_cleanly(
         raise
     finally:
         stack.stop()
+
+
+def test_dry_run_writes_nothing_and_records_what_it_would_have_written(
+    tmp_path: Path, redis_url: str, redis_conn: redis.Redis, fakes: tuple[FakeJira, FakeZendesk]
+) -> None:
+    jira, zendesk = fakes
+    stack = Stack(
+        tmp_path,
+        redis_url,
+        config_data(jira.url, zendesk.url, "2s", dry_run=True),
+        {"SLA_CONNECTOR_TIMER_POLL_S": "0.1"},
+    )
+    try:
+        stack.start_worker("dry-w1")
+        created = datetime.now(UTC).replace(microsecond=0)
+        assert stack.post_jira(jira_created("10042", created), "dry-1").status_code == 202
+        assert stack.post_zendesk(zendesk_created("5158", created)).status_code == 202
+        key = store.ticket_key("acme-jira", "10042")
+        wait_for(
+            lambda: (
+                redis_conn.hexists(key, "dry:comment:resolution:breach")
+                and redis_conn.hexists(store.ticket_key("acme-zendesk", "5158"), "dry:tag:sla-breached")
+            ),
+            15,
+            "the dry-run breach",
+        )
+        time.sleep(1.0)
+        assert jira.requests == [] and zendesk.requests == []
+        log = stack.worker_log("dry-w1")
+        assert log.count('"effect": "comment:resolution:breach"') == 2  # logged once per ticket
+        assert {k.decode() for k in redis_conn.hkeys(key)} >= {
+            "dry:due",
+            "dry:tag:sla-warning",
+            "dry:tag:sla-breached",
+        }
+    finally:
+        stack.stop()
