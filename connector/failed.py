@@ -113,9 +113,10 @@ def retry_failed(conn: redis.Redis, ids: Sequence[str] | None = None) -> int:
 def purge_failed(conn: redis.Redis, ids: Sequence[str] | None = None) -> int:
     """Forget the given entries (all when `ids` is None); the number removed."""
     if ids is None:
-        count = int(conn.hlen(store.FAILED))
-        conn.delete(store.FAILED)
-        return count
+        pipe = conn.pipeline(transaction=True)  # count and delete the same entries
+        pipe.hlen(store.FAILED)
+        pipe.delete(store.FAILED)
+        return int(pipe.execute()[0])
     ids = list(ids)
     return int(conn.hdel(store.FAILED, *ids)) if ids else 0
 
