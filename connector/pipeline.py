@@ -76,6 +76,7 @@ class Processor:
         self.evaluator = evaluator or default_evaluator()
         self.clock = clock
         self.token = name or uuid.uuid4().hex
+        self._sources: dict[tuple[str, str], list[str]] = {}
 
     # ------------------------------------------------------------ the batch
 
@@ -84,6 +85,8 @@ class Processor:
         final = self.conn.pipeline(transaction=True)
         work: dict[tuple[str, str], list[TicketEvent]] = {}
         received: list[float] = []
+        self._sources: dict[tuple[str, str], list[str]] = {}  # ticket -> ids of the entries naming it
+        keep: set[str] = set()  # entries left unacknowledged (redelivered later, then `failed`)
         for entry_id, fields in raw_entries:
             entry = store.Entry.parse(entry_id, fields)
             report.acked.append(entry.id)
@@ -105,8 +108,19 @@ class Processor:
                     report.failed += 1
                     self._broken(final, instance, ticket, new_events, record)
                 else:
-                    report.effects += self._ticket(final, instance, ticket, new_events, record)
+                    try:
+                        report.effects += self._ticket(final, instance, ticket, new_events, record)
+                    except Exception:  # a bug on one ticket must not hold up the others
+                        # Its events may not be stored: leave its entries pending, so they are
+                        # redelivered and, if this keeps happening, kept whole in the failed registry.
+                        report.failed += 1
+                        keep.update(self._sources.get((instance, ticket), ()))
+                        log.exception(
+                            "ticket processing failed; its entries will be redelivered",
+                            extra={"event": "ticket_error", "instance": instance, "ticket": ticket},
+                        )
                 locks.unlock(final, store.lock_key(instance, ticket), self.token)
+        report.acked = [i for i in report.acked if i not in keep]
         if report.acked:
             final.xack(store.STREAM, store.GROUP, *report.acked)
             final.xdel(store.STREAM, *report.acked)
@@ -140,6 +154,7 @@ class Processor:
             return False
         if entry.kind != "e":
             work.setdefault((entry.instance, entry.ticket), [])
+            self._sources.setdefault((entry.instance, entry.ticket), []).append(entry.id)
             return True
         try:
             events = instance.adapter.normalise(json.loads(entry.payload), json.loads(entry.headers))
@@ -160,6 +175,7 @@ class Processor:
             return False
         for event in events:
             work.setdefault((entry.instance, event.ticket_id), []).append(event)
+            self._sources.setdefault((entry.instance, event.ticket_id), []).append(entry.id)
         status.incr(final, "events_processed", {"instance": entry.instance, "product": instance.product})
         return True
 

@@ -13,6 +13,7 @@ import responses
 from connector import failed, store, timers
 from connector.pipeline import Processor, ticket_state
 from connector.tuning import PipelineSettings
+from connector.worker import reclaim
 from sla.events import EventKind, TicketEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -364,3 +365,39 @@ def test_compaction_keeps_events_appended_while_the_ticket_was_being_evaluated(
     assert record is not None
     assert [e.event_id for e in record.events] == ["T-1-created", "late"]
     assert record.stored_rows == 2  # the duplicate is gone, the late event kept
+
+
+class _OddAdapter:
+    """An adapter bug: an event field that cannot be stored."""
+
+    product = "odd"
+
+    def normalise(self, payload, headers):  # type: ignore[no-untyped-def]
+        return [TicketEvent("odd-1", payload["ticket"], EventKind.CREATED, T0, fields={"assignee": object()})]
+
+
+def test_a_bug_on_one_ticket_does_not_hold_up_the_batch(redis_conn: redis.Redis) -> None:
+    from fakes.mini_sla import StubConfig, StubInstance
+
+    base = desk_config(BASE, dry_run=True)
+    odd = StubInstance("odd", "odd", True, {}, _OddAdapter())
+    config = StubConfig({**base.instances, "odd": odd})
+    clock = Clock(T0 + timedelta(seconds=1))
+    processor = Processor(redis_conn, config, PipelineSettings(), evaluator=MiniEvaluator(), clock=clock)
+    post(redis_conn, "d1", "T-9", [], instance="odd")
+    post(redis_conn, "d2", "T-1", [created("T-1", T0)])
+    [report] = drain(redis_conn, processor)
+    assert report.failed == 1 and report.tickets == 2
+    assert "due" in store.load_record(redis_conn, "desk", "T-1").dry_ledger
+    assert not redis_conn.exists(store.lock_key("odd", "T-9"))
+    # The odd delivery stays pending (redelivered later); the good one is acknowledged and deleted.
+    [(entry_id, fields)] = redis_conn.xrange(store.STREAM)
+    assert fields[b"i"] == b"odd" and redis_conn.xpending(store.STREAM, store.GROUP)["pending"] == 1
+    # Each redelivery fails the same way; after max_deliveries it is kept whole in the failed registry.
+    settings = PipelineSettings(reclaim_idle_s=0, max_deliveries=2)
+    for consumer in ("w2", "w3"):
+        claimed = reclaim(redis_conn, consumer, settings)
+        if claimed:
+            processor.process(claimed)
+    [entry] = failed.list_failed(redis_conn)
+    assert entry["id"] == "event:odd:d1" and redis_conn.xlen(store.STREAM) == 0
