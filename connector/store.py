@@ -8,7 +8,7 @@ with 20 events stays under 4 KiB (`bench/timer_bench.py` measures it with MEMORY
   it has not seen while holding the ticket's lock).
 - `sla:tk:<instance>:<ticket>`  hash: the ledger of applied effects (the keys of
   `sla.effects.missing_effects`), the dry-run ledger under "dry:<key>", and bookkeeping under
-  "#<name>" (attempts, gone).
+  "#<name>" (attempts, gone, b:<clock> once a clock's breach has been counted).
 
 Shared keys:
 
