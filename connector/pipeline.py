@@ -77,6 +77,7 @@ class Processor:
         self.clock = clock
         self.token = name or uuid.uuid4().hex
         self._sources: dict[tuple[str, str], list[str]] = {}
+        self._tally = status.Tally()
 
     # ------------------------------------------------------------ the batch
 
@@ -86,6 +87,7 @@ class Processor:
         work: dict[tuple[str, str], list[TicketEvent]] = {}
         received: list[float] = []
         self._sources: dict[tuple[str, str], list[str]] = {}  # ticket -> ids of the entries naming it
+        self._tally = status.Tally()  # counters of this batch, written with it
         keep: set[str] = set()  # entries left unacknowledged (redelivered later, then `failed`)
         for entry_id, fields in raw_entries:
             entry = store.Entry.parse(entry_id, fields)
@@ -126,6 +128,7 @@ class Processor:
             final.xdel(store.STREAM, *report.acked)
         done = self.clock()
         status.observe_latency(final, (done - r for r in received))
+        self._tally.flush(final)
         final.execute()
         return report
 
@@ -150,7 +153,7 @@ class Processor:
                 f"unknown instance {entry.instance!r}",
                 self.clock(),
             )
-            status.incr(final, "events_failed", {"instance": entry.instance})
+            self._tally.incr("events_failed", {"instance": entry.instance})
             return False
         if entry.kind != "e":
             work.setdefault((entry.instance, entry.ticket), [])
@@ -171,12 +174,12 @@ class Processor:
                 f"{type(exc).__name__}: {exc}",
                 self.clock(),
             )
-            status.incr(final, "events_failed", {"instance": entry.instance, "product": instance.product})
+            self._tally.incr("events_failed", {"instance": entry.instance, "product": instance.product})
             return False
         for event in events:
             work.setdefault((entry.instance, event.ticket_id), []).append(event)
             self._sources.setdefault((entry.instance, event.ticket_id), []).append(entry.id)
-        status.incr(final, "events_processed", {"instance": entry.instance, "product": instance.product})
+        self._tally.incr("events_processed", {"instance": entry.instance, "product": instance.product})
         return True
 
     def _lock_and_load(
@@ -323,7 +326,7 @@ class Processor:
             self._failure(final, instance, ticket, record, exc, now_epoch)
             return 0
         labels = {"instance": instance, "product": cfg.product}
-        status.incr(final, "effects_applied", labels, len(applied))
+        self._tally.incr("effects_applied", labels, len(applied))
         self._count_breaches(final, tk, record, evaluation, labels)
         if record.attempts:
             final.hdel(tk, store.META + "attempts")
@@ -335,9 +338,8 @@ class Processor:
             timers.schedule(final, instance, ticket, at)
         return len(applied)
 
-    @staticmethod
     def _count_breaches(
-        final: Any, tk: str, record: store.TicketRecord, evaluation: Any, labels: Mapping[str, str]
+        self, final: Any, tk: str, record: store.TicketRecord, evaluation: Any, labels: Mapping[str, str]
     ) -> None:
         """Count each clock's breach once (the ticket remembers which ones it has counted)."""
         for metric in (getattr(evaluation, "metrics", None) or {}).values():
@@ -345,7 +347,7 @@ class Processor:
                 if clock.breached_at is None or record.meta.get(f"b:{clock.key}"):
                     continue
                 final.hset(tk, f"{store.META}b:{clock.key}", "1")
-                status.incr(final, "breaches", {**labels, "metric": metric.name})
+                self._tally.incr("breaches", {**labels, "metric": metric.name})
 
     def _still_ours(self, instance: str, ticket: str) -> bool:
         """Extend our lock before a write-back (batches of slow HTTP calls can outlive the TTL)."""
@@ -361,7 +363,7 @@ class Processor:
         cfg = self.config.instances[instance]
         extra = {"instance": instance, "ticket": ticket, "attempts": attempts}
         if isinstance(exc, ApiError):
-            status.incr(final, "effects_failed", {"instance": instance, "product": cfg.product})
+            self._tally.incr("effects_failed", {"instance": instance, "product": cfg.product})
             error = f"{type(exc).__name__} (HTTP {exc.status}): {exc}"
         else:
             error = f"{type(exc).__name__}: {exc}"

@@ -33,6 +33,23 @@ def incr(conn: Any, name: str, labels: Mapping[str, str] | None = None, amount: 
         conn.hincrbyfloat(store.COUNTERS, counter_field(name, labels), amount)
 
 
+class Tally:
+    """Counter increments buffered for one batch, written as one HINCRBYFLOAT per series."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, float] = {}
+
+    def incr(self, name: str, labels: Mapping[str, str] | None = None, amount: float = 1) -> None:
+        if amount:
+            key = counter_field(name, labels)
+            self._counts[key] = self._counts.get(key, 0) + amount
+
+    def flush(self, conn: Any) -> None:
+        for key, amount in self._counts.items():
+            conn.hincrbyfloat(store.COUNTERS, key, amount)
+        self._counts.clear()
+
+
 def observe_latency(conn: Any, seconds: Iterable[float]) -> None:
     """Record processing latencies (receipt to evaluation) into the histogram."""
     buckets: dict[str, int] = {}
