@@ -9,12 +9,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import redis
 import responses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector import store, timers
+from connector.intake import accept
 from connector.pipeline import Processor
 from connector.tuning import PipelineSettings
 
@@ -107,3 +109,126 @@ def test_effects_are_written_at_most_once_in_any_order(
     else:
         assert record.ledger["tag:sla-open"] == "present" and record.ledger["tag:sla-breached"] == "present"
         assert record.ledger["comment:resolution:breach"] == "posted" and len(comments) == 1
+
+
+# ---------------------------------------------------------------- the real adapter and SLA engine
+
+ZD_T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+ZD_NOW = ZD_T0 + timedelta(minutes=90)
+ZD_FIXTURES = Path(__file__).resolve().parents[2] / "adapters" / "zendesk" / "tests" / "fixtures"
+
+
+def _zd(name: str, event_id: str, at: datetime, **detail: object) -> dict:
+    payload = json.loads((ZD_FIXTURES / f"{name}.json").read_text())
+    payload["id"], payload["time"] = event_id, at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    payload["detail"].update(created_at=ZD_T0.strftime("%Y-%m-%dT%H:%M:%SZ"), **detail)
+    return payload
+
+
+ZD_WEBHOOKS = [
+    _zd("event_ticket_created", "w-created", ZD_T0),
+    _zd("event_comment_added_agent", "w-agent", ZD_T0 + timedelta(minutes=10), status="OPEN"),
+    _zd("event_status_changed", "w-pending", ZD_T0 + timedelta(minutes=20), status="PENDING"),
+    {
+        **_zd("event_status_changed", "w-open", ZD_T0 + timedelta(minutes=40), status="OPEN"),
+        "event": {"current": "OPEN", "previous": "PENDING"},
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def zendesk_api():  # type: ignore[no-untyped-def]
+    from fakes.products import FakeZendesk
+
+    fake = FakeZendesk(["5158"]).start()
+    yield fake
+    fake.stop()
+
+
+def _zd_config(url: str):  # type: ignore[no-untyped-def]
+    from connector.config import config_from_dict
+
+    data = {
+        "instances": {
+            "zd": {
+                "product": "zendesk",
+                "dry_run": False,
+                "base_url": url,
+                "auth": {"email_env": "P_EMAIL", "token_env": "P_TOKEN"},
+                "webhook": {"kind": "events", "secret_env": "P_SECRET"},
+                "deadline_field_id": 77,
+                "deadline_format": "datetime",
+                "http": {"max_attempts": 1},
+            }
+        },
+        "calendars": {"always": {"timezone": "UTC", "hours": "24x7"}},
+        "policies": [
+            {
+                "id": "p",
+                "version": 1,
+                "match": {},
+                "pause_statuses": ["pending"],
+                "metrics": {
+                    "first_response": {"calendar": "always", "targets": {"high": "5m"}},
+                    "resolution": {"calendar": "always", "targets": {"high": "2h"}},
+                },
+                "escalations": [
+                    {
+                        "name": "warn",
+                        "metric": "resolution",
+                        "at": "50%",
+                        "actions": [{"tag": "sla-warning"}],
+                    },
+                    {
+                        "name": "breach",
+                        "metric": "first_response",
+                        "at": "breach",
+                        "actions": [
+                            {"tag": "sla-fr-breached"},
+                            {"comment": "First response missed on {ticket}."},
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    return config_from_dict(data, {"P_EMAIL": "bot@example.com", "P_TOKEN": "t", "P_SECRET": "c2VjcmV0"})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    order=st.permutations(range(len(ZD_WEBHOOKS))),
+    resend=st.lists(st.integers(0, len(ZD_WEBHOOKS) - 1), max_size=3),
+    drains=st.lists(st.booleans(), min_size=len(ZD_WEBHOOKS) + 3, max_size=len(ZD_WEBHOOKS) + 3),
+)
+def test_real_adapter_and_engine_converge_in_any_order(
+    redis_conn: redis.Redis,
+    zendesk_api,
+    order: list[int],
+    resend: list[int],
+    drains: list[bool],  # type: ignore[no-untyped-def]
+) -> None:
+    from sla.evaluate import evaluate
+
+    redis_conn.flushall()
+    zendesk_api.tickets["5158"] = {"tags": set(), "custom_fields": {}, "comments": []}
+    config = _zd_config(zendesk_api.url)
+    processor = Processor(redis_conn, config, PipelineSettings(), clock=Clock(ZD_NOW))
+    sequence = [ZD_WEBHOOKS[i] for i in order] + [ZD_WEBHOOKS[i] for i in resend]
+    for n, (payload, drain_now) in enumerate(zip(sequence, drains, strict=False)):
+        # A re-send carries the same event under a new delivery id (intake cannot dedupe it).
+        accept(redis_conn, "zd", f"{payload['id']}-{n}", "5158", payload, {}, datetime.now(UTC))
+        if drain_now:
+            drain(redis_conn, processor)
+    drain(redis_conn, processor)
+
+    adapter = config.instances["zd"].adapter
+    events = [e for p in ZD_WEBHOOKS for e in adapter.normalise(p, {})]
+    desired = evaluate(config.policies, config.calendars, events, ZD_NOW, instance="zd").desired
+    ticket = zendesk_api.tickets["5158"]
+    assert ticket["tags"] == set(desired.tags_present)
+    assert ticket["custom_fields"] == {77: desired.due.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    markers = [c["body"][c["body"].rindex("[sla-connector:") :] for c in ticket["comments"]]
+    assert len(markers) == len(set(markers))  # a one-shot comment is never posted twice
+    record = store.load_record(redis_conn, "zd", "5158")
+    assert record is not None and record.stored_rows == len(record.events) == len(ZD_WEBHOOKS)
