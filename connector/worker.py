@@ -79,7 +79,15 @@ def run_worker(
     name = name or worker_name()
     stopper = _Stop(stop)
     stopper.install()
-    ensure_group(conn)
+    while True:  # Redis may still be starting (compose, restarts): wait for it rather than die
+        try:
+            ensure_group(conn)
+            break
+        except redis.ConnectionError:
+            log.warning("Redis unreachable; waiting", extra={"event": "worker_redis_unreachable"})
+            if stopper.event.wait(1.0):
+                stopper.restore()
+                return
     processor = Processor(conn, config, settings, evaluator=evaluator, name=name)
     scheduler: threading.Thread | None = None
     if with_scheduler and not burst:
