@@ -180,6 +180,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             except Exception as exc:  # a crash is a result worth printing here
                 results.append(f"{type(exc).__name__}: {exc}")
         print(f"  {label:<38}{results[0]:<34}| {results[1]}")
+
+    # `evaluate` runs on every event: its rate for a ticket with 20 events (bench/evaluate_bench.py).
+    import evaluate_bench
+
+    print("\nevaluate, a ticket with 20 events:")
+    evaluate_bench.report()
     return 0
 
 
