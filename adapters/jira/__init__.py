@@ -13,7 +13,7 @@ from typing import Any
 from adapters.jira import inbound
 from adapters.jira.client import JiraClient
 from adapters.jira.config import CONFIG_SCHEMA, JiraConfig, load_config
-from adapters.jira.http import HttpClient
+from adapters.jira.http import JiraHttp
 from adapters.jira.install import JiraInstaller
 from sla.events import TicketEvent
 
@@ -49,8 +49,8 @@ class JiraAdapter:
     def normalise(self, payload: Any, headers: Mapping[str, str]) -> list[TicketEvent]:
         return inbound.normalise(self.cfg, payload, headers)
 
-    def http(self) -> HttpClient:
-        return HttpClient(
+    def http(self) -> JiraHttp:
+        return JiraHttp(
             self.cfg.base_url,
             self.cfg.secrets.authorization,
             connect_timeout=self.cfg.connect_timeout,

@@ -1,4 +1,4 @@
-"""Jira write-back and read side: URL constants plus one method per call over `HttpClient`.
+"""Jira write-back and read side: URL constants plus one method per call over `JiraHttp`.
 
 Cloud uses REST v3 (ADF comment bodies, `nextPageToken` search); Data Center uses REST v2 (string
 bodies, `startAt` paging). Every effect on one issue except comments goes into one PUT: Jira
@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from adapters.base import ApiError
 from adapters.jira.config import JiraConfig
-from adapters.jira.http import HttpClient
+from adapters.jira.http import JiraHttp
 from adapters.jira.users import body_text
 from sla.effects import Effect, EffectKind, comment_marker
 
@@ -22,7 +22,7 @@ PAGE = 100
 
 
 class JiraClient:
-    def __init__(self, cfg: JiraConfig, http: HttpClient) -> None:
+    def __init__(self, cfg: JiraConfig, http: JiraHttp) -> None:
         self.cfg = cfg
         self.http = http
         self.api = f"/rest/api/{cfg.api_version}"

@@ -6,21 +6,17 @@ their values, and the resulting `Secrets` object never shows them in its repr.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-import jsonschema
-
+from adapters.settings import authorization, check_config, env_value, load_schema, time_zone
 from sla.events import Status
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
-CONFIG_SCHEMA: dict[str, Any] = json.loads((SCHEMA_DIR / "config.schema.json").read_text())
-_CONFIG_VALIDATOR = jsonschema.Draft202012Validator(CONFIG_SCHEMA)
+CONFIG_SCHEMA, _CONFIG_VALIDATOR = load_schema(SCHEMA_DIR / "config.schema.json")
 
 DEFAULT_PRIORITIES: dict[str, str] = {
     "Highest": "urgent",
@@ -96,44 +92,18 @@ _ALTERNATIVES = {
 }
 
 
-def _path(error: jsonschema.ValidationError) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-
-
-def _env(env: Mapping[str, str], name: str, where: str) -> str:
-    value = env.get(name)
-    if not value:
-        raise ValueError(f"{where}: environment variable {name} is not set")
-    return value
-
-
 def load_config(instance: str, config: Mapping[str, Any], env: Mapping[str, str]) -> JiraConfig:
     """Validate `config` (one instance block) and read its secrets from `env`. Raises ValueError."""
     where = f"instances.{instance}"
-    error = jsonschema.exceptions.best_match(_CONFIG_VALIDATOR.iter_errors(dict(config)))
-    if error is not None:
-        message = error.message
-        if error.validator in ("anyOf", "oneOf"):  # the default message dumps the whole value
-            message = _ALTERNATIVES.get(_path(error), "matches none of the allowed forms")
-        raise ValueError(f"{where}{_path(error)}: {message}")
-    auth = config["auth"]
-    if "bearer_env" in auth:
-        authorization = "Bearer " + _env(env, auth["bearer_env"], f"{where}.auth.bearer_env")
-    else:
-        email = _env(env, auth["email_env"], f"{where}.auth.email_env")
-        token = _env(env, auth["token_env"], f"{where}.auth.token_env")
-        authorization = "Basic " + base64.b64encode(f"{email}:{token}".encode()).decode("ascii")
+    check_config(_CONFIG_VALIDATOR, config, where, _ALTERNATIVES)
+    header = authorization(config["auth"], env, where).value
     webhook_secret = automation_secret = None
     if "webhook_secret_env" in config:
-        webhook_secret = _env(env, config["webhook_secret_env"], f"{where}.webhook_secret_env").encode()
+        webhook_secret = env_value(env, config["webhook_secret_env"], f"{where}.webhook_secret_env").encode()
     if "automation_secret_env" in config:
         name = config["automation_secret_env"]
-        automation_secret = _env(env, name, f"{where}.automation_secret_env").encode()
-    tz_name = config.get("due_timezone", "UTC")
-    try:
-        tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"{where}.due_timezone: unknown time zone {tz_name!r}") from exc
+        automation_secret = env_value(env, name, f"{where}.automation_secret_env").encode()
+    tz = time_zone(config.get("due_timezone", "UTC"), f"{where}.due_timezone")
     statuses = {**DEFAULT_STATUSES, **config.get("statuses", {})}
     agents = config.get("agents", {})
     timeouts = config.get("timeouts", {})
@@ -141,7 +111,7 @@ def load_config(instance: str, config: Mapping[str, Any], env: Mapping[str, str]
         instance=instance,
         base_url=config["base_url"].rstrip("/"),
         cloud=config["deployment"] == "cloud",
-        secrets=Secrets(authorization, webhook_secret, automation_secret),
+        secrets=Secrets(header, webhook_secret, automation_secret),
         dry_run=bool(config.get("dry_run", False)),
         automation_header=config.get("automation_header", DEFAULT_AUTOMATION_HEADER).lower(),
         connector_user=config.get("connector_user"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.jira.config import JiraConfig
-from adapters.jira.http import HttpClient
+from adapters.jira.http import JiraHttp
 
 WEBHOOKS = "/rest/webhooks/1.0/webhook"
 EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted"]
@@ -24,7 +24,7 @@ def webhook_id(hook: dict[str, Any]) -> str:
 
 
 class JiraInstaller:
-    def __init__(self, cfg: JiraConfig, http: HttpClient) -> None:
+    def __init__(self, cfg: JiraConfig, http: JiraHttp) -> None:
         self.cfg = cfg
         self.http = http
         self.name = f"sla-connector {cfg.instance}"

@@ -6,20 +6,17 @@ objects whose repr hides them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from jsonschema import Draft202012Validator
-
+from adapters.settings import Secret, authorization, check_config, load_schema, time_zone
 from sla.events import Status
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
-CONFIG_SCHEMA: dict[str, Any] = json.loads((SCHEMA_DIR / "config.schema.json").read_text())
-_CONFIG_VALIDATOR = Draft202012Validator(CONFIG_SCHEMA)
+CONFIG_SCHEMA, _CONFIG_VALIDATOR = load_schema(SCHEMA_DIR / "config.schema.json")
 
 #: Zendesk's own statuses (any casing) and where they land by default. `archived`/`scrubbed`
 #: tickets are closed ones; `deleted` shows up in the snapshot of a deleted ticket.
@@ -39,31 +36,12 @@ DEFAULT_STATUSES: dict[str, Status] = {
 ZENDESK_PRIORITIES = ("urgent", "high", "normal", "low")
 
 
-class Secret:
-    """A credential: usable via `.value`, never shown by str/repr."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    @property
-    def value(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-
 @dataclass(frozen=True)
 class ZendeskSettings:
     instance: str
     base_url: str
     auth_scheme: str  # "basic" (email/token) or "bearer" (OAuth)
-    auth_user: str | None = field(repr=False)
-    auth_secret: Secret = field(repr=False)
+    authorization: Secret = field(repr=False)  # the whole Authorization header value
     webhook_kind: str
     webhook_name: str
     secret_env: str
@@ -95,29 +73,13 @@ class ZendeskSettings:
         )
 
 
-def _path(error: Any) -> str:
-    return "$" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-
-
-def _env(env: Mapping[str, str], name: str, where: str) -> str:
-    value = env.get(name)
-    if not value:
-        raise ValueError(f"{where}: environment variable {name} is not set")
-    return value
-
-
 def load_settings(instance: str, config: Mapping[str, Any], env: Mapping[str, str]) -> ZendeskSettings:
     """Validate `config` (one instance block) and read its secrets from `env`.
 
     Raises ValueError naming the failing path (`instances.<name>.<path>`) or the missing variable.
     """
     where = f"instances.{instance}"
-    errors = sorted(
-        _CONFIG_VALIDATOR.iter_errors(dict(config)), key=lambda e: [str(p) for p in e.absolute_path]
-    )
-    if errors:
-        err = max(errors, key=lambda e: len(e.absolute_path))  # the deepest path is the most precise
-        raise ValueError(f"{where}{_path(err)[1:]}: {err.message}")
+    check_config(_CONFIG_VALIDATOR, config, where)
 
     if ("subdomain" in config) == ("base_url" in config):
         raise ValueError(f"{where}: set exactly one of `subdomain` and `base_url`")
@@ -127,13 +89,8 @@ def load_settings(instance: str, config: Mapping[str, Any], env: Mapping[str, st
         base_url = str(config["base_url"]).rstrip("/")
 
     auth = config["auth"]
-    if "bearer_env" in auth:
-        scheme, user = "bearer", None
-        secret = Secret(_env(env, auth["bearer_env"], f"{where}.auth.bearer_env"))
-    else:
-        scheme = "basic"
-        user = _env(env, auth["email_env"], f"{where}.auth.email_env")
-        secret = Secret(_env(env, auth["token_env"], f"{where}.auth.token_env"))
+    # API tokens authenticate as `<email>/token`; OAuth tokens are bearer tokens.
+    header = authorization(auth, env, where, basic_user=lambda email: f"{email}/token")
 
     webhook = config["webhook"]
     # The signing secret only exists once `install` has created the webhook, so its absence is not
@@ -146,20 +103,15 @@ def load_settings(instance: str, config: Mapping[str, Any], env: Mapping[str, st
     statuses.update({str(k).lower(): Status(v) for k, v in (config.get("statuses") or {}).items()})
     custom = {str(k): Status(v) for k, v in (config.get("custom_statuses") or {}).items()}
 
-    zone_name = config.get("deadline_timezone", "UTC")
-    try:
-        zone = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"{where}.deadline_timezone: unknown time zone {zone_name!r}") from exc
+    zone = time_zone(config.get("deadline_timezone", "UTC"), f"{where}.deadline_timezone")
 
     http = config.get("http") or {}
     field_id = config.get("deadline_field_id")
     return ZendeskSettings(
         instance=instance,
         base_url=base_url,
-        auth_scheme=scheme,
-        auth_user=user,
-        auth_secret=secret,
+        auth_scheme="bearer" if "bearer_env" in auth else "basic",
+        authorization=header,
         webhook_kind=webhook.get("kind", "events"),
         webhook_name=webhook.get("name") or f"sla-connector {instance}",
         secret_env=webhook["secret_env"],

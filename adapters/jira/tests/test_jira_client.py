@@ -24,7 +24,7 @@ from adapters.base import (
 )
 from adapters.jira.client import adf
 from adapters.jira.config import load_config
-from adapters.jira.http import HttpClient
+from adapters.jira.http import JiraHttp as HttpClient
 from adapters.jira.tests.helpers import CLOUD_CONFIG, CLOUD_URL, DC_CONFIG, DC_URL, ENV
 from sla.effects import Effect, EffectKind, comment_marker
 

@@ -1,0 +1,186 @@
+"""One base HTTP client for every product: timeouts, auth, rate-limit headers, short retries, typed errors.
+
+A product subclasses `HttpClient` and supplies only what is its own: how to read its error text,
+which rate-limit header it sends, whether 409 is worth a retry, and special cases in
+`error_class`. Retries here are deliberately short (a few attempts, seconds): 5xx, timeouts and
+429 with a small Retry-After. Anything longer is raised as a typed error for the job to
+reschedule. The credential lives only in the session's auth object (redacted repr); messages
+carry the method, the path and the product's own error text, never the header.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from adapters.base import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServerError,
+    Timeout,
+    Unauthorized,
+)
+from adapters.settings import Secret
+
+ERROR_TEXT_LIMIT = 500
+_TYPED: dict[int, type[ApiError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict}
+
+
+class HeaderAuth(requests.auth.AuthBase):
+    """Sets the Authorization header when a request is prepared; the repr never shows it."""
+
+    def __init__(self, authorization: Secret) -> None:
+        self._authorization = authorization
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = self._authorization.value
+        return r
+
+    def __repr__(self) -> str:
+        return "HeaderAuth(***)"
+
+
+def retry_after(response: requests.Response, default: float) -> float:
+    """Seconds from `Retry-After`; `default` when it is missing, an HTTP-date or garbage."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return default
+
+
+def int_header(response: requests.Response, name: str) -> int | None:
+    try:
+        return int(response.headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
+class HttpClient:
+    #: Names logs (`sla.adapters.<product>`, events `<product>.retry`, `<product>.rate_limited`).
+    product = "http"
+    #: Whether 409 Conflict is retried like a 5xx (Zendesk) or raised at once (Jira).
+    retry_conflicts = False
+    #: The wait assumed when a 429 has no usable Retry-After.
+    default_retry_after = 5.0
+    #: The header counting requests left in the product's rate-limit window (None: not read).
+    rate_limit_remaining_header: str | None = None
+
+    def __init__(
+        self,
+        base_url: str,
+        authorization: Secret | str,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        max_attempts: int = 3,
+        max_retry_after: float = 60.0,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        session: requests.Session | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"{type(self).__name__}: max_attempts must be >= 1, got {max_attempts!r}")
+        if isinstance(authorization, str):
+            authorization = Secret(authorization)
+        self.base_url = base_url.rstrip("/")
+        self.max_attempts = max_attempts
+        self.max_retry_after = max_retry_after  # a longer wait is the job's decision, not a blocked worker's
+        self.backoff = backoff
+        self._timeout = (connect_timeout, read_timeout)
+        self._sleep = sleep
+        self._jitter = jitter
+        self._session = session or requests.Session()
+        self._session.auth = HeaderAuth(authorization)
+        self._session.headers.update({"Accept": "application/json", "User-Agent": "sla-connector"})
+        self._log = logging.getLogger(f"sla.adapters.{self.product}")
+        #: Requests left in the current window, from the product's rate-limit header (None: unknown).
+        self.rate_limit_remaining: int | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_url!r})"
+
+    # ------------------------------------------------------------ what a product may override
+
+    def error_text(self, response: requests.Response) -> str:
+        """The product's own error text; by default the raw body (or the reason phrase)."""
+        return (response.text or response.reason or "").strip()[:ERROR_TEXT_LIMIT]
+
+    def error_class(self, status: int, text: str) -> type[ApiError]:
+        """The typed error of a 4xx answer that is not retried."""
+        return _TYPED.get(status, ApiError)
+
+    # ------------------------------------------------------------ the call
+
+    def url(self, path: str) -> str:
+        """`path` under the base URL; absolute URLs (a product's own next-page links) pass through."""
+        return path if path.startswith(("https://", "http://")) else self.base_url + path
+
+    def request(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None
+    ) -> Any:
+        """The decoded JSON answer (None when empty). 429, 5xx and timeouts: a bounded retry."""
+        url = self.url(path)
+        where = f"{method} {urlsplit(path).path}"
+        attempts = self.max_attempts
+        for attempt in range(1, attempts + 1):
+            last = attempt == attempts
+            try:
+                response = self._session.request(method, url, params=params, json=json, timeout=self._timeout)
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                kind = type(exc).__name__
+                if last:
+                    raise Timeout(f"{where}: {kind} after {attempts} attempts") from None
+                self._backoff(attempt, where, kind)
+                continue
+            except requests.RequestException as exc:  # e.g. a broken chunked answer
+                raise ApiError(f"{where}: {type(exc).__name__}") from None
+            status = response.status_code
+            if status < 400:
+                return self._decode(response, where)
+            text = self.error_text(response)
+            if status == 429:
+                wait = retry_after(response, self.default_retry_after)
+                if last or wait > self.max_retry_after:
+                    raise RateLimited(f"{where}: rate limited (429): {text}", retry_after=wait)
+                self._log.info(f"{self.product}.rate_limited", extra={"where": where, "retry_after": wait})
+                self._sleep(wait)
+                continue
+            if status >= 500 or (status == 409 and self.retry_conflicts):
+                if last:
+                    error = Conflict if status == 409 else ServerError
+                    raise error(f"{where}: HTTP {status} after {attempts} attempts: {text}", status)
+                self._backoff(attempt, where, f"HTTP {status}")
+                continue
+            raise self.error_class(status, text)(f"{where}: HTTP {status}: {text}", status)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _decode(self, response: requests.Response, where: str) -> Any:
+        if self.rate_limit_remaining_header:
+            self.rate_limit_remaining = int_header(response, self.rate_limit_remaining_header)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:  # e.g. a proxy's HTML page, not the product
+            status = response.status_code
+            raise ServerError(f"{where}: HTTP {status} with a body that is not JSON", status) from None
+
+    def _delay(self, attempt: int) -> float:
+        """Exponential backoff with full jitter on top: 0.5 s, 1 s, 2 s ... plus up to as much again."""
+        base = self.backoff * 2 ** (attempt - 1)
+        return base + base * self._jitter()
+
+    def _backoff(self, attempt: int, where: str, why: str) -> None:
+        delay = self._delay(attempt)
+        self._log.info(f"{self.product}.retry", extra={"where": where, "why": why, "delay": round(delay, 3)})
+        self._sleep(delay)
