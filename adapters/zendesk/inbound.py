@@ -20,12 +20,16 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from adapters.base import PayloadError
+from adapters.fastschema import compile_schema
 from adapters.zendesk.config import ZendeskSettings
 from sla.events import EventKind, Role, Status, TicketEvent
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 EVENT_VALIDATOR = Draft202012Validator(json.loads((SCHEMA_DIR / "event.schema.json").read_text()))
 TRIGGER_VALIDATOR = Draft202012Validator(json.loads((SCHEMA_DIR / "trigger.schema.json").read_text()))
+# The same yes/no as the validators, compiled (~20x faster); jsonschema still words every rejection.
+EVENT_OK = compile_schema(EVENT_VALIDATOR.schema, str(SCHEMA_DIR / "event.schema.json"))
+TRIGGER_OK = compile_schema(TRIGGER_VALIDATOR.schema, str(SCHEMA_DIR / "trigger.schema.json"))
 TRIGGER_MARK = "zendesk-trigger-v1"
 log = logging.getLogger("sla.adapters.zendesk")
 INVOCATION_HEADER = "x-zendesk-webhook-invocation-id"
@@ -259,7 +263,10 @@ def is_trigger(payload: Any) -> bool:
 def validate(payload: Any) -> None:
     if not isinstance(payload, Mapping):
         raise PayloadError("a Zendesk webhook body is a JSON object", "$")
-    validator = TRIGGER_VALIDATOR if is_trigger(payload) else EVENT_VALIDATOR
+    trigger = is_trigger(payload)
+    if (TRIGGER_OK if trigger else EVENT_OK)(payload):
+        return
+    validator = TRIGGER_VALIDATOR if trigger else EVENT_VALIDATOR
     errors = sorted(validator.iter_errors(payload), key=lambda e: (len(e.absolute_path), e.message))
     if errors:
         # The deepest error names the most precise path (oneOf/if-then report at their parent).
