@@ -150,7 +150,7 @@ class _Compiler:
             return self.ref(value, where)
         if key == "anyOf":
             options = self.subs(value, where)
-            return lambda v: sum(1 for o in options if o(v)) == 1
+            return lambda v: any(o(v) for o in options)
         if key == "allOf":
             parts = self.subs(value, where)
             return lambda v: all(p(v) for p in parts)

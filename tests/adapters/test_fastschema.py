@@ -114,6 +114,7 @@ def test_same_answer_as_jsonschema_on_bent_payloads(name: str, data: st.DataObje
         ({"oneOf": [{"type": "integer"}, {"minimum": 0}]}, "x", True),  # minimum ignores strings: one matches
         ({"oneOf": [{"type": "integer"}, {"type": "string"}]}, "x", True),
         ({"anyOf": [{"required": ["a"]}, {"required": ["b"]}]}, {"b": 1}, True),
+        ({"anyOf": [{"required": ["a"]}, {"required": ["b"]}]}, {"a": 1, "b": 1}, True),  # not oneOf
         ({"required": ["a"]}, [], True),  # required applies to objects only
         ({"pattern": "b"}, "abc", True),  # unanchored, as re.search
         ({"minLength": 2}, "ab", True),
