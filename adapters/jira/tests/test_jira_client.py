@@ -24,7 +24,6 @@ from adapters.base import (
 )
 from adapters.jira.client import adf
 from adapters.jira.config import load_config
-from adapters.jira.http import JiraHttp as HttpClient
 from adapters.jira.tests.helpers import CLOUD_CONFIG, CLOUD_URL, DC_CONFIG, DC_URL, ENV
 from sla.effects import Effect, EffectKind, comment_marker
 
@@ -299,41 +298,6 @@ def test_timeout_is_retried_then_raised(cloud: jira.JiraAdapter, sleeps: Sleeps)
     assert len(responses.calls) == 3 and len(sleeps) == 2
 
 
-@responses.activate
-def test_timeout_then_success() -> None:
-    responses.put(CLOUD_ISSUE, body=requests.exceptions.ConnectTimeout("connect timed out"))
-    responses.put(CLOUD_ISSUE, status=204)
-    sleeps = Sleeps()
-    http = HttpClient(CLOUD_URL, BASIC, sleep=sleeps, jitter=lambda: 0.0, backoff=0.25)
-    assert http.request("PUT", "/rest/api/3/issue/10042", json={}) is None
-    assert sleeps == [0.25]
-
-
-def test_backoff_is_exponential_with_bounded_jitter() -> None:
-    http = HttpClient(CLOUD_URL, BASIC, jitter=lambda: 1.0)
-    assert [http._delay(n) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
-    http = HttpClient(CLOUD_URL, BASIC, jitter=lambda: 0.0)
-    assert [http._delay(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
-
-
-@responses.activate
-def test_timeouts_are_passed_on_every_call() -> None:
-    seen: list[Any] = []
-
-    def callback(request: Any) -> tuple[int, dict[str, str], str]:
-        seen.append(request.req_kwargs["timeout"])
-        return 200, {}, "{}"
-
-    responses.add_callback(responses.GET, f"{CLOUD_URL}/x", callback=callback)
-    HttpClient(CLOUD_URL, BASIC, connect_timeout=2, read_timeout=9).request("GET", "/x")
-    assert seen == [(2, 9)]
-
-
-def test_max_attempts_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="max_attempts must be >= 1, got 0"):
-        HttpClient(CLOUD_URL, BASIC, max_attempts=0)
-
-
 def test_reprs_hide_credentials(cloud: jira.JiraAdapter, dc: jira.JiraAdapter) -> None:
     for obj in (cloud, cloud.cfg, cloud.cfg.secrets, cloud.client(), cloud.http(), dc.cfg, dc.installer()):
         text = repr(obj) + str(obj)
@@ -424,22 +388,6 @@ def test_read_side_404_is_not_found(cloud: jira.JiraAdapter) -> None:
     responses.get(f"{CLOUD_ISSUE}/changelog", status=404, json={"errorMessages": ["Issue does not exist"]})
     with pytest.raises(NotFound, match="Issue does not exist"):
         list(cloud.client().changelog("10042"))
-
-
-@responses.activate
-def test_success_with_a_non_json_body_is_a_server_error() -> None:
-    responses.get(f"{CLOUD_URL}/x", body="<html>maintenance</html>", status=200)
-    with pytest.raises(ServerError, match="GET /x: HTTP 200 with a body that is not JSON"):
-        HttpClient(CLOUD_URL, BASIC).request("GET", "/x")
-
-
-@responses.activate
-def test_other_transport_errors_are_typed_and_not_retried() -> None:
-    responses.get(f"{CLOUD_URL}/x", body=requests.exceptions.ChunkedEncodingError("broken"))
-    sleeps = Sleeps()
-    with pytest.raises(ApiError, match="GET /x: ChunkedEncodingError"):
-        HttpClient(CLOUD_URL, BASIC, sleep=sleeps).request("GET", "/x")
-    assert sleeps == [] and len(responses.calls) == 1
 
 
 @responses.activate

@@ -1,0 +1,270 @@
+"""The shared base HTTP client (adapters/http.py), faked at the HTTP layer with `responses`.
+
+Product tests (adapters/<product>/tests) assert each product's exact calls and error texts; these
+pin what every product inherits: auth, timeouts, retries, Retry-After, typed errors, logs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+import requests
+import responses
+
+from adapters.base import ApiError, Conflict, NotFound, RateLimited, ServerError, Timeout, Unauthorized
+from adapters.http import HeaderAuth, HttpClient
+from adapters.settings import Secret
+
+BASE = "https://api.example"
+AUTH = "Bearer t0ken-s3cr3t"
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def client(cls: type[HttpClient] = HttpClient, **kwargs: Any) -> HttpClient:
+    kwargs.setdefault("sleep", Sleeps())
+    return cls(BASE, AUTH, **kwargs)
+
+
+class Conflicted(HttpClient):
+    product = "conflicted"
+    retry_conflicts = True
+    default_retry_after = 60.0
+    rate_limit_remaining_header = "X-Left"
+
+    def error_class(self, status: int, text: str) -> type[ApiError]:
+        return NotFound if status == 422 and "gone" in text else super().error_class(status, text)
+
+
+# ---------------------------------------------------------------- auth, headers, timeouts
+
+
+@responses.activate
+@pytest.mark.parametrize("authorization", [AUTH, Secret(AUTH)])
+def test_authorization_accept_and_user_agent_on_every_call(authorization: str | Secret) -> None:
+    responses.get(f"{BASE}/a", json={"ok": True})
+    http = HttpClient(BASE + "/", authorization)
+    assert http.request("GET", "/a") == {"ok": True}
+    headers = responses.calls[0].request.headers
+    assert headers["Authorization"] == AUTH
+    assert headers["Accept"] == "application/json" and headers["User-Agent"] == "sla-connector"
+    assert responses.calls[0].request.url == f"{BASE}/a"  # the trailing slash of the base is dropped
+
+
+def test_reprs_hide_the_credential() -> None:
+    http = client()
+    for text in (repr(http), str(http), repr(http._session.auth), repr(HeaderAuth(Secret(AUTH)))):
+        assert "t0ken" not in text
+    assert repr(http) == "HttpClient('https://api.example')"
+    assert repr(client(Conflicted)) == "Conflicted('https://api.example')"
+
+
+@responses.activate
+def test_timeouts_are_passed_on_every_call() -> None:
+    seen: list[Any] = []
+
+    def callback(request: Any) -> tuple[int, dict[str, str], str]:
+        seen.append(request.req_kwargs["timeout"])
+        return 200, {}, "{}"
+
+    responses.add_callback(responses.GET, f"{BASE}/x", callback=callback)
+    HttpClient(BASE, AUTH, connect_timeout=2, read_timeout=9).request("GET", "/x")
+    assert seen == [(2, 9)]
+
+
+def test_max_attempts_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="HttpClient: max_attempts must be >= 1, got 0"):
+        HttpClient(BASE, AUTH, max_attempts=0)
+
+
+@responses.activate
+def test_empty_answer_is_none_and_params_and_json_are_sent() -> None:
+    responses.put(f"{BASE}/t", status=204, match=[responses.matchers.query_param_matcher({"q": "1"})])
+    assert client().request("PUT", "/t", params={"q": "1"}, json={"a": 1}) is None
+    assert responses.calls[0].request.body == b'{"a": 1}'
+
+
+@responses.activate
+def test_absolute_urls_pass_through_and_errors_name_only_the_path() -> None:
+    responses.get(f"{BASE}/next?page=2", status=404, body="no such page")
+    with pytest.raises(NotFound) as info:
+        client().request("GET", f"{BASE}/next?page=2")
+    assert str(info.value) == "GET /next: HTTP 404: no such page" and info.value.status == 404
+
+
+# ---------------------------------------------------------------- errors and retries
+
+
+@responses.activate
+def test_client_errors_are_typed_carry_the_raw_text_and_never_the_credential() -> None:
+    responses.get(f"{BASE}/x", status=401, body="  bad credentials \n")
+    sleeps = Sleeps()
+    with pytest.raises(Unauthorized) as info:
+        client(sleep=sleeps).request("GET", "/x")
+    assert str(info.value) == "GET /x: HTTP 401: bad credentials"
+    assert "t0ken" not in str(info.value) and sleeps == [] and len(responses.calls) == 1
+
+
+@responses.activate
+def test_an_empty_error_body_reports_the_reason_and_long_ones_are_cut() -> None:
+    responses.get(f"{BASE}/a", status=400)
+    responses.get(f"{BASE}/b", status=400, body="x" * 2000)
+    with pytest.raises(ApiError, match=r"^GET /a: HTTP 400: Bad Request$"):
+        client().request("GET", "/a")
+    with pytest.raises(ApiError) as info:
+        client().request("GET", "/b")
+    assert str(info.value) == "GET /b: HTTP 400: " + "x" * 500
+
+
+@responses.activate
+def test_409_is_raised_at_once_by_default() -> None:
+    responses.put(f"{BASE}/t", status=409, body="changed")
+    with pytest.raises(Conflict, match=r"^PUT /t: HTTP 409: changed$") as info:
+        client().request("PUT", "/t")
+    assert info.value.retryable and len(responses.calls) == 1
+
+
+@responses.activate
+def test_409_is_retried_when_the_product_says_so_then_raised_as_conflict() -> None:
+    for _ in range(3):
+        responses.put(f"{BASE}/t", status=409, body="changed")
+    sleeps = Sleeps()
+    with pytest.raises(Conflict, match=r"^PUT /t: HTTP 409 after 3 attempts: changed$"):
+        client(Conflicted, sleep=sleeps, jitter=lambda: 0.0).request("PUT", "/t")
+    assert sleeps == [0.5, 1.0]
+
+
+@responses.activate
+def test_the_product_may_type_its_own_special_cases() -> None:
+    responses.put(f"{BASE}/t", status=422, body="ticket is gone")
+    responses.put(f"{BASE}/u", status=422, body="invalid")
+    with pytest.raises(NotFound, match="HTTP 422: ticket is gone"):
+        client(Conflicted).request("PUT", "/t")
+    with pytest.raises(ApiError) as info:
+        client(Conflicted).request("PUT", "/u")
+    assert type(info.value) is ApiError and info.value.status == 422
+
+
+@responses.activate
+def test_timeout_then_success() -> None:
+    responses.put(f"{BASE}/t", body=requests.exceptions.ConnectTimeout("connect timed out"))
+    responses.put(f"{BASE}/t", status=204)
+    sleeps = Sleeps()
+    http = HttpClient(BASE, AUTH, sleep=sleeps, jitter=lambda: 0.0, backoff=0.25)
+    assert http.request("PUT", "/t", json={}) is None
+    assert sleeps == [0.25]
+
+
+@responses.activate
+def test_a_refused_connection_is_a_timeout_after_the_attempts() -> None:
+    responses.get(f"{BASE}/x", body=requests.exceptions.ConnectionError("refused"))
+    sleeps = Sleeps()
+    with pytest.raises(Timeout, match=r"^GET /x: ConnectionError after 2 attempts$") as info:
+        client(sleep=sleeps, max_attempts=2).request("GET", "/x")
+    assert info.value.retryable and len(responses.calls) == 2 and len(sleeps) == 1
+
+
+def test_backoff_is_exponential_with_bounded_jitter() -> None:
+    http = HttpClient(BASE, AUTH, jitter=lambda: 1.0)
+    assert [http._delay(n) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
+    http = HttpClient(BASE, AUTH, jitter=lambda: 0.0)
+    assert [http._delay(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+
+
+@responses.activate
+def test_success_with_a_non_json_body_is_a_server_error() -> None:
+    responses.get(f"{BASE}/x", body="<html>maintenance</html>", status=200)
+    with pytest.raises(ServerError, match="GET /x: HTTP 200 with a body that is not JSON"):
+        HttpClient(BASE, AUTH).request("GET", "/x")
+
+
+@responses.activate
+def test_other_transport_errors_are_typed_and_not_retried() -> None:
+    responses.get(f"{BASE}/x", body=requests.exceptions.ChunkedEncodingError("broken"))
+    sleeps = Sleeps()
+    with pytest.raises(ApiError, match="GET /x: ChunkedEncodingError"):
+        HttpClient(BASE, AUTH, sleep=sleeps).request("GET", "/x")
+    assert sleeps == [] and len(responses.calls) == 1
+
+
+# ---------------------------------------------------------------- rate limits
+
+
+@pytest.mark.parametrize(
+    ("header", "cls", "waited"),
+    [
+        ({"Retry-After": "2.5"}, HttpClient, 2.5),
+        ({}, HttpClient, 5.0),
+        ({"Retry-After": "soon"}, HttpClient, 5.0),
+        ({"Retry-After": "-3"}, HttpClient, 0.0),
+        ({}, Conflicted, 60.0),
+    ],
+)
+@responses.activate
+def test_429_waits_retry_after_or_the_products_default(header: dict, cls: type, waited: float) -> None:
+    responses.get(f"{BASE}/x", status=429, headers=header)
+    responses.get(f"{BASE}/x", json={})
+    sleeps = Sleeps()
+    assert client(cls, sleep=sleeps).request("GET", "/x") == {}
+    assert sleeps == [waited]
+
+
+@responses.activate
+def test_429_with_an_http_date_or_a_wait_beyond_the_limit_goes_back_to_the_job() -> None:
+    date = "Fri, 27 Nov 2026 12:00:00 GMT"
+    responses.get(f"{BASE}/x", status=429, headers={"Retry-After": date}, body="slow")
+    sleeps = Sleeps()
+    with pytest.raises(RateLimited, match=r"^GET /x: rate limited \(429\): slow$") as info:
+        client(Conflicted, sleep=sleeps, max_retry_after=10).request("GET", "/x")
+    assert info.value.retry_after == 60.0 and info.value.status == 429 and info.value.retryable
+    assert sleeps == [] and len(responses.calls) == 1
+
+
+@responses.activate
+def test_429_exhausted_raises_rate_limited_with_retry_after() -> None:
+    responses.get(f"{BASE}/x", status=429, headers={"Retry-After": "1"})
+    sleeps = Sleeps()
+    with pytest.raises(RateLimited) as info:
+        client(sleep=sleeps).request("GET", "/x")
+    assert info.value.retry_after == 1.0 and sleeps == [1.0, 1.0] and len(responses.calls) == 3
+
+
+@responses.activate
+def test_the_products_rate_limit_header_is_read_on_success() -> None:
+    responses.get(f"{BASE}/x", json={}, headers={"X-Left": "41"})
+    responses.get(f"{BASE}/x", json={}, headers={"X-Left": "many"})
+    http = client(Conflicted)
+    assert http.rate_limit_remaining is None
+    http.request("GET", "/x")
+    assert http.rate_limit_remaining == 41
+    http.request("GET", "/x")
+    assert http.rate_limit_remaining is None  # unreadable: unknown, not a stale number
+    plain = client()
+    responses.get(f"{BASE}/y", json={}, headers={"X-Left": "41"})
+    plain.request("GET", "/y")
+    assert plain.rate_limit_remaining is None  # no header named: nothing read
+
+
+# ---------------------------------------------------------------- logs
+
+
+@responses.activate
+def test_retries_are_logged_under_the_product_without_the_credential(caplog: Any) -> None:
+    caplog.set_level(logging.INFO, logger="sla.adapters.conflicted")
+    responses.get(f"{BASE}/x", status=503)
+    responses.get(f"{BASE}/x", status=429, headers={"Retry-After": "1"})
+    responses.get(f"{BASE}/x", json={})
+    client(Conflicted, jitter=lambda: 0.0).request("GET", "/x")
+    logged = [(r.name, r.getMessage(), r.where) for r in caplog.records]
+    assert logged == [
+        ("sla.adapters.conflicted", "conflicted.retry", "GET /x"),
+        ("sla.adapters.conflicted", "conflicted.rate_limited", "GET /x"),
+    ]
+    retry, limited = caplog.records
+    assert (retry.why, retry.delay, limited.retry_after) == ("HTTP 503", 0.5, 1.0)
+    assert "t0ken" not in caplog.text
