@@ -69,6 +69,19 @@ def _lower_headers(environ: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def parse_json(body: bytes) -> tuple[Any, str | None]:
+    """The payload, and the text it was parsed from when that text can be queued as received.
+
+    Products send UTF-8 (RFC 8259); the rare UTF-16/32 body or UTF-8 BOM is still parsed, as
+    json.loads(bytes) always did, and then queued re-serialised (text None).
+    """
+    try:
+        text = body.decode()
+        return json.loads(text), text
+    except ValueError:
+        return json.loads(body), None
+
+
 def connect(url: str) -> redis.Redis:
     """The receiver's Redis client: short timeouts, so an outage answers 503 quickly (the product retries)."""
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
@@ -128,7 +141,7 @@ def create_app(config: Config | None = None, conn: redis.Redis | None = None) ->
             # The adapter's message says what was wrong (missing, stale, mismatch), never the secret.
             return reject(instance, exc.status, exc.reason, str(exc))
         try:
-            payload = json.loads(body)
+            payload, text = parse_json(body)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             return reject(instance, 400, "invalid_json", f"the body is not JSON: {exc}")
         try:
@@ -140,7 +153,7 @@ def create_app(config: Config | None = None, conn: redis.Redis | None = None) ->
         except InboundError as exc:
             return reject(instance, exc.status, exc.reason, str(exc))
         try:
-            new = accept(conn, instance, delivery, ticket, payload, stored_headers(headers), now)
+            new = accept(conn, instance, delivery, ticket, payload, stored_headers(headers), now, raw=text)
         except redis.exceptions.RedisError as exc:
             return reject(instance, 503, "store_unavailable",
                           f"the queue store is unreachable ({exc.__class__.__name__}); retry later",

@@ -55,16 +55,23 @@ def accept(
     received_at: datetime,
     *,
     dedupe_ttl_s: int | None = None,
+    raw: str | None = None,
 ) -> bool:
-    """Queue a verified delivery; True if new, False for a duplicate. Redis errors propagate."""
+    """Queue a verified delivery; True if new, False for a duplicate. Redis errors propagate.
+
+    `raw` is the JSON text `payload` was parsed from, when the caller has it (the receiver): it is
+    stored as received instead of serialising `payload` again (the workers parse it either way).
+    """
     if not instance or "\n" in instance:
         raise ValueError(f"accept: bad instance name {instance!r}")
     if not delivery_id:
         raise ValueError(f"accept: empty delivery id for instance {instance!r}")
     if received_at.tzinfo is None:
         raise ValueError(f"accept: received_at {received_at!r} must be timezone-aware")
+    if raw is not None and not isinstance(raw, str):
+        raise ValueError(f"accept: raw must be the payload's JSON text (str), got {type(raw).__name__}")
     ttl = dedupe_ttl_s if dedupe_ttl_s is not None else _default_ttl()
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    body = raw if raw is not None else json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     keys = (store.dedupe_key(instance, delivery_id), store.STREAM, store.LAST_EVENT)
     args = (
         int(ttl),

@@ -385,3 +385,20 @@ def test_redis_outage_answers_503_quickly_and_recovers(tmp_path: Path) -> None:
         assert post(client, {"id": "o-1", "ticket": "T"}).status_code == 200  # persisted across the restart
     finally:
         server.stop()
+
+
+def test_the_body_is_queued_as_received(client: FlaskClient, redis_conn: redis.Redis) -> None:
+    # The receiver hands intake the text it parsed instead of serialising the payload again.
+    body = b'{ "id": "d-raw",\n  "ticket": "T-1", "note": "caf\\u00e9 \\ud83d\\ude00" }'
+    assert post(client, body).status_code == 202
+    (_, fields), = redis_conn.xrange("sla:stream")
+    assert fields[b"p"] == body
+
+
+def test_a_utf16_body_is_still_accepted_and_queued(client: FlaskClient, redis_conn: redis.Redis) -> None:
+    # json.loads(bytes) always read UTF-16/32 and a UTF-8 BOM; those bodies are queued re-serialised.
+    for n, body in enumerate([json.dumps({"id": "d-16", "ticket": "T-1"}).encode("utf-16"),
+                              b"\xef\xbb\xbf" + json.dumps({"id": "d-bom", "ticket": "T-1"}).encode()]):
+        assert post(client, body).status_code == 202
+        fields = redis_conn.xrange("sla:stream")[n][1]
+        assert json.loads(fields[b"p"])["ticket"] == "T-1"

@@ -97,3 +97,15 @@ def test_bad_arguments_are_refused_clearly(redis_conn: redis.Redis, kwargs: dict
     with pytest.raises(ValueError, match=message):
         _accept(redis_conn, **kwargs)
     assert redis_conn.xlen(store.STREAM) == 0
+
+
+def test_raw_text_is_stored_instead_of_a_new_serialisation(redis_conn: redis.Redis) -> None:
+    raw = '{ "a" : 1 }'
+    assert _accept(redis_conn, payload={"a": 1}, raw=raw)
+    assert redis_conn.xrange(store.STREAM)[0][1][b"p"] == raw.encode()
+
+
+def test_raw_must_be_text(redis_conn: redis.Redis) -> None:
+    with pytest.raises(ValueError, match="raw must be the payload's JSON text .str., got bytes"):
+        _accept(redis_conn, raw=b"{}")
+    assert redis_conn.xlen(store.STREAM) == 0
