@@ -1,6 +1,6 @@
 """One base HTTP client for every product: timeouts, auth, rate-limit headers, short retries, typed errors.
 
-A product subclasses `HttpClient` and supplies only what is its own: how to read its error text,
+A product subclasses `HttpClient` and supplies only what is its own: how to read its JSON error body,
 which rate-limit header it sends, whether 409 is worth a retry, and special cases in
 `error_class`. Retries here are deliberately short (a few attempts, seconds): 5xx, timeouts and
 429 with a small Retry-After. Anything longer is raised as a typed error for the job to
@@ -111,15 +111,23 @@ class HttpClient:
 
     # ------------------------------------------------------------ what a product may override
 
-    def error_text(self, response: requests.Response) -> str:
-        """The product's own error text; by default the raw body (or the reason phrase)."""
-        return (response.text or response.reason or "").strip()[:ERROR_TEXT_LIMIT]
+    def json_error_text(self, data: Any) -> str:
+        """The product's own error text from its decoded JSON error body ("": show the body as is)."""
+        return ""
 
     def error_class(self, status: int, text: str) -> type[ApiError]:
         """The typed error of a 4xx answer that is not retried."""
         return _TYPED.get(status, ApiError)
 
     # ------------------------------------------------------------ the call
+
+    def error_text(self, response: requests.Response) -> str:
+        """What an error message quotes of an error answer: the product's text, else the raw body."""
+        try:
+            data = response.json()
+        except ValueError:
+            return (response.text or response.reason or "").strip()[:ERROR_TEXT_LIMIT]
+        return (self.json_error_text(data) or str(data))[:ERROR_TEXT_LIMIT]
 
     def url(self, path: str) -> str:
         """`path` under the base URL; absolute URLs (a product's own next-page links) pass through."""

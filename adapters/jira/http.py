@@ -6,10 +6,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-import requests
-
-from adapters.http import ERROR_TEXT_LIMIT, HttpClient
+from adapters.http import HttpClient
 
 
 class JiraHttp(HttpClient):
@@ -17,14 +16,10 @@ class JiraHttp(HttpClient):
     default_retry_after = 5.0  # an HTTP-date or garbage: a cautious default
     rate_limit_remaining_header = "X-RateLimit-Remaining"
 
-    def error_text(self, response: requests.Response) -> str:
-        """Jira's error text: `errorMessages` and `errors` of its JSON error body, else the raw text."""
-        try:
-            data = response.json()
-        except ValueError:
-            return response.text[:ERROR_TEXT_LIMIT]
+    def json_error_text(self, data: Any) -> str:
+        """Jira's error text: `errorMessages` and `errors` of its JSON error body."""
         if not isinstance(data, Mapping):
-            return str(data)[:ERROR_TEXT_LIMIT]
+            return ""
         parts = [str(m) for m in data.get("errorMessages") or ()]
         parts += [f"{k}: {v}" for k, v in (data.get("errors") or {}).items()]
-        return "; ".join(parts) or str(data)[:ERROR_TEXT_LIMIT]
+        return "; ".join(parts)

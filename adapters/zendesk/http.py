@@ -14,7 +14,7 @@ from typing import Any
 import requests
 
 from adapters.base import ApiError, NotFound
-from adapters.http import ERROR_TEXT_LIMIT, HttpClient
+from adapters.http import HttpClient
 from adapters.zendesk.config import ZendeskSettings
 
 
@@ -44,12 +44,8 @@ class ZendeskHttp(HttpClient):
             session=session,
         )
 
-    def error_text(self, response: requests.Response) -> str:
+    def json_error_text(self, data: Any) -> str:
         """Zendesk's own error text: {"error": "...", "description": "..."} and its variants."""
-        try:
-            data = response.json()
-        except ValueError:
-            return super().error_text(response)
         parts: list[str] = []
         if isinstance(data, Mapping):
             err = data.get("error")
@@ -64,8 +60,7 @@ class ZendeskHttp(HttpClient):
             for item in data.get("errors") or []:
                 if isinstance(item, Mapping):
                     parts.append(": ".join(str(item[k]) for k in ("code", "title", "detail") if item.get(k)))
-        text = "; ".join(p for p in parts if p) or str(data)
-        return text[:ERROR_TEXT_LIMIT]
+        return "; ".join(p for p in parts if p)
 
     def error_class(self, status: int, text: str) -> type[ApiError]:
         if status == 422 and "closed prevents ticket update" in text.lower():

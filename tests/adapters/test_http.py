@@ -37,6 +37,9 @@ class Conflicted(HttpClient):
     default_retry_after = 60.0
     rate_limit_remaining_header = "X-Left"
 
+    def json_error_text(self, data: Any) -> str:
+        return str(data.get("why", "")) if isinstance(data, dict) else ""
+
     def error_class(self, status: int, text: str) -> type[ApiError]:
         return NotFound if status == 422 and "gone" in text else super().error_class(status, text)
 
@@ -119,6 +122,22 @@ def test_an_empty_error_body_reports_the_reason_and_long_ones_are_cut() -> None:
     with pytest.raises(ApiError) as info:
         client().request("GET", "/b")
     assert str(info.value) == "GET /b: HTTP 400: " + "x" * 500
+
+
+@responses.activate
+def test_a_json_error_body_gives_the_products_text_else_the_body_itself() -> None:
+    responses.get(f"{BASE}/x", status=400, json={"why": "bad field", "code": 7})
+    responses.get(f"{BASE}/x", status=400, json={"code": 7})
+    responses.get(f"{BASE}/x", status=400, json={"why": "y" * 900})
+    messages = []
+    for _ in range(3):
+        with pytest.raises(ApiError) as info:
+            client(Conflicted).request("GET", "/x")
+        messages.append(str(info.value))
+    assert [m.removeprefix("GET /x: HTTP 400: ") for m in messages] == ["bad field", "{'code': 7}", "y" * 500]
+    responses.get(f"{BASE}/y", status=400, json=["a", "b"])
+    with pytest.raises(ApiError, match=r"^GET /y: HTTP 400: \['a', 'b'\]$"):
+        client().request("GET", "/y")
 
 
 @responses.activate
