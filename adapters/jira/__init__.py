@@ -50,14 +50,7 @@ class JiraAdapter:
         return inbound.normalise(self.cfg, payload, headers)
 
     def http(self) -> JiraHttp:
-        return JiraHttp(
-            self.cfg.base_url,
-            self.cfg.secrets.authorization,
-            connect_timeout=self.cfg.connect_timeout,
-            read_timeout=self.cfg.read_timeout,
-            max_attempts=self.cfg.max_attempts,
-            sleep=self._sleep,
-        )
+        return JiraHttp(self.cfg, sleep=self._sleep)
 
     def client(self) -> JiraClient:
         return JiraClient(self.cfg, self.http())

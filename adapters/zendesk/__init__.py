@@ -7,6 +7,7 @@ docs/install-zendesk.md.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -32,15 +33,13 @@ class ZendeskAdapter:
         settings: ZendeskSettings,
         *,
         session: requests.Session | None = None,
-        sleep: Callable[[float], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.instance = settings.instance
-        kwargs: dict[str, Any] = {"session": session}
-        if sleep is not None:
-            kwargs["sleep"] = sleep
-        self._http_kwargs = kwargs
-        self._http: ZendeskHttp | None = None
+        self._session = session
+        self._sleep = sleep
+        self._http: ZendeskHttp | None = None  # one client: its session and rate-limit reading are kept
 
     def __repr__(self) -> str:
         return f"ZendeskAdapter({self.instance!r})"
@@ -67,7 +66,7 @@ class ZendeskAdapter:
 
     def http(self) -> ZendeskHttp:
         if self._http is None:
-            self._http = ZendeskHttp(self.settings, **self._http_kwargs)
+            self._http = ZendeskHttp(self.settings, session=self._session, sleep=self._sleep)
         return self._http
 
     def client(self) -> ZendeskClient:
