@@ -130,8 +130,17 @@ class HttpClient:
         return (self.json_error_text(data) or str(data))[:ERROR_TEXT_LIMIT]
 
     def url(self, path: str) -> str:
-        """`path` under the base URL; absolute URLs (a product's own next-page links) pass through."""
-        return path if path.startswith(("https://", "http://")) else self.base_url + path
+        """`path` under the base URL; absolute URLs (a product's own next-page links) pass through.
+
+        Only to the base URL's own origin: the session would send the credential to any host.
+        """
+        if not path.startswith(("https://", "http://")):
+            return self.base_url + path
+        origin, base = urlsplit(path), urlsplit(self.base_url)
+        if (origin.scheme, origin.netloc) != (base.scheme, base.netloc):
+            where = f"{origin.scheme}://{origin.netloc}{origin.path}"
+            raise ApiError(f"{where}: not followed, it leaves {self.base_url} (and would get the credential)")
+        return path
 
     def request(
         self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None

@@ -100,6 +100,15 @@ def test_absolute_urls_pass_through_and_errors_name_only_the_path() -> None:
     assert str(info.value) == "GET /next: HTTP 404: no such page" and info.value.status == 404
 
 
+def test_absolute_urls_to_another_origin_are_refused_before_any_call() -> None:
+    with responses.RequestsMock() as mock:  # any call would fail: none is registered
+        for url in ("https://evil.example/next", "http://api.example/next", "https://api.example:8443/x"):
+            with pytest.raises(ApiError, match="not followed") as info:
+                client().request("GET", url)
+            assert info.value.status is None and not info.value.retryable
+        assert len(mock.calls) == 0
+
+
 # ---------------------------------------------------------------- errors and retries
 
 
