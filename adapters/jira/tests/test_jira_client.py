@@ -433,3 +433,12 @@ def test_transient_failure_without_progress_is_raised(cloud: jira.JiraAdapter) -
         responses.get(COMMENTS_URL, status=502)
     with pytest.raises(ServerError):
         cloud.client().apply("10042", [COMMENT])
+
+
+@responses.activate
+def test_rate_limit_remaining_is_read_from_jiras_header(cloud: jira.JiraAdapter) -> None:
+    limits = {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "17"}
+    responses.put(CLOUD_ISSUE, status=204, headers=limits)
+    client = cloud.client()
+    assert client.apply("10042", [ADD]) == [ADD]
+    assert client.http.rate_limit_remaining == 17
