@@ -40,8 +40,7 @@ ZENDESK_PRIORITIES = ("urgent", "high", "normal", "low")
 class ZendeskSettings:
     instance: str
     base_url: str
-    auth_scheme: str  # "basic" (email/token) or "bearer" (OAuth)
-    authorization: Secret = field(repr=False)  # the whole Authorization header value
+    authorization: Secret = field(repr=False)  # the whole header: Basic (email/token) or Bearer (OAuth)
     webhook_kind: str
     webhook_name: str
     secret_env: str
@@ -88,9 +87,8 @@ def load_settings(instance: str, config: Mapping[str, Any], env: Mapping[str, st
     else:
         base_url = str(config["base_url"]).rstrip("/")
 
-    auth = config["auth"]
     # API tokens authenticate as `<email>/token`; OAuth tokens are bearer tokens.
-    header = authorization(auth, env, where, basic_user=lambda email: f"{email}/token")
+    header = authorization(config["auth"], env, where, basic_user=lambda email: f"{email}/token")
 
     webhook = config["webhook"]
     # The signing secret only exists once `install` has created the webhook, so its absence is not
@@ -110,7 +108,6 @@ def load_settings(instance: str, config: Mapping[str, Any], env: Mapping[str, st
     return ZendeskSettings(
         instance=instance,
         base_url=base_url,
-        auth_scheme="bearer" if "bearer_env" in auth else "basic",
         authorization=header,
         webhook_kind=webhook.get("kind", "events"),
         webhook_name=webhook.get("name") or f"sla-connector {instance}",
