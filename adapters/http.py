@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol, Self
 from urllib.parse import urlsplit
 
 import requests
@@ -64,6 +64,23 @@ def int_header(response: requests.Response, name: str) -> int | None:
         return None
 
 
+class HttpSettings(Protocol):
+    """What a product's settings give its HTTP client (`HttpClient.from_settings`)."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def authorization(self) -> Secret | str: ...
+    @property
+    def connect_timeout(self) -> float: ...
+    @property
+    def read_timeout(self) -> float: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def max_retry_after(self) -> float: ...
+
+
 class HttpClient:
     #: Names logs (`sla.adapters.<product>`, events `<product>.retry`, `<product>.rate_limited`).
     product = "http"
@@ -105,6 +122,27 @@ class HttpClient:
         self._log = logging.getLogger(f"sla.adapters.{self.product}")
         #: Requests left in the current window, from the product's rate-limit header (None: unknown).
         self.rate_limit_remaining: int | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: HttpSettings,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> Self:
+        return cls(
+            settings.base_url,
+            settings.authorization,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            max_attempts=settings.max_attempts,
+            max_retry_after=settings.max_retry_after,
+            session=session,
+            sleep=sleep,
+            jitter=jitter,
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r})"

@@ -50,7 +50,7 @@ class JiraAdapter:
         return inbound.normalise(self.cfg, payload, headers)
 
     def http(self) -> JiraHttp:
-        return JiraHttp(self.cfg, sleep=self._sleep)
+        return JiraHttp.from_settings(self.cfg, sleep=self._sleep)
 
     def client(self) -> JiraClient:
         return JiraClient(self.cfg, self.http())

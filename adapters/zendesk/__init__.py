@@ -66,7 +66,7 @@ class ZendeskAdapter:
 
     def http(self) -> ZendeskHttp:
         if self._http is None:
-            self._http = ZendeskHttp(self.settings, session=self._session, sleep=self._sleep)
+            self._http = ZendeskHttp.from_settings(self.settings, session=self._session, sleep=self._sleep)
         return self._http
 
     def client(self) -> ZendeskClient:

@@ -6,16 +6,11 @@ limits are per minute, so a 429 without Retry-After assumes a minute (left to th
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
-
-import requests
 
 from adapters.base import ApiError, NotFound
 from adapters.http import HttpClient
-from adapters.zendesk.config import ZendeskSettings
 
 
 class ZendeskHttp(HttpClient):
@@ -23,26 +18,6 @@ class ZendeskHttp(HttpClient):
     retry_conflicts = True
     default_retry_after = 60.0
     rate_limit_remaining_header = "X-Rate-Limit-Remaining"
-
-    def __init__(
-        self,
-        settings: ZendeskSettings,
-        *,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        jitter: Callable[[], float] = random.random,
-    ) -> None:
-        super().__init__(
-            settings.base_url,
-            settings.authorization,
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-            max_attempts=settings.max_attempts,
-            max_retry_after=settings.max_retry_after,
-            sleep=sleep,
-            jitter=jitter,
-            session=session,
-        )
 
     def json_error_text(self, data: Any) -> str:
         """Zendesk's own error text: {"error": "...", "description": "..."} and its variants."""

@@ -7,6 +7,7 @@ pin what every product inherits: auth, timeouts, retries, Retry-After, typed err
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -57,6 +58,28 @@ def test_authorization_accept_and_user_agent_on_every_call(authorization: str | 
     assert headers["Authorization"] == AUTH
     assert headers["Accept"] == "application/json" and headers["User-Agent"] == "sla-connector"
     assert responses.calls[0].request.url == f"{BASE}/a"  # the trailing slash of the base is dropped
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str = BASE + "/"
+    authorization: Secret = Secret(AUTH)
+    connect_timeout: float = 1.5
+    read_timeout: float = 4.0
+    max_attempts: int = 2
+    max_retry_after: float = 7.0
+
+
+@responses.activate
+def test_built_from_a_products_settings() -> None:
+    sleeps = Sleeps()
+    http = Conflicted.from_settings(Settings(), sleep=sleeps, jitter=lambda: 0.0)
+    assert type(http) is Conflicted and http.base_url == BASE
+    assert (http.max_attempts, http.max_retry_after, http._timeout) == (2, 7.0, (1.5, 4.0))
+    responses.get(f"{BASE}/x", status=502)
+    with pytest.raises(ServerError, match="after 2 attempts"):
+        http.request("GET", "/x")
+    assert sleeps == [0.5] and responses.calls[0].request.headers["Authorization"] == AUTH
 
 
 def test_reprs_hide_the_credential() -> None:
