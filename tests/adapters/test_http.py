@@ -22,13 +22,8 @@ BASE = "https://api.example"
 AUTH = "Bearer t0ken-s3cr3t"
 
 
-class Sleeps(list):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 def client(cls: type[HttpClient] = HttpClient, **kwargs: Any) -> HttpClient:
-    kwargs.setdefault("sleep", Sleeps())
+    kwargs.setdefault("sleep", [].append)  # never really wait
     return cls(BASE, AUTH, **kwargs)
 
 
@@ -72,8 +67,8 @@ class Settings:
 
 @responses.activate
 def test_built_from_a_products_settings() -> None:
-    sleeps = Sleeps()
-    http = Conflicted.from_settings(Settings(), sleep=sleeps, jitter=lambda: 0.0)
+    sleeps: list[float] = []
+    http = Conflicted.from_settings(Settings(), sleep=sleeps.append, jitter=lambda: 0.0)
     assert type(http) is Conflicted and http.base_url == BASE
     assert (http.max_attempts, http.max_retry_after, http._timeout) == (2, 7.0, (1.5, 4.0))
     responses.get(f"{BASE}/x", status=502)
@@ -138,9 +133,9 @@ def test_absolute_urls_to_another_origin_are_refused_before_any_call() -> None:
 @responses.activate
 def test_client_errors_are_typed_carry_the_raw_text_and_never_the_credential() -> None:
     responses.get(f"{BASE}/x", status=401, body="  bad credentials \n")
-    sleeps = Sleeps()
+    sleeps: list[float] = []
     with pytest.raises(Unauthorized) as info:
-        client(sleep=sleeps).request("GET", "/x")
+        client(sleep=sleeps.append).request("GET", "/x")
     assert str(info.value) == "GET /x: HTTP 401: bad credentials"
     assert "t0ken" not in str(info.value) and sleeps == [] and len(responses.calls) == 1
 
@@ -184,9 +179,9 @@ def test_409_is_raised_at_once_by_default() -> None:
 def test_409_is_retried_when_the_product_says_so_then_raised_as_conflict() -> None:
     for _ in range(3):
         responses.put(f"{BASE}/t", status=409, body="changed")
-    sleeps = Sleeps()
+    sleeps: list[float] = []
     with pytest.raises(Conflict, match=r"^PUT /t: HTTP 409 after 3 attempts: changed$"):
-        client(Conflicted, sleep=sleeps, jitter=lambda: 0.0).request("PUT", "/t")
+        client(Conflicted, sleep=sleeps.append, jitter=lambda: 0.0).request("PUT", "/t")
     assert sleeps == [0.5, 1.0]
 
 
@@ -205,8 +200,8 @@ def test_the_product_may_type_its_own_special_cases() -> None:
 def test_timeout_then_success() -> None:
     responses.put(f"{BASE}/t", body=requests.exceptions.ConnectTimeout("connect timed out"))
     responses.put(f"{BASE}/t", status=204)
-    sleeps = Sleeps()
-    http = HttpClient(BASE, AUTH, sleep=sleeps, jitter=lambda: 0.0, backoff=0.25)
+    sleeps: list[float] = []
+    http = HttpClient(BASE, AUTH, sleep=sleeps.append, jitter=lambda: 0.0, backoff=0.25)
     assert http.request("PUT", "/t", json={}) is None
     assert sleeps == [0.25]
 
@@ -214,9 +209,9 @@ def test_timeout_then_success() -> None:
 @responses.activate
 def test_a_refused_connection_is_a_timeout_after_the_attempts() -> None:
     responses.get(f"{BASE}/x", body=requests.exceptions.ConnectionError("refused"))
-    sleeps = Sleeps()
+    sleeps: list[float] = []
     with pytest.raises(Timeout, match=r"^GET /x: ConnectionError after 2 attempts$") as info:
-        client(sleep=sleeps, max_attempts=2).request("GET", "/x")
+        client(sleep=sleeps.append, max_attempts=2).request("GET", "/x")
     assert info.value.retryable and len(responses.calls) == 2 and len(sleeps) == 1
 
 
@@ -237,9 +232,9 @@ def test_success_with_a_non_json_body_is_a_server_error() -> None:
 @responses.activate
 def test_other_transport_errors_are_typed_and_not_retried() -> None:
     responses.get(f"{BASE}/x", body=requests.exceptions.ChunkedEncodingError("broken"))
-    sleeps = Sleeps()
+    sleeps: list[float] = []
     with pytest.raises(ApiError, match="GET /x: ChunkedEncodingError"):
-        HttpClient(BASE, AUTH, sleep=sleeps).request("GET", "/x")
+        HttpClient(BASE, AUTH, sleep=sleeps.append).request("GET", "/x")
     assert sleeps == [] and len(responses.calls) == 1
 
 
@@ -260,8 +255,8 @@ def test_other_transport_errors_are_typed_and_not_retried() -> None:
 def test_429_waits_retry_after_or_the_products_default(header: dict, cls: type, waited: float) -> None:
     responses.get(f"{BASE}/x", status=429, headers=header)
     responses.get(f"{BASE}/x", json={})
-    sleeps = Sleeps()
-    assert client(cls, sleep=sleeps).request("GET", "/x") == {}
+    sleeps: list[float] = []
+    assert client(cls, sleep=sleeps.append).request("GET", "/x") == {}
     assert sleeps == [waited]
 
 
@@ -269,9 +264,9 @@ def test_429_waits_retry_after_or_the_products_default(header: dict, cls: type, 
 def test_429_with_an_http_date_or_a_wait_beyond_the_limit_goes_back_to_the_job() -> None:
     date = "Fri, 27 Nov 2026 12:00:00 GMT"
     responses.get(f"{BASE}/x", status=429, headers={"Retry-After": date}, body="slow")
-    sleeps = Sleeps()
+    sleeps: list[float] = []
     with pytest.raises(RateLimited, match=r"^GET /x: rate limited \(429\): slow$") as info:
-        client(Conflicted, sleep=sleeps, max_retry_after=10).request("GET", "/x")
+        client(Conflicted, sleep=sleeps.append, max_retry_after=10).request("GET", "/x")
     assert info.value.retry_after == 60.0 and info.value.status == 429 and info.value.retryable
     assert sleeps == [] and len(responses.calls) == 1
 
@@ -279,9 +274,9 @@ def test_429_with_an_http_date_or_a_wait_beyond_the_limit_goes_back_to_the_job()
 @responses.activate
 def test_429_exhausted_raises_rate_limited_with_retry_after() -> None:
     responses.get(f"{BASE}/x", status=429, headers={"Retry-After": "1"})
-    sleeps = Sleeps()
+    sleeps: list[float] = []
     with pytest.raises(RateLimited) as info:
-        client(sleep=sleeps).request("GET", "/x")
+        client(sleep=sleeps.append).request("GET", "/x")
     assert info.value.retry_after == 1.0 and sleeps == [1.0, 1.0] and len(responses.calls) == 3
 
 

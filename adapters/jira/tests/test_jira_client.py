@@ -40,24 +40,22 @@ ASSIGN = Effect("action:resolution:breach:assignee", EffectKind.SET_ASSIGNEE, "5
 COMMENT = Effect("comment:resolution:warn75", EffectKind.COMMENT, "Resolution SLA at 75%.\nDue 17:00.")
 
 
-class Sleeps(list):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
+Sleeps = list[float]  # the client's waits, recorded instead of slept
 
 
 @pytest.fixture
 def sleeps() -> Sleeps:
-    return Sleeps()
+    return []
 
 
 @pytest.fixture
 def cloud(sleeps: Sleeps) -> jira.JiraAdapter:
-    return jira.JiraAdapter(load_config("acme", CLOUD_CONFIG, ENV), sleep=sleeps)
+    return jira.JiraAdapter(load_config("acme", CLOUD_CONFIG, ENV), sleep=sleeps.append)
 
 
 @pytest.fixture
 def dc(sleeps: Sleeps) -> jira.JiraAdapter:
-    return jira.JiraAdapter(load_config("acme", DC_CONFIG, ENV), sleep=sleeps)
+    return jira.JiraAdapter(load_config("acme", DC_CONFIG, ENV), sleep=sleeps.append)
 
 
 def sent(call: Any) -> Any:
@@ -393,7 +391,7 @@ def test_read_side_404_is_not_found(cloud: jira.JiraAdapter) -> None:
 @responses.activate
 def test_notify_users_false_asks_jira_not_to_email_watchers(sleeps: Sleeps) -> None:
     config = load_config("acme", {**CLOUD_CONFIG, "notify_users": False}, ENV)
-    adapter = jira.JiraAdapter(config, sleep=sleeps)
+    adapter = jira.JiraAdapter(config, sleep=sleeps.append)
     responses.put(CLOUD_ISSUE, status=204, match=[matchers.query_param_matcher({"notifyUsers": "false"})])
     assert adapter.client().apply("10042", [ADD]) == [ADD]
 
