@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jsonschema import Draft202012Validator, ValidationError
@@ -67,6 +68,14 @@ def time_zone(name: str, where: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"{where}: unknown time zone {name!r}") from exc
+
+
+def webhook_url(url: str, where: str) -> str:
+    """The connector's receiver URL as given to `install`: http(s) with a host, else ValueError."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"{where}: webhook url must be http(s), got {url!r}")
+    return url
 
 
 def load_schema(path: Path) -> tuple[dict[str, Any], Draft202012Validator]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from adapters.jira.config import JiraConfig
 from adapters.jira.http import JiraHttp
+from adapters.settings import webhook_url
 
 WEBHOOKS = "/rest/webhooks/1.0/webhook"
 EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted"]
@@ -47,8 +48,7 @@ class JiraInstaller:
         return [{k: v for k, v in h.items() if k != "secret"} for h in hooks if h.get("name") == self.name]
 
     def install(self, url: str) -> dict[str, Any]:
-        if not url.startswith(("https://", "http://")):
-            raise ValueError(f"jira instance {self.cfg.instance!r}: webhook url must be http(s), got {url!r}")
+        webhook_url(url, f"jira instance {self.cfg.instance!r}")
         want = self.desired(url)
         ours = self.list()
         for hook in ours:

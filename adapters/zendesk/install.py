@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from adapters.settings import webhook_url
 from adapters.zendesk.config import ZendeskSettings
 from adapters.zendesk.http import ZendeskHttp
 from adapters.zendesk.inbound import SUPPORTED
@@ -63,8 +64,7 @@ class ZendeskInstaller:
     # ------------------------------------------------------------ install / uninstall
 
     def install(self, url: str) -> dict[str, Any]:
-        if not url.startswith("https://") and not url.startswith("http://"):
-            raise ValueError(f"install: webhook url must be http(s), got {url!r}")
+        webhook_url(url, "install")
         wanted = {
             "name": self.name,
             "endpoint": url,

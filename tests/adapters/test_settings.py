@@ -17,6 +17,7 @@ from adapters.settings import (
     json_path,
     load_schema,
     time_zone,
+    webhook_url,
 )
 
 ENV = {"EMAIL": "bot@acme.example", "TOKEN": "tok-s3cr3t", "PAT": "pat-s3cr3t", "EMPTY": ""}
@@ -135,3 +136,12 @@ def test_alternatives_explain_an_object_that_matches_no_form() -> None:
 def test_json_path_formats_keys_and_indexes() -> None:
     error = next(VALIDATOR.iter_errors({"auth": {"bearer_env": "P"}, "http": {"timeouts": ["x"]}}))
     assert json_path(error) == ".http.timeouts[0]"
+
+
+def test_webhook_url_needs_http_and_a_host() -> None:
+    assert webhook_url("https://sla.acme.example/hooks/acme", "x") == "https://sla.acme.example/hooks/acme"
+    assert webhook_url("http://127.0.0.1:8080/hook", "x") == "http://127.0.0.1:8080/hook"
+    for bad in ("ftp://sla.example.com", "https://", "sla.example.com/hook", "", "HTTPS:/x"):
+        with pytest.raises(ValueError) as info:
+            webhook_url(bad, "install")
+        assert str(info.value) == f"install: webhook url must be http(s), got {bad!r}"
