@@ -1,7 +1,9 @@
 """Prometheus metrics for /metrics: the receiver's own counters plus the pipeline's, read from Redis.
 
-The receiver counts in-process (per gunicorn worker; set PROMETHEUS_MULTIPROC_DIR to an empty
-directory to aggregate across workers, as prometheus-client documents). The workers' counters and
+The receiver counts in-process. With several gunicorn workers each would report only its own
+counts, so every scrape would differ: `web` (and so `run`) then uses prometheus-client's
+multiprocess mode, in PROMETHEUS_MULTIPROC_DIR when that is set, else in a private temporary
+directory it creates empty and removes at exit (`multiprocess_dir`). The workers' counters and
 the queue gauges live in Redis (connector.status) and are read at scrape time by a custom
 collector, so every web process reports the same pipeline figures.
 """
@@ -11,16 +13,20 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import redis
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 log = logging.getLogger("sla_connector.metrics")
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _NAME_OK = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -145,3 +151,28 @@ class ReceiverMetrics:
         if conn is not None:
             registry.register(PipelineCollector(conn))
         return lambda: generate_latest(registry)
+
+
+@contextmanager
+def multiprocess_dir(workers: int) -> Iterator[str | None]:
+    """Multiprocess metrics for `workers` forked processes, for as long as the context lasts.
+
+    Yields the directory in use, or None for a single process (nothing to aggregate). An operator's
+    PROMETHEUS_MULTIPROC_DIR is used as given; otherwise a fresh private directory is created, set
+    in os.environ (inherited by the forked workers) and removed afterwards. Enter this before the
+    workers fork and before they create metrics: prometheus-client picks its value class from the
+    environment when it is imported, so the choice is made again here.
+    """
+    given = os.environ.get(MULTIPROC_ENV)
+    if given or workers <= 1:
+        yield given or None
+        return
+    path = tempfile.mkdtemp(prefix="sla-connector-metrics-")  # empty, mode 0700: ours alone
+    os.environ[MULTIPROC_ENV] = path
+    values.ValueClass = values.get_value_class()
+    try:
+        yield path
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        values.ValueClass = values.get_value_class()
+        shutil.rmtree(path, ignore_errors=True)

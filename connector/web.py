@@ -19,6 +19,7 @@ from gunicorn.app.base import BaseApplication
 from connector.app import connect, create_app
 from connector.config import Config
 from connector.logs import JsonFormatter
+from connector.metrics import multiprocess_dir
 
 
 class JsonLogger(glogging.Logger):
@@ -68,5 +69,11 @@ def _connect(config: Config) -> redis.Redis:
 
 
 def serve(config: Config, bind: str, options: Mapping[str, Any] | None = None) -> None:
-    """Run gunicorn in this process until it is stopped (SIGTERM/SIGINT: graceful)."""
-    ReceiverServer(config, bind, options).run()
+    """Run gunicorn in this process until it is stopped (SIGTERM/SIGINT: graceful).
+
+    With more than one worker, /metrics must add up every worker's counters, whichever answers the
+    scrape: multiprocess mode is set up before gunicorn forks (see metrics.multiprocess_dir).
+    """
+    workers = int((options or {}).get("workers") or DEFAULTS["workers"])
+    with multiprocess_dir(workers):
+        ReceiverServer(config, bind, options).run()

@@ -260,3 +260,34 @@ def test_a_second_run_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
     finally:
         code, _, err = stop(first, signal.SIGTERM)
     assert code == 0, err
+
+
+def test_web_with_several_workers_aggregates_metrics_without_being_told(tmp_path: Path, redis_url: str,
+                                                                         redis_conn: redis.Redis) -> None:
+    # No PROMETHEUS_MULTIPROC_DIR: each worker used to report only its own counters, so scrapes differed.
+    config = write_config(tmp_path)
+    port = free_port()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = child_env(REDIS_URL=redis_url, TMPDIR=str(scratch))
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    proc = connector("--config", str(config), "web", "--bind", f"127.0.0.1:{port}", "--workers", "3", env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: http("GET", f"{base}/healthz")[0] == 200, 60, "gunicorn")
+        [private] = list(scratch.glob("sla-connector-metrics-*"))
+        for n in range(9):
+            body, headers = signed_jira(f"auto-mp-{n}")
+            assert http("POST", f"{base}/hooks/acme-jira", body, headers)[0] == 202
+        scrapes = set()
+        for _ in range(6):
+            with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+                text = response.read().decode()
+            scrapes.add(next(line for line in text.splitlines()
+                             if line.startswith("sla_webhooks_received_total{")))
+        assert scrapes == {'sla_webhooks_received_total{instance="acme-jira",outcome="accepted"} 9.0'}
+        assert any(private.glob("counter_*.db"))  # the workers do count in the private directory
+    finally:
+        code, _, err = stop(proc, signal.SIGTERM)
+    assert code == 0, err
+    assert not private.exists()  # removed at exit: the next start begins from empty files
