@@ -35,6 +35,7 @@ from connector import failed, locks, status, store, timers
 from connector.tuning import PipelineSettings
 from sla.effects import Effect, missing_effects
 from sla.events import TicketEvent
+from sla.timeline import dedupe
 
 log = logging.getLogger("sla_connector.pipeline")
 
@@ -244,14 +245,14 @@ class Processor:
     ) -> int:
         """Bring one locked ticket up to date; the number of effects applied (or logged in dry-run)."""
         ek, tk = store.events_key(instance, ticket), store.ticket_key(instance, ticket)
-        known = {e.event_id for e in record.events}
-        fresh = []
-        for event in new_events:
-            if event.event_id not in known:
-                known.add(event.event_id)
-                fresh.append(event)
-        events = sorted([*record.events, *fresh], key=lambda e: e.sort_key)
-        if record.stored_rows > len(record.events):  # duplicates left by deferred appends: compact
+        # Merge by the evaluation's own duplicate rule (sla.timeline.dedupe: order-independent), on
+        # the stored form of the new events, so what we keep never depends on arrival order.
+        stored = {e.event_id: e for e in record.events}
+        incoming = [store.decode_event(ticket, store.encode_event(e)) for e in new_events]
+        events = dedupe([*record.events, *incoming])
+        fresh = [e for e in events if stored.get(e.event_id) != e]
+        replaced = any(e.event_id in stored for e in fresh)
+        if record.stored_rows > len(record.events) or replaced:  # duplicates or a losing row: compact
             # Replace only the rows we loaded: others may have appended since (order does not matter).
             rows = [store.encode_event(e) for e in events]
             locks.compact(final, store.lock_key(instance, ticket), ek, self.token, record.stored_rows, rows)

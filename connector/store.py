@@ -4,8 +4,9 @@ Every key starts with "sla:". Per tracked ticket there are two keys, small enoug
 with 20 events stays under 4 KiB (`bench/timer_bench.py` measures it with MEMORY USAGE):
 
 - `sla:ev:<instance>:<ticket>`  list of events, one compact JSON array each, in arrival order
-  (ordering by time and deduplication by event id happen on load; the worker appends only ids
-  it has not seen while holding the ticket's lock).
+  (ordering by time and deduplication by event id happen on load, with `sla.timeline.dedupe`'s
+  order-independent rule; the worker appends only rows that win that rule while holding the
+  ticket's lock).
 - `sla:tk:<instance>:<ticket>`  hash: the ledger of applied effects (the keys of
   `sla.effects.missing_effects`), the dry-run ledger under "dry:<key>", and bookkeeping under
   "#<name>" (attempts, gone, b:<clock> once a clock's breach has been counted).
@@ -28,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sla.events import EventKind, Role, Status, TicketEvent
+from sla.timeline import dedupe
 
 PREFIX = "sla:"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -207,11 +209,9 @@ def decode_record(
     instance: str, ticket: str, rows: list[bytes], hash_: Mapping[bytes, bytes]
 ) -> TicketRecord:
     record = TicketRecord(instance, ticket, stored_rows=len(rows))
-    seen: dict[str, TicketEvent] = {}
-    for row in rows:
-        event = decode_event(ticket, row)
-        seen.setdefault(event.event_id, event)
-    record.events = sorted(seen.values(), key=lambda e: e.sort_key)
+    # Two deliveries may carry one event id with different content (a Zendesk trigger repeats the
+    # latest comment with a later time): the evaluation's own rule picks one, whatever the row order.
+    record.events = dedupe(decode_event(ticket, row) for row in rows)
     for raw_key, raw_value in hash_.items():
         key, value = text(raw_key) or "", text(raw_value) or ""
         if key.startswith(META):

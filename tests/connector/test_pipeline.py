@@ -305,6 +305,28 @@ def test_duplicates_appended_while_locked_are_compacted(redis_conn: redis.Redis)
     assert redis_conn.llen(store.events_key("desk", "T-1")) == 1
 
 
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_conflicting_deliveries_of_one_event_id_keep_the_same_event_in_any_order(
+    redis_conn: redis.Redis, order: tuple[int, int]
+) -> None:
+    processor, clock, evaluator = make(redis_conn, dry_run=True)
+    post(redis_conn, "d0", "T-1", [created("T-1", T0)])
+    drain(redis_conn, processor)
+    # The same comment id, seen first at 09:30 by an agent, then echoed at 11:30 by nobody in particular.
+    at = T0 + timedelta(minutes=30)
+    reply = TicketEvent("c-1", "T-1", EventKind.COMMENTED, at, actor="agent", public=True)
+    echo = TicketEvent("c-1", "T-1", EventKind.COMMENTED, T0 + timedelta(hours=2, minutes=30), public=True)
+    variants = [reply, echo]
+    for n, i in enumerate(order):
+        post(redis_conn, f"d{n + 1}", "T-1", [variants[i].to_dict()])
+        drain(redis_conn, processor)
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert [e for e in record.events if e.event_id == "c-1"] == [reply]
+    assert record.stored_rows == 2  # the losing row is not kept around
+    seen_last = evaluator.calls[-1]
+    assert seen_last[1] == 2
+
+
 def test_solved_tickets_expire_after_the_retention(redis_conn: redis.Redis) -> None:
     processor, _, _ = make(redis_conn, dry_run=True, retention_s=1000, open_ttl_s=100_000)
     post(redis_conn, "d1", "T-1", [created("T-1", T0)])

@@ -82,3 +82,17 @@ def test_timer_members_refuse_a_newline_in_the_instance() -> None:
         assert "'a\\nb'" in str(exc)
     else:
         raise AssertionError("expected ValueError")
+
+
+def test_rows_sharing_an_event_id_resolve_the_same_whatever_their_order() -> None:
+    # A Zendesk trigger repeats the latest comment in a later update with another time and actor:
+    # the stored log must keep the evaluation's choice (sla.timeline.dedupe), not the first row.
+    at = T0 + timedelta(minutes=30)
+    reply = TicketEvent("c-1001", "77", EventKind.COMMENTED, at, actor=Role.AGENT, public=True)
+    echo = TicketEvent("c-1001", "77", EventKind.COMMENTED, T0 + timedelta(hours=2, minutes=30), public=True)
+    opened = TicketEvent("n-77", "77", EventKind.CREATED, T0, actor=Role.REQUESTER)
+    rows = [store.encode_event(e) for e in (opened, reply, echo)]
+    first = store.decode_record("zd", "77", rows, {})
+    second = store.decode_record("zd", "77", [rows[0], rows[2], rows[1]], {})
+    assert first.events == second.events == [opened, reply]
+    assert first.stored_rows == 3
