@@ -104,10 +104,23 @@ def _first_error(validator: Any, instance: Any, prefix: tuple[str, ...] = ()) ->
     return json_path([*prefix, *best.absolute_path]), message
 
 
-def resolve_env(value: Any, env: Mapping[str, str], source: str, path: str = "") -> Any:
+@dataclass(frozen=True)
+class Substitution:
+    """A string of the file that took (part of) its value from the environment."""
+
+    path: str
+    written: str  # as in the file, e.g. "https://${JIRA_HOST}/"
+    value: str  # after substitution: may hold a secret, never shown
+    names: tuple[str, ...]  # the variables whose values it took
+    parts: tuple[str, ...]  # those values
+
+
+def resolve_env(value: Any, env: Mapping[str, str], source: str, path: str = "",
+                record: list[Substitution] | None = None) -> Any:
     """Replace `${NAME}` / `${NAME:-default}` in every string of `value` (recursively).
 
-    An unset variable without a default is an error naming the variable (never a value).
+    An unset variable without a default is an error naming the variable (never a value). Strings
+    that took a value from `env` are appended to `record` (so errors can avoid echoing them).
     """
     if isinstance(value, str):
         if "${" not in value:
@@ -116,23 +129,57 @@ def resolve_env(value: Any, env: Mapping[str, str], source: str, path: str = "")
             expected = "expected ${NAME} or ${NAME:-default}; write $${ for a literal ${"
             raise ConfigError(source, path or "$", f"malformed ${{...}} reference ({expected})")
 
+        taken: dict[str, str] = {}
+
         def sub(match: re.Match[str]) -> str:
             if match.group(0) == "$${":
                 return "${"
             name, default = match.group(1), match.group(2)
             if name in env and env[name] != "":
+                taken[name] = env[name]
                 return env[name]
             if default is not None:
                 return default
             message = f"environment variable {name} is not set (referenced as ${{{name}}})"
             raise ConfigError(source, path or "$", message)
 
-        return _REF.sub(sub, value)
+        result = _REF.sub(sub, value)
+        if taken and record is not None:
+            record.append(Substitution(path or "$", value, result, tuple(taken), tuple(taken.values())))
+        return result
     if isinstance(value, Mapping):
-        return {k: resolve_env(v, env, source, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        return {k: resolve_env(v, env, source, f"{path}.{k}" if path else str(k), record)
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve_env(v, env, source, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [resolve_env(v, env, source, f"{path}[{i}]", record) for i, v in enumerate(value)]
     return value
+
+
+_MIN_SCRUB = 4  # shorter values ("1", "on") are too common in messages to hide, and say little
+
+
+def hide_substituted(error: ConfigError, record: list[Substitution]) -> ConfigError:
+    """`error` without any value that came from the environment: the variable is named instead.
+
+    Schema and adapter messages quote the bad value; after `${VAR}` substitution that value can
+    hold a secret (a password in a URL), so it is replaced by what the file says, and the message
+    says where the value came from.
+    """
+    message = error.message
+    for item in sorted(record, key=lambda r: -len(r.value)):
+        shown = f"the value of {item.written!r} (from the environment, not shown)"
+        message = message.replace(repr(item.value), shown)
+        if len(item.value) >= _MIN_SCRUB:
+            message = message.replace(item.value, shown)
+        for name, part in zip(item.names, item.parts, strict=True):
+            if len(part) >= _MIN_SCRUB:
+                message = message.replace(part, f"${{{name}}}")
+    hits = [r for r in record if error.path and (r.path == error.path or r.path.startswith(error.path + ".")
+                                                  or r.path.startswith(error.path + "["))]
+    if hits and message == error.message:
+        names = ", ".join(dict.fromkeys(f"${{{n}}}" for r in hits for n in r.names))
+        message += f" (the value comes from the environment: {names})"
+    return ConfigError(error.source, error.path, message)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -177,8 +224,17 @@ def config_from_dict(data: Mapping, env: Mapping[str, str] | None = None, source
     env = os.environ if env is None else env
     if not isinstance(data, Mapping):
         raise ConfigError(source, "$", f"expected a mapping at the top level, got {type(data).__name__}")
+    record: list[Substitution] = []
     # Policies are taken literally: their comment templates may contain "$" and braces.
-    resolved = {k: (v if k == "policies" else resolve_env(v, env, source, str(k))) for k, v in data.items()}
+    resolved = {k: (v if k == "policies" else resolve_env(v, env, source, str(k), record))
+                for k, v in data.items()}
+    try:
+        return _build(resolved, env, source)
+    except ConfigError as exc:
+        raise (hide_substituted(exc, record) if record else exc) from None
+
+
+def _build(resolved: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config:
     error = _first_error(_VALIDATOR, resolved)
     if error:
         raise ConfigError(source, *error)
