@@ -4,7 +4,8 @@ Two kinds of entries, in the hash `sla:failed` (id -> JSON):
 - "event:<instance>:<delivery>": a delivery that could not be normalised (or names an unknown
   instance). Its stream fields are kept, so `retry` puts it back on the stream as it was.
 - "ticket:<instance>:<ticket>": a ticket whose evaluation or write-back failed `max_attempts`
-  times. Its events are safe in its log; `retry` resets the attempts and looks at it again.
+  times (a 404 without a deletion event too). Its events are safe in its log; `retry` resets the
+  attempts (and any `gone` mark) and looks at it again.
 A ticket that fails does not block others: the worker records it here and moves on.
 """
 
@@ -102,7 +103,9 @@ def retry_failed(conn: redis.Redis, ids: Sequence[str] | None = None) -> int:
             fields["x"] = "1"  # a replay: the worker does not count it as a new delivery
             pipe.xadd(store.STREAM, fields)
         else:
-            pipe.hdel(store.ticket_key(entry["instance"], entry["ticket"]), store.META + "attempts")
+            # Also a `gone` mark: a replay asks the product again whatever an older 404 said.
+            tk = store.ticket_key(entry["instance"], entry["ticket"])
+            pipe.hdel(tk, store.META + "attempts", store.META + "gone")
             pipe.xadd(store.STREAM, {"k": "t", "i": entry["instance"], "t": entry["ticket"], "x": "1"})
         pipe.hdel(store.FAILED, entry_id)
         pipe.execute()

@@ -260,9 +260,11 @@ class Processor:
             final.rpush(ek, *(store.encode_event(e) for e in fresh))
         if not events:
             return 0  # a timer or replay for a ticket we know nothing about
-        finished = record.gone or store.is_finished(events)
+        # Gone only with a deletion in the log: a mark left by a bare 404 (older versions) does not hold.
+        gone = record.gone and store.is_deleted(events)
+        finished = gone or store.is_finished(events)
         ttl = self.settings.retention_s if finished else self.settings.open_ttl_s
-        count = 0 if record.gone else self._evaluate_and_apply(final, instance, ticket, events, record)
+        count = 0 if gone else self._evaluate_and_apply(final, instance, ticket, events, record)
         if count < 0:  # gone just now
             ttl, count = self.settings.retention_s, 0
         final.expire(ek, ttl)
@@ -318,7 +320,12 @@ class Processor:
                                 "kind": str(effect.kind),
                             },
                         )
-        except NotFound:
+        except NotFound as exc:
+            if not store.is_deleted(events):
+                # Jira answers 404 also for a missing permission (and Cloud for bad credentials): a
+                # bare 404 is retried like any failure and ends in the failed registry, never silently.
+                self._failure(final, instance, ticket, record, exc, now_epoch)
+                return 0
             log.warning("ticket is gone: its effects end", extra={**extra, "event": "ticket_gone"})
             final.hset(tk, store.META + "gone", "1")
             timers.cancel(final, instance, ticket)
@@ -332,6 +339,8 @@ class Processor:
         if record.attempts:
             final.hdel(tk, store.META + "attempts")
             final.hdel(store.FAILED, failed.ticket_id(instance, ticket))
+        if "gone" in record.meta:  # left by an older version after a bare 404: the ticket answered
+            final.hdel(tk, store.META + "gone")
         if len(applied) < len(missing):
             timers.schedule(final, instance, ticket, now_epoch + self._backoff(1))
         if evaluation.next_check is not None:
@@ -366,6 +375,8 @@ class Processor:
         if isinstance(exc, ApiError):
             self._tally.incr("effects_failed", {"instance": instance, "product": cfg.product})
             error = f"{type(exc).__name__} (HTTP {exc.status}): {exc}"
+            if isinstance(exc, NotFound):
+                error += " (no deletion received: the ticket was deleted, or the credentials cannot see it)"
         else:
             error = f"{type(exc).__name__}: {exc}"
         if attempts >= self.settings.max_attempts:

@@ -244,6 +244,11 @@ def last_status(events: list[TicketEvent]) -> Status | None:
     return status
 
 
+def is_deleted(events: list[TicketEvent]) -> bool:
+    """The product told us the ticket was deleted (only then does a 404 mean it is gone)."""
+    return any(event.kind is EventKind.DELETED for event in events)
+
+
 def is_finished(events: list[TicketEvent]) -> bool:
     """Solved, closed or deleted: its log only has to be kept for the retention period."""
     return last_status(events) in (Status.SOLVED, Status.CLOSED)

@@ -215,17 +215,75 @@ def test_server_errors_back_off_then_land_in_the_failed_registry_and_replay(redi
     assert store.load_record(redis_conn, "desk", "T-1").attempts == 0
 
 
-def test_not_found_ends_the_tickets_effects(redis_conn: redis.Redis) -> None:
-    processor, clock, evaluator = make(redis_conn, retention_s=3600)
+def deleted(ticket: str, at: datetime) -> dict:
+    return TicketEvent(f"{ticket}-deleted", ticket, EventKind.DELETED, at).to_dict()
+
+
+def test_a_404_without_a_deletion_is_retried_not_taken_as_gone(redis_conn: redis.Redis) -> None:
+    # Jira answers 404 also when the credentials cannot see the issue (or, on Cloud, are refused):
+    # once the token is fixed, the ticket's next event must be written back again.
+    processor, clock, _ = make(redis_conn, backoff_base_s=1)
     with responses.RequestsMock() as rsps:
         rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=404)
         post(redis_conn, "d1", "T-1", [created("T-1", T0)])
         drain(redis_conn, processor)
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert record is not None and not record.gone and record.attempts == 1
+    assert timers.due_at(redis_conn, "desk", "T-1") is not None  # retried with backoff
+    with responses.RequestsMock() as rsps:
+        desk_api(rsps)
         post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=1), "u1", priority="low")])
+        drain(redis_conn, processor)
+        assert [c[0] for c in calls(rsps)][:1] == ["PUT"]
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert record.attempts == 0 and "due" in record.ledger and failed.list_failed(redis_conn) == []
+
+
+def test_a_lasting_404_ends_in_the_failed_registry_and_retry_asks_again(redis_conn: redis.Redis) -> None:
+    processor, clock, _ = make(redis_conn, max_attempts=2, backoff_base_s=1)
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=404)
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+        clock.now = timers.due_at(redis_conn, "desk", "T-1")
+        drain(redis_conn, processor, fire_timers_at=clock.now)
+        assert len(rsps.calls) == 2
+    [entry] = failed.list_failed(redis_conn)
+    assert entry["id"] == "ticket:desk:T-1" and "NotFound (HTTP 404)" in entry["error"]
+    assert "credentials cannot see it" in entry["error"]
+    assert timers.due_at(redis_conn, "desk", "T-1") is None
+    assert failed.retry_failed(redis_conn) == 1
+    with responses.RequestsMock() as rsps:
+        desk_api(rsps)
+        drain(redis_conn, processor)
+        assert [c[0] for c in calls(rsps)][:1] == ["PUT"]
+    assert failed.list_failed(redis_conn) == []
+
+
+def test_a_gone_mark_from_a_bare_404_does_not_stop_the_ticket(redis_conn: redis.Redis) -> None:
+    # Older versions marked a ticket gone on any 404; such a mark must not keep it silent for ever.
+    processor, clock, _ = make(redis_conn)
+    redis_conn.hset(store.ticket_key("desk", "T-1"), "#gone", "1")
+    with responses.RequestsMock() as rsps:
+        desk_api(rsps)
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+        assert [c[0] for c in calls(rsps)][:1] == ["PUT"]
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert not record.gone and "due" in record.ledger
+
+
+def test_a_deleted_ticket_answering_404_ends_its_effects(redis_conn: redis.Redis) -> None:
+    processor, clock, evaluator = make(redis_conn, retention_s=3600)
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=404)
+        post(redis_conn, "d1", "T-1", [created("T-1", T0), deleted("T-1", T0 + timedelta(seconds=1))])
+        drain(redis_conn, processor)
+        post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=2), "u1", priority="low")])
         drain(redis_conn, processor)
         assert len(rsps.calls) == 1
     record = store.load_record(redis_conn, "desk", "T-1")
-    assert record is not None and record.gone and len(record.events) == 2
+    assert record is not None and record.gone and len(record.events) == 3
     assert 3500 < redis_conn.ttl(store.events_key("desk", "T-1")) <= 3600
     assert timers.due_at(redis_conn, "desk", "T-1") is None
     assert failed.list_failed(redis_conn) == []
