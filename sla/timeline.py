@@ -3,6 +3,10 @@
 Only the *set* of events matters: duplicates (same event_id) collapse, order comes from
 TicketEvent.sort_key, and events after `now` are ignored so a replay at an earlier `now` sees only
 what had happened by then.
+
+The connector's own priority changes (escalation actions coming back as webhooks) are a consequence
+of the SLA, not news about the ticket: for SLA purposes (policy matching and targets) the priority
+stays what people set (see `_sla_fields`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sla.events import EventKind, Status, TicketEvent
+from sla.events import EventKind, Role, Status, TicketEvent
 
 STOPPED = frozenset({Status.SOLVED, Status.CLOSED})
 
@@ -25,9 +29,10 @@ class Timeline:
     created: datetime  # the CREATED event's time, else the earliest event's (tickets predating us)
     events: tuple[TicketEvent, ...]  # deduplicated, in sort_key order, none after `now` or deletion
     deleted_at: datetime | None
-    attrs: Mapping[str, Any]  # current fields: each from the latest event that carries it
+    attrs: Mapping[str, Any]  # current fields: each from the latest event that carries it (*)
     statuses: tuple[tuple[datetime, Status], ...]  # (since, status); the first is at `created`
-    priorities: tuple[tuple[datetime, str | None], ...]  # (since, priority); the first at `created`
+    priorities: tuple[tuple[datetime, str | None], ...]  # (since, priority); the first at `created` (*)
+    # (*) the priority ignores the connector's own changes: see _sla_fields
 
     def priority_at(self, t: datetime) -> str | None:
         i = bisect.bisect_right([since for since, _ in self.priorities], t) - 1
@@ -69,18 +74,20 @@ def build_timeline(events: Iterable[TicketEvent], now: datetime) -> Timeline | N
     attrs: dict[str, Any] = {}
     statuses: list[tuple[datetime, Status]] = [(created, Status.NEW)]
     priorities: list[tuple[datetime, str | None]] = [(created, None)]
+    shown: list[str | None] = [None]  # the priority the product shows, the connector's changes included
     for ev in ordered:
         kept.append(ev)
         if ev.kind is EventKind.DELETED:
             deleted_at = max(ev.at, created)
             break
-        attrs.update(ev.fields)
+        fields = _sla_fields(ev, attrs.get("priority"), shown)
+        attrs.update(fields)
         t = max(ev.at, created)
-        status = ev.fields.get("status")
+        status = fields.get("status")
         if status is not None and status != statuses[-1][1]:
             statuses.append((t, status))
-        if "priority" in ev.fields and ev.fields["priority"] != priorities[-1][1]:
-            priorities.append((t, ev.fields["priority"]))
+        if "priority" in fields and fields["priority"] != priorities[-1][1]:
+            priorities.append((t, fields["priority"]))
     return Timeline(
         ticket_id=ordered[0].ticket_id,
         created=created,
@@ -90,6 +97,27 @@ def build_timeline(events: Iterable[TicketEvent], now: datetime) -> Timeline | N
         statuses=_collapse(statuses),
         priorities=_collapse(priorities),
     )
+
+
+def _sla_fields(ev: TicketEvent, sla_priority: str | None, shown: list[str | None]) -> Mapping[str, Any]:
+    """The event's fields as the SLA sees them; `shown` (one item, updated) is the product's priority.
+
+    A priority set by the connector (an escalation action) changes neither the targets nor the
+    policy: otherwise raising the priority at a breach would move the breach days earlier and reach
+    every later level at once. Payloads that carry the whole ticket (Zendesk) keep restating that
+    priority on later events by anyone, so a value equal to what the product already shows is no
+    change either; only a person setting a different priority is. While no priority is known (a
+    ticket older than its first event here), whatever the product shows is the best information.
+    """
+    if "priority" not in ev.fields:
+        return ev.fields
+    value = ev.fields["priority"]
+    own = ev.actor is Role.CONNECTOR and ev.kind is not EventKind.CREATED
+    restated = value == shown[0] and value != sla_priority
+    shown[0] = value
+    if sla_priority is not None and (own or restated):
+        return {k: v for k, v in ev.fields.items() if k != "priority"}
+    return ev.fields
 
 
 def _collapse(changes: list[tuple[datetime, Any]]) -> tuple[tuple[datetime, Any], ...]:

@@ -69,7 +69,7 @@ status = st.tuples(
 priority = st.tuples(
     st.just("changed"),
     minutes,
-    st.just("agent"),
+    st.sampled_from(["agent", "connector"]),  # the connector's own changes are ignored by the SLA
     st.fixed_dictionaries({"priority": st.sampled_from(["urgent", "high", "normal", "low"])}),
 )
 deleted = st.tuples(st.just("deleted"), minutes, st.just("other"), st.just(None))
