@@ -261,12 +261,16 @@ class Processor:
         if not events:
             return 0  # a timer or replay for a ticket we know nothing about
         # Gone only with a deletion in the log: a mark left by a bare 404 (older versions) does not hold.
-        gone = record.gone and store.is_deleted(events)
-        finished = gone or store.is_finished(events)
-        ttl = self.settings.retention_s if finished else self.settings.open_ttl_s
+        deleted = store.is_deleted(events)
+        gone = record.gone and deleted
+        if deleted:
+            ttl = self.settings.deleted_retention_s
+        elif store.is_finished(events):  # kept long: a ticket reopened months later keeps its clocks
+            ttl = self.settings.retention_s
+        else:
+            ttl = self.settings.open_ttl_s
         count = 0 if gone else self._evaluate_and_apply(final, instance, ticket, events, record)
-        if count < 0:  # gone just now
-            ttl, count = self.settings.retention_s, 0
+        count = max(count, 0)  # -1: gone just now (it was deleted: ttl is already the deleted one)
         final.expire(ek, ttl)
         final.expire(tk, ttl)
         return count

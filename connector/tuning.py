@@ -27,7 +27,10 @@ class PipelineSettings:
     backoff_base_s: float = 2.0
     backoff_cap_s: float = 600.0
     dedupe_ttl_s: int = 3 * 86400  # products retry for up to about a day; keep ids three
-    retention_s: int = 30 * 86400  # event logs of solved, closed, deleted tickets
+    # Logs of solved and closed tickets. Long: a ticket reopened later must find its history, or
+    # its clocks start from zero (new due-soon tags and comments). Costs ~2.5 KB per ticket kept.
+    retention_s: int = 400 * 86400
+    deleted_retention_s: int = 30 * 86400  # logs of deleted tickets (Zendesk can restore for 30 days)
     open_ttl_s: int = 400 * 86400  # logs of tickets never seen closed (the close was missed)
     timer_poll_s: float = 0.25
     timer_batch: int = 1000

@@ -274,7 +274,7 @@ def test_a_gone_mark_from_a_bare_404_does_not_stop_the_ticket(redis_conn: redis.
 
 
 def test_a_deleted_ticket_answering_404_ends_its_effects(redis_conn: redis.Redis) -> None:
-    processor, clock, evaluator = make(redis_conn, retention_s=3600)
+    processor, clock, evaluator = make(redis_conn, deleted_retention_s=3600)
     with responses.RequestsMock() as rsps:
         rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=404)
         post(redis_conn, "d1", "T-1", [created("T-1", T0), deleted("T-1", T0 + timedelta(seconds=1))])
@@ -394,6 +394,21 @@ def test_solved_tickets_expire_after_the_retention(redis_conn: redis.Redis) -> N
     drain(redis_conn, processor)
     for key in (store.events_key("desk", "T-1"), store.ticket_key("desk", "T-1")):
         assert 900 < redis_conn.ttl(key) <= 1000
+
+
+def test_solved_tickets_are_kept_long_enough_to_be_reopened_months_later(redis_conn: redis.Redis) -> None:
+    # A Jira issue reopened after 30+ days must find its history (else its clocks start from zero).
+    processor, clock, evaluator = make(redis_conn, dry_run=True)
+    assert processor.settings.retention_s >= 400 * 86400
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+    post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=5), "s1", status="solved")])
+    drain(redis_conn, processor)
+    for key in (store.events_key("desk", "T-1"), store.ticket_key("desk", "T-1")):
+        assert redis_conn.ttl(key) > 399 * 86400
+    post(redis_conn, "d3", "T-2", [created("T-2", T0)])
+    post(redis_conn, "d4", "T-2", [deleted("T-2", T0 + timedelta(seconds=5))])
+    drain(redis_conn, processor)
+    assert 29 * 86400 < redis_conn.ttl(store.events_key("desk", "T-2")) <= 30 * 86400  # deleted: short
 
 
 def test_ticket_state_reports_evaluation_ledger_and_counts(redis_conn: redis.Redis) -> None:
