@@ -94,7 +94,7 @@ class _Compiler:
             return _always
         if len(checks) == 1:
             return checks[0]
-        return lambda v: all(check(v) for check in checks)
+        return _every(checks)
 
     def subs(self, value: Any, where: str) -> list[Check]:
         if not isinstance(value, list) or not value:
@@ -116,7 +116,15 @@ class _Compiler:
             return lambda v: isinstance(v, str) and v in allowed
         if key == "required":
             names = tuple(value)
-            return lambda v: not isinstance(v, dict) or all(n in v for n in names)
+
+            def required(v: Any) -> bool:
+                if isinstance(v, dict):
+                    for name in names:
+                        if name not in v:
+                            return False
+                return True
+
+            return required
         if key == "properties":
             props = [(name, self.compile(sub, f"{where}/{name}")) for name, sub in value.items()]
 
@@ -152,8 +160,7 @@ class _Compiler:
             options = self.subs(value, where)
             return lambda v: any(o(v) for o in options)
         if key == "allOf":
-            parts = self.subs(value, where)
-            return lambda v: all(p(v) for p in parts)
+            return _every(self.subs(value, where))
         if key == "oneOf":
             options = self.subs(value, where)
             return lambda v: sum(1 for o in options if o(v)) == 1
@@ -173,6 +180,16 @@ def _count(value: Any, where: str, compiler: _Compiler) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise compiler.fail(where, f"length {value!r}")
     return value
+
+
+def _every(checks: list[Check]) -> Check:
+    def every(v: Any) -> bool:
+        for check in checks:  # a plain loop: cheaper than all() over a generator
+            if not check(v):
+                return False
+        return True
+
+    return every
 
 
 def compile_schema(schema: Mapping[str, Any], source: str = "<schema>") -> Check:
