@@ -190,6 +190,13 @@ def jira_created(issue_id: str, at: datetime) -> dict[str, Any]:
     return payload
 
 
+def jira_deleted(issue_id: str, created: datetime, at: datetime) -> dict[str, Any]:
+    payload = json.loads((JIRA_FIXTURES / "cloud_issue_deleted.json").read_text())
+    payload["timestamp"] = int(at.timestamp() * 1000)
+    payload["issue"] = copy.deepcopy(jira_created(issue_id, created)["issue"])
+    return payload
+
+
 def jira_labels_changed(issue_id: str, created: datetime, at: datetime) -> dict[str, Any]:
     """A customer adds a label (an update that must not disturb the SLA)."""
     payload = json.loads((JIRA_FIXTURES / "cloud_issue_updated_fields.json").read_text())
