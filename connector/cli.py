@@ -154,8 +154,11 @@ def _print_json(data: Any) -> None:
 
 def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from connector.cli_tools import summary
+    from connector.config_checks import config_warnings
 
-    lines, warnings = summary(_config(args, env))
+    config = _config(args, env)
+    lines, warnings = summary(config)
+    warnings = [*warnings, *config_warnings(config)]
     print("\n".join(lines))
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)

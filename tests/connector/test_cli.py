@@ -158,6 +158,10 @@ def test_check_config_prints_a_summary(capsys: pytest.CaptureFixture[str], confi
     assert err.splitlines() == [
         "warning: policy standard v1 names instance 'ghost', which is not defined",
         "warning: instance 'desk' is matched by no policy: its tickets get no SLA",
+        "warning: instance 'acme-jira' maps priorities to 'low', 'urgent', which no policy for it has a "
+        "target for: those tickets get no SLA clock (targets exist for 'high', 'normal')",
+        "warning: instance 'acme-zendesk' maps priorities to 'low', 'urgent', which no policy for it has a "
+        "target for: those tickets get no SLA clock (targets exist for 'high', 'normal')",
     ]
 
 
