@@ -68,6 +68,7 @@ def _reply_clocks(tl: Timeline) -> tuple[Clock, list[Clock]]:
     first: Clock | None = None
     cycles: list[Clock] = []
     cycle_start: datetime | None = None
+    opener = ""  # event_id of the event that opened the current cycle: its stable identity
     waiting: bool = False  # a requester wrote while the ticket was solved
     status = Status.NEW
     # At one instant, comments before status changes: "reply and solve" in one update is a reply,
@@ -81,26 +82,30 @@ def _reply_clocks(tl: Timeline) -> tuple[Clock, list[Clock]]:
                 if first is None:
                     first = Clock(tl.created, ((tl.created, t),), stopped_at=t, cancelled=True)
                 if cycle_start is not None:
-                    cycles.append(Clock(cycle_start, ((cycle_start, t),), stopped_at=t, cancelled=True))
+                    cycles.append(
+                        Clock(
+                            cycle_start, ((cycle_start, t),), stopped_at=t, cancelled=True, opened_by=opener
+                        )
+                    )
                     cycle_start = None
             elif was_stopped and waiting:
-                cycle_start, waiting = t, False
+                cycle_start, opener, waiting = t, ev.event_id, False
         elif _is_reply(ev, Role.AGENT):
             waiting = False
             if first is None:
                 first = Clock(tl.created, ((tl.created, t),), stopped_at=t)
             elif cycle_start is not None:
-                cycles.append(Clock(cycle_start, ((cycle_start, t),), stopped_at=t))
+                cycles.append(Clock(cycle_start, ((cycle_start, t),), stopped_at=t, opened_by=opener))
                 cycle_start = None
         elif _is_reply(ev, Role.REQUESTER) and first is not None and cycle_start is None:
             if status in STOPPED:
                 waiting = True
             else:
-                cycle_start = t
+                cycle_start, opener = t, ev.event_id
     if first is None:
         first = Clock(tl.created, ((tl.created, None),))
     if cycle_start is not None:
-        cycles.append(Clock(cycle_start, ((cycle_start, None),)))
+        cycles.append(Clock(cycle_start, ((cycle_start, None),), opened_by=opener))
     return first, cycles
 
 

@@ -8,6 +8,7 @@ by walking the clock's intervals once with the calendar's interval arithmetic.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -38,6 +39,7 @@ class Clock:
     paused: tuple[Interval, ...] = ()
     stopped_at: datetime | None = None
     cancelled: bool = False  # how it stopped: cancelled rather than met
+    opened_by: str | None = None  # next_reply: event_id of the event that opened the cycle
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,19 @@ class MetricState:
     breached_at: datetime | None
     escalations: tuple[LevelState, ...] = ()
     running: bool = False  # the clock is counting now (running, or breached and still counting)
-    cycle: int | None = None  # next_reply: 1-based index of this cycle
+    cycle: int | None = None  # next_reply: 1-based index of this cycle, for display
+    cycle_id: str | None = None  # next_reply: stable id of this cycle (see cycle_id())
     past_cycles: tuple[MetricState, ...] = ()  # next_reply: the cycles before this one
 
     @property
     def key(self) -> str:
-        """Prefix of this clock's effect keys: "resolution", or "next_reply#2" for a cycle."""
+        """Prefix of this clock's effect keys: "resolution", or "next_reply#3f9a0c12de" for a cycle.
+
+        Cycles are keyed by their stable id, not their number: an earlier cycle that arrives late
+        renumbers the later ones, and a key that moved would post their comments again.
+        """
+        if self.cycle_id is not None:
+            return f"{self.name}#{self.cycle_id}"
         return self.name if self.cycle is None else f"{self.name}#{self.cycle}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,8 +101,14 @@ class MetricState:
         }
         if self.cycle is not None:
             out["cycle"] = self.cycle
+            out["cycle_id"] = self.cycle_id
             out["past_cycles"] = [c.to_dict() for c in self.past_cycles]
         return out
+
+
+def cycle_id(opened_by: str) -> str:
+    """Short id of a next-reply cycle from the event_id that opened it: safe in tags and markers."""
+    return hashlib.sha256(opened_by.encode()).hexdigest()[:10]
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -177,6 +192,7 @@ def measure(
         escalations=tuple(level_states),
         running=walk.open,
         cycle=cycle,
+        cycle_id=None if cycle is None or clock.opened_by is None else cycle_id(clock.opened_by),
     )
     return state, future
 

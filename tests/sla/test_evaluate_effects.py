@@ -13,7 +13,7 @@ from sla.calendar import BusinessCalendar
 from sla.effects import EffectKind, missing_effects
 from sla.evaluate import Evaluation, evaluate
 from sla.events import TicketEvent
-from sla.metrics import MetricStatus
+from sla.metrics import MetricStatus, cycle_id
 from sla.policy import load_policies
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -200,7 +200,7 @@ def test_each_next_reply_cycle_has_its_own_comment_key() -> None:
     )
     ev = run(events, "2026-11-23 16:30")
     assert ev.desired.comments == {
-        "next_reply#2:late": "next reply overdue since 2026-11-23 16:30 CET",
+        f"next_reply#{cycle_id('e3')}:late": "next reply overdue since 2026-11-23 16:30 CET",
     }
     # Cycle 1 breached too: its tag stays, but its comment is not wanted any more (the clock stopped).
     assert ev.desired.tags_present == {"sla-reply-late"}
