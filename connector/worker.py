@@ -6,6 +6,9 @@ few hundred jobs per second on this machine; reading the stream with a consumer 
 (XREADGROUP COUNT n) costs a handful of round trips per batch of n. The stream gives the rest of
 what a queue must: an entry read but not acknowledged stays in the group's pending list, and
 XAUTOCLAIM hands it to another worker after `reclaim_idle_s`, so a SIGKILLed worker loses nothing.
+XAUTOCLAIM only sees idle time, so while a live worker processes a batch its heartbeat thread
+re-claims the batch's entries for itself (XCLAIM JUSTID: idle time reset, delivery count unchanged)
+several times per `reclaim_idle_s`: a slow batch is never taken over, a dead worker's entries are.
 """
 
 from __future__ import annotations
@@ -20,12 +23,58 @@ import uuid
 from typing import Any
 
 import redis
+from redis.commands.core import Script
 
 from connector import failed, status, store, timers
 from connector.pipeline import Evaluator, Processor
 from connector.tuning import PipelineSettings
 
 log = logging.getLogger("sla_connector.worker")
+
+
+# Re-claim for ourselves (idle time back to 0) those of the given entries we still own: an entry
+# XAUTOCLAIMed by another worker meanwhile is left alone.
+_TOUCH = Script(
+    None,
+    b"""
+local n = 0
+for i = 3, #ARGV do
+  local mine = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #mine > 0 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    n = n + 1
+  end
+end
+return n
+""",
+)
+
+
+class InFlight:
+    """Ids of the stream entries the worker is processing, shared with its heartbeat thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: tuple[str, ...] = ()
+
+    def set(self, entries: list[tuple[Any, Any]]) -> None:
+        with self._lock:
+            self._ids = tuple(store.text(i) or "" for i, _ in entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._ids = ()
+
+    def ids(self) -> tuple[str, ...]:
+        with self._lock:
+            return self._ids
+
+
+def touch(conn: redis.Redis, name: str, ids: tuple[str, ...] | list[str]) -> int:
+    """Reset the idle time of the entries `name` still owns among `ids`; how many it owns."""
+    if not ids:
+        return 0
+    return int(_TOUCH((store.STREAM,), (store.GROUP, name, *ids), client=conn))
 
 
 def ensure_group(conn: redis.Redis) -> None:
@@ -102,8 +151,12 @@ def run_worker(
     log.info(
         "worker started", extra={"event": "worker_started", "worker": name, "scheduler": bool(scheduler)}
     )
+    inflight = InFlight()
     beat = threading.Thread(
-        target=_heartbeat, args=(conn, name, stopper.event), name="sla-heartbeat", daemon=True
+        target=_heartbeat,
+        args=(conn, name, stopper.event, inflight, _touch_every(settings)),
+        name="sla-heartbeat",
+        daemon=True,
     )
     beat.start()
     last_reclaim = 0.0
@@ -123,7 +176,11 @@ def run_worker(
                     if burst:
                         break
                     continue
-                processor.process(entries)
+                inflight.set(entries)
+                try:
+                    processor.process(entries)
+                finally:  # entries left pending (a failed batch) must become reclaimable
+                    inflight.clear()
             except redis.ConnectionError:
                 log.warning("Redis unreachable; retrying", extra={"event": "worker_redis_unreachable"})
                 stopper.event.wait(1.0)
@@ -162,14 +219,25 @@ def _read(conn: redis.Redis, name: str, settings: PipelineSettings, burst: bool)
     return batch[0][1] if batch else []
 
 
-def _heartbeat(conn: redis.Redis, name: str, stop: threading.Event) -> None:
-    """Beat from a thread, so a batch of slow write-backs does not make the worker look dead."""
+def _touch_every(settings: PipelineSettings) -> float:
+    """Several touches per idle period, so one late beat does not get a live batch reclaimed."""
+    return min(2.0, max(0.05, settings.reclaim_idle_s / 4))
+
+
+def _heartbeat(
+    conn: redis.Redis, name: str, stop: threading.Event, inflight: InFlight, every: float = 2.0
+) -> None:
+    """Beat from a thread, so a batch of slow write-backs neither looks dead nor gets reclaimed."""
+    last_beat = 0.0
     while not stop.is_set():
         try:
-            status.heartbeat_worker(conn, name)
+            if time.monotonic() - last_beat >= 2.0:
+                status.heartbeat_worker(conn, name)
+                last_beat = time.monotonic()
+            touch(conn, name, inflight.ids())
         except redis.RedisError:
             log.warning("heartbeat failed", extra={"event": "heartbeat_failed", "worker": name})
-        stop.wait(2.0)
+        stop.wait(every)
 
 
 def reclaim(conn: redis.Redis, name: str, settings: PipelineSettings) -> list[tuple[Any, Any]]:

@@ -15,7 +15,7 @@ import redis
 from connector import failed, status, store, timers
 from connector.pipeline import Processor
 from connector.tuning import PipelineSettings
-from connector.worker import ensure_group, reclaim, run_worker
+from connector.worker import ensure_group, reclaim, run_worker, touch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -207,3 +207,78 @@ def test_a_timer_fires_through_the_scheduler_on_time(redis_url: str, redis_conn:
     [(ticket, _, now)] = evaluator.calls
     assert ticket == "T-1"
     assert 0 <= now.timestamp() - due < 1.5  # polled every 0.05 s; slack for a loaded machine
+
+
+class _SlowEvaluator(MiniEvaluator):
+    """A batch that outlives the reclaim idle time (slow write-backs, a long 429 wait)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(timedelta(days=1))
+        self.seconds = seconds
+
+    def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(self.seconds)
+        return super().__call__(*args, **kwargs)
+
+
+def test_a_live_workers_slow_batch_is_not_reclaimed(redis_conn: redis.Redis) -> None:
+    ensure_group(redis_conn)
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+    settings = PipelineSettings(reclaim_idle_s=0.4, max_deliveries=1)
+    evaluator = _SlowEvaluator(1.5)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_worker,
+        args=(desk_config(dry_run=True), redis_conn),
+        kwargs={
+            "with_scheduler": False,
+            "name": "busy",
+            "settings": settings,
+            "stop": stop,
+            "evaluator": evaluator,
+        },
+    )
+    worker.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not redis_conn.xpending(store.STREAM, store.GROUP)["pending"]:
+            assert time.monotonic() < deadline, "the worker never read the entry"
+            time.sleep(0.01)
+        for name in ("other", "other2", "other3"):  # well past the idle time, several times
+            time.sleep(0.3)
+            assert reclaim(redis_conn, name, settings) == []
+        assert failed.list_failed(redis_conn) == []
+        deadline = time.monotonic() + 5
+        while redis_conn.xlen(store.STREAM):
+            assert time.monotonic() < deadline, "the batch never finished"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        worker.join(10)
+    assert [c[0] for c in evaluator.calls] == ["T-1"]  # processed once, by its worker
+    assert failed.list_failed(redis_conn) == []
+
+
+def test_touch_resets_only_the_callers_own_entries(redis_conn: redis.Redis) -> None:
+    ensure_group(redis_conn)
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+    post(redis_conn, "d2", "T-2", [created("T-2", T0)])
+    [[_, [(mine, _), (theirs, _)]]] = redis_conn.xreadgroup(store.GROUP, "me", {store.STREAM: ">"}, count=2)
+    time.sleep(0.25)
+    redis_conn.xclaim(store.STREAM, store.GROUP, "them", 0, [theirs], justid=True)  # taken over
+    time.sleep(0.05)
+    assert touch(redis_conn, "me", [mine.decode(), theirs.decode()]) == 1
+    pending = {
+        p["message_id"]: p
+        for p in redis_conn.xpending_range(store.STREAM, store.GROUP, min="-", max="+", count=10)
+    }
+    assert pending[mine]["consumer"] == b"me" and pending[mine]["time_since_delivered"] < 50
+    assert pending[mine]["times_delivered"] == 1  # a touch is not a delivery
+    assert pending[theirs]["consumer"] == b"them"
+    assert touch(redis_conn, "me", []) == 0
+    # A worker that stops touching (it died) is reclaimed as before.
+    time.sleep(0.25)
+    assert [i for i, _ in reclaim(redis_conn, "rescuer", PipelineSettings(reclaim_idle_s=0.2))] == [
+        mine,
+        theirs,
+    ]
