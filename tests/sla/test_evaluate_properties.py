@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sla.calendar import BusinessCalendar
 from sla.evaluate import Evaluation, evaluate
-from sla.events import TicketEvent
-from sla.metrics import MetricStatus
+from sla.events import EventKind, Role, TicketEvent
+from sla.metrics import MetricStatus, cycle_id
 from sla.policy import load_policies
 
 CALENDARS = {
@@ -157,3 +158,42 @@ def test_clock_invariants(events: list[TicketEvent], minute: int) -> None:
     if ev.desired.due is not None:
         assert ev.policy_id is not None
     assert not (ev.desired.tags_present & ev.desired.tags_absent)
+    # Each next-reply cycle is keyed by a distinct event that happened at (or, clock skew, before) its start.
+    if "next_reply" in ev.metrics:
+        cycles = [*ev.metrics["next_reply"].past_cycles, ev.metrics["next_reply"]]
+        assert [c.cycle for c in cycles] == list(range(1, len(cycles) + 1))
+        assert len({c.key for c in cycles}) == len(cycles)
+        openers = {cycle_id(e.event_id): e.at for e in events}
+        assert all(c.cycle_id in openers and openers[c.cycle_id] <= c.started_at for c in cycles)
+
+
+@SETTINGS
+@given(
+    histories(),
+    st.lists(st.integers(min_value=0, max_value=60 * 24 * 14), max_size=4),
+    st.integers(min_value=0, max_value=60 * 24 * 16),
+)
+def test_the_connectors_own_priority_changes_change_nothing(
+    events: list[TicketEvent], raises: list[int], minute: int
+) -> None:
+    # People never choose "urgent" here, so every urgent comes from the connector (as a level's action).
+    people = [
+        replace(e, fields={**e.fields, "priority": "high"}) if e.fields.get("priority") == "urgent" else e
+        for e in events
+        if e.actor is not Role.CONNECTOR or "priority" not in e.fields
+    ]
+    created = next((e.at for e in people if e.kind is EventKind.CREATED), None)
+    assume(created is not None)
+    ours = [
+        TicketEvent(
+            f"s{i}",
+            "T",
+            "changed",
+            max(created, BASE + timedelta(minutes=m)),
+            "connector",
+            {"priority": "urgent"},
+        )
+        for i, m in enumerate(raises)
+    ]
+    now = BASE + timedelta(minutes=minute)
+    assert _run(people + ours, now) == _run(people, now)
