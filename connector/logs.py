@@ -3,23 +3,42 @@
 Every module logs through `logging.getLogger("sla_connector.<module>")` with
 `extra={"event": "<stable_name>", "instance": ..., "ticket": ..., "delivery": ...}`; the formatter
 puts those keys (and any other extra) at the top level so logs can be filtered by field.
-Secrets are never passed to a logger; as a second line of defence, extra keys whose names look like
-credentials are masked.
+Code that works on one delivery or ticket for a while (the worker's per-ticket step) can set those
+keys once with `log_context(delivery=..., ticket=...)`: every line logged inside carries them,
+including lines from code that does not know them (adapters, HTTP client). Secrets are never passed
+to a logger; as a second line of defence, extra keys whose names look like credentials are masked.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD = frozenset(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime"}
+_CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "sla_log_context", default=MappingProxyType({}))
 _SECRET_WORDS = ("secret", "token", "password", "authorization", "api_key", "apikey", "signature")
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add `fields` to every line logged in this thread/task until the block ends (nests; the
+    innermost value of a key wins, and a line's own `extra` wins over the context)."""
+    token = _CONTEXT.set({**_CONTEXT.get(), **fields})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,7 +49,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, value in record.__dict__.items():
+        own = {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
+        for key, value in {**_CONTEXT.get(), **own}.items():
             if key in _STANDARD or key.startswith("_"):
                 continue
             if any(word in key.lower() for word in _SECRET_WORDS):

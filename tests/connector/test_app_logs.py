@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from connector.logs import JsonFormatter, configure_logging
+from connector.logs import JsonFormatter, configure_logging, log_context
 
 
 @pytest.fixture
@@ -66,3 +66,39 @@ def test_unknown_level_is_refused() -> None:
     expected = "log level 'LOUD' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
     with pytest.raises(ValueError, match=expected):
         configure_logging("LOUD")
+
+
+def _lines(run: Callable[[logging.Logger], None]) -> list[dict]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    log = logging.getLogger("sla_connector.test_context")
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    try:
+        run(log)
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(logging.NOTSET)
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_log_context_puts_the_delivery_on_every_line_inside_it() -> None:
+    # Lines from code that never sees the delivery (an adapter's HTTP retry, a worker's failure)
+    # used to carry no delivery id; the worker sets it once around each ticket's step.
+    def run(log: logging.Logger) -> None:
+        log.info("before", extra={"event": "a"})
+        with log_context(delivery="d-1", ticket="10001"):
+            log.warning("retrying", extra={"event": "http_retry"})
+            with log_context(delivery="d-2", webhook_secret="s3cret"):
+                log.info("inner", extra={"event": "b", "ticket": "own"})
+            log.info("after inner", extra={"event": "c"})
+        log.info("outside", extra={"event": "d"})
+
+    a, retry, inner, after, outside = _lines(run)
+    assert "delivery" not in a and "delivery" not in outside and "ticket" not in outside
+    assert (retry["delivery"], retry["ticket"]) == ("d-1", "10001")
+    assert (inner["delivery"], inner["ticket"]) == ("d-2", "own")  # innermost wins; the line's own wins
+    assert inner["webhook_secret"] == "***"  # masked like any extra
+    assert (after["delivery"], after["ticket"]) == ("d-1", "10001")
