@@ -124,15 +124,17 @@ def create_app(config: Config | None = None, conn: redis.Redis | None = None) ->
         if inst is None:
             # The label is fixed: a caller must not create metric series by guessing names.
             return reject("unknown", 404, "unknown_instance", "no instance of that name is configured")
-        length = request.content_length
+        req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not five
+        length = req.content_length
         if length is not None and length > max_body:
             return reject(instance, 413, "too_large", f"the body exceeds {max_body} bytes")
-        if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
+        mimetype = req.mimetype
+        if mimetype != "application/json" and not mimetype.endswith("+json"):
             return reject(instance, 415, "unsupported_media_type", "expected Content-Type: application/json")
-        body = request.stream.read(max_body + 1)
+        body = req.stream.read(max_body + 1)
         if len(body) > max_body:
             return reject(instance, 413, "too_large", f"the body exceeds {max_body} bytes")
-        headers = _lower_headers(request.environ)
+        headers = _lower_headers(req.environ)
         now = datetime.now(UTC)
         adapter = inst.adapter
         try:
