@@ -78,6 +78,7 @@ class Processor:
         self.clock = clock
         self.token = name or uuid.uuid4().hex
         self._sources: dict[tuple[str, str], list[str]] = {}
+        self._deliveries: dict[tuple[str, str], list[str]] = {}
         self._tally = status.Tally()
 
     # ------------------------------------------------------------ the batch
@@ -88,6 +89,7 @@ class Processor:
         work: dict[tuple[str, str], list[TicketEvent]] = {}
         received: list[float] = []
         self._sources: dict[tuple[str, str], list[str]] = {}  # ticket -> ids of the entries naming it
+        self._deliveries: dict[tuple[str, str], list[str]] = {}  # ticket -> its deliveries in this batch
         self._tally = status.Tally()  # counters of this batch, written with it
         keep: set[str] = set()  # entries left unacknowledged (redelivered later, then `failed`)
         for entry_id, fields in raw_entries:
@@ -120,7 +122,7 @@ class Processor:
                         keep.update(self._sources.get((instance, ticket), ()))
                         log.exception(
                             "ticket processing failed; its entries will be redelivered",
-                            extra={"event": "ticket_error", "instance": instance, "ticket": ticket},
+                            extra={**self._ids(instance, ticket), "event": "ticket_error"},
                         )
                 locks.unlock(final, store.lock_key(instance, ticket), self.token)
         report.acked = [i for i in report.acked if i not in keep]
@@ -180,6 +182,8 @@ class Processor:
         for event in events:
             work.setdefault((entry.instance, event.ticket_id), []).append(event)
             self._sources.setdefault((entry.instance, event.ticket_id), []).append(entry.id)
+            if entry.delivery:
+                self._deliveries.setdefault((entry.instance, event.ticket_id), []).append(entry.delivery)
         self._tally.incr("events_processed", {"instance": entry.instance, "product": instance.product})
         return True
 
@@ -214,7 +218,7 @@ class Processor:
         log.error(
             "stored state of the ticket cannot be read",
             exc_info=exc,
-            extra={"event": "ticket_unreadable", "instance": instance, "ticket": ticket},
+            extra={**self._ids(instance, ticket), "event": "ticket_unreadable"},
         )
         if new_events:
             final.rpush(store.events_key(instance, ticket), *(store.encode_event(e) for e in new_events))
@@ -280,7 +284,7 @@ class Processor:
     ) -> int:
         cfg = self.config.instances[instance]
         tk = store.ticket_key(instance, ticket)
-        extra: dict[str, Any] = {"instance": instance, "ticket": ticket}
+        extra: dict[str, Any] = self._ids(instance, ticket)
         applied: list[Effect] = []
         now_epoch = self.clock()
         try:
@@ -375,7 +379,7 @@ class Processor:
         tk = store.ticket_key(instance, ticket)
         final.hset(tk, store.META + "attempts", attempts)
         cfg = self.config.instances[instance]
-        extra = {"instance": instance, "ticket": ticket, "attempts": attempts}
+        extra = {**self._ids(instance, ticket), "attempts": attempts}
         if isinstance(exc, ApiError):
             self._tally.incr("effects_failed", {"instance": instance, "product": cfg.product})
             error = f"{type(exc).__name__} (HTTP {exc.status}): {exc}"
@@ -396,6 +400,16 @@ class Processor:
             extra={**extra, "event": "ticket_retry", "error": error, "delay_s": round(delay, 3)},
         )
         timers.schedule(final, instance, ticket, now + delay)
+
+    def _ids(self, instance: str, ticket: str) -> dict[str, Any]:
+        """Log fields naming a ticket and what brought it into this batch (None: only a timer)."""
+        deliveries = self._deliveries.get((instance, ticket))
+        return {
+            "instance": instance,
+            "ticket": ticket,
+            "delivery": ",".join(dict.fromkeys(deliveries)) if deliveries else None,
+            "entry": ",".join(dict.fromkeys(self._sources.get((instance, ticket), ()))) or None,
+        }
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter in [base/2, base * 2^(attempt-1)] (capped)."""

@@ -163,10 +163,10 @@ def run_worker(
     try:
         while not stopper.event.is_set():
             now = time.time()
+            entries: list[Any] = []
             try:
                 if burst and with_scheduler:
                     timers.move_due(conn, now, settings.timer_batch)
-                entries: list[Any] = []
                 if now - last_reclaim >= settings.reclaim_every_s or burst:
                     last_reclaim = now
                     entries = reclaim(conn, name, settings)
@@ -187,7 +187,10 @@ def run_worker(
             except Exception:
                 # Nothing was acknowledged: the entries stay pending and are reclaimed after the idle
                 # time; an entry that keeps failing like this ends in the failed registry (max_deliveries).
-                log.exception("batch failed; it will be reclaimed", extra={"event": "batch_failed"})
+                log.exception(
+                    "batch failed; it will be reclaimed",
+                    extra={"event": "batch_failed", "worker": name, "entries": _describe(entries)},
+                )
                 stopper.event.wait(1.0)
     finally:
         stopper.restore()
@@ -259,6 +262,10 @@ def reclaim(conn: redis.Redis, name: str, settings: PipelineSettings) -> list[tu
         if deliveries > settings.max_deliveries:
             instance = store.text(fields.get(b"i")) or ""
             delivery = store.text(fields.get(b"d")) or store.text(entry_id) or ""
+            log.error(
+                "entry kept failing its workers; moved to the failed registry",
+                extra={"event": "entry_failed", "worker": name, **_describe([(entry_id, fields)])[0]},
+            )
             pipe = conn.pipeline(transaction=True)
             failed.record_event(
                 pipe,
@@ -272,10 +279,27 @@ def reclaim(conn: redis.Redis, name: str, settings: PipelineSettings) -> list[tu
             pipe.execute()
             continue
         keep.append((entry_id, fields))
-    log.warning(
-        "reclaimed entries of a silent worker", extra={"event": "entries_reclaimed", "count": len(keep)}
-    )
+    for ids in _describe(keep):
+        log.warning(
+            "reclaimed an entry of a silent worker", extra={"event": "entry_reclaimed", "worker": name, **ids}
+        )
     return keep
+
+
+def _describe(entries: list[tuple[Any, Any]]) -> list[dict[str, str | None]]:
+    """Log fields of stream entries: instance, ticket and delivery ids (never the payload)."""
+    out = []
+    for entry_id, fields in entries:
+        f = {store.text(k): store.text(v) for k, v in fields.items()}
+        out.append(
+            {
+                "entry": store.text(entry_id),
+                "instance": f.get("i") or None,
+                "ticket": f.get("t") or None,
+                "delivery": f.get("d") or None,
+            }
+        )
+    return out
 
 
 def run_scheduler(

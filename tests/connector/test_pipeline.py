@@ -152,6 +152,27 @@ def test_dry_run_logs_each_effect_once_and_calls_nothing(redis_conn: redis.Redis
     assert set(record.dry_ledger) == {"due", "tag:sla-open", "tag:sla-breached", "comment:resolution:breach"}
 
 
+def test_log_lines_about_a_ticket_name_its_instance_ticket_and_deliveries(
+    redis_conn: redis.Redis, caplog
+) -> None:
+    processor, clock, _ = make(redis_conn, backoff_base_s=1)
+    caplog.set_level(logging.INFO, logger="sla_connector.pipeline")
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=503)
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=1), "u1", priority="low")])
+        drain(redis_conn, processor)
+        clock.now = timers.due_at(redis_conn, "desk", "T-1")
+        drain(redis_conn, processor, fire_timers_at=clock.now)  # woken by its timer, no delivery
+    retries = [r for r in caplog.records if getattr(r, "event", None) == "ticket_retry"]
+    assert len(retries) == 2
+    first, second = retries
+    assert (first.instance, first.ticket, first.delivery) == ("desk", "T-1", "d1,d2")
+    assert first.entry and len(first.entry.split(",")) == 2
+    assert (second.instance, second.ticket, second.delivery) == ("desk", "T-1", None)
+    assert second.entry  # the timer's stream entry
+
+
 def test_switching_dry_run_off_writes_what_was_only_logged(redis_conn: redis.Redis) -> None:
     dry, _, _ = make(redis_conn, dry_run=True)
     post(redis_conn, "d1", "T-1", [created("T-1", T0)])

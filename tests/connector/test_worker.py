@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -59,7 +60,8 @@ def test_entries_of_a_dead_worker_are_reclaimed_and_processed(redis_conn: redis.
     assert redis_conn.xpending(store.STREAM, store.GROUP)["pending"] == 0
 
 
-def test_an_entry_that_keeps_killing_workers_goes_to_failed(redis_conn: redis.Redis) -> None:
+def test_an_entry_that_keeps_killing_workers_goes_to_failed(redis_conn: redis.Redis, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="sla_connector.worker")
     ensure_group(redis_conn)
     post(redis_conn, "d1", "T-1", [created("T-1", T0)])
     settings = PipelineSettings(reclaim_idle_s=0, max_deliveries=2)
@@ -68,6 +70,8 @@ def test_an_entry_that_keeps_killing_workers_goes_to_failed(redis_conn: redis.Re
     assert reclaim(redis_conn, "dead-3", settings) == []  # the third delivery is refused
     [entry] = failed.list_failed(redis_conn)
     assert entry["id"] == "event:desk:d1" and "worker died 2 times" in entry["error"]
+    [line] = [r for r in caplog.records if getattr(r, "event", None) == "entry_failed"]
+    assert (line.instance, line.ticket, line.delivery) == ("desk", "T-1", "d1")
     assert redis_conn.xlen(store.STREAM) == 0
     assert failed.retry_failed(redis_conn) == 1 and redis_conn.xlen(store.STREAM) == 1
 
@@ -259,7 +263,7 @@ def test_a_live_workers_slow_batch_is_not_reclaimed(redis_conn: redis.Redis) -> 
     assert failed.list_failed(redis_conn) == []
 
 
-def test_touch_resets_only_the_callers_own_entries(redis_conn: redis.Redis) -> None:
+def test_touch_resets_only_the_callers_own_entries(redis_conn: redis.Redis, caplog) -> None:
     ensure_group(redis_conn)
     post(redis_conn, "d1", "T-1", [created("T-1", T0)])
     post(redis_conn, "d2", "T-2", [created("T-2", T0)])
@@ -276,9 +280,16 @@ def test_touch_resets_only_the_callers_own_entries(redis_conn: redis.Redis) -> N
     assert pending[mine]["times_delivered"] == 1  # a touch is not a delivery
     assert pending[theirs]["consumer"] == b"them"
     assert touch(redis_conn, "me", []) == 0
-    # A worker that stops touching (it died) is reclaimed as before.
+    # A worker that stops touching (it died) is reclaimed as before; each entry is logged by its ids.
     time.sleep(0.25)
+    caplog.set_level(logging.INFO, logger="sla_connector.worker")
     assert [i for i, _ in reclaim(redis_conn, "rescuer", PipelineSettings(reclaim_idle_s=0.2))] == [
         mine,
         theirs,
     ]
+    logged = [
+        (r.instance, r.ticket, r.delivery, r.entry)
+        for r in caplog.records
+        if getattr(r, "event", None) == "entry_reclaimed"
+    ]
+    assert logged == [("desk", "T-1", "d1", mine.decode()), ("desk", "T-2", "d2", theirs.decode())]
