@@ -222,9 +222,25 @@ def _ms(text: str) -> float:
     raise SystemExit(f"unexpected wrk latency {text!r}")
 
 
-def measure(port: int, args: argparse.Namespace) -> dict[str, Any]:
-    """One measurement, with the CPU the load generator itself used (seconds per second)."""
+def tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by a process and its descendants (Linux /proc; 0.0 elsewhere)."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += tree_cpu(int(child))
+    except (OSError, IndexError, ValueError):
+        pass  # not Linux, or the process just exited
+    return total
+
+
+def measure(port: int, args: argparse.Namespace, server_pid: int) -> dict[str, Any]:
+    """One measurement, with the CPU the load generator itself used (seconds per second) and the
+    server's CPU per request (gunicorn master and workers, microseconds)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = tree_cpu(server_pid)
     start = time.perf_counter()
     if args.client == "wrk":
         result = wrk_load(port, args.concurrency, args.seconds, args.wrk_threads)
@@ -237,6 +253,7 @@ def measure(port: int, args: argparse.Namespace) -> dict[str, Any]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     result["client_cpu"] = cpu / (time.perf_counter() - start)
+    result["server_us"] = (tree_cpu(server_pid) - server_before) / max(result["requests"], 1) * 1e6
     return result
 
 
@@ -284,12 +301,13 @@ def main() -> None:
             for run in range(args.runs):
                 order = ("noop", "real") if run % 2 == 0 else ("real", "noop")
                 for kind in order:
-                    result = measure(ports[kind], args)
+                    result = measure(ports[kind], args, procs[kind].pid)
                     results[kind].append(result)
                     r = result
                     answers = f"statuses {r['statuses']}" if "statuses" in r else (r["errors"] or "all 2xx")
                     print(f"run {run + 1} {kind:>4}: {r['rps']:7.0f} req/s  p50 {r['p50_ms']:.1f} ms  "
-                          f"p99 {r['p99_ms']:.1f} ms  client CPU {r['client_cpu']:.2f} core  {answers}",
+                          f"p99 {r['p99_ms']:.1f} ms  server {r['server_us']:.0f} us/req  "
+                          f"client CPU {r['client_cpu']:.2f} core  {answers}",
                           flush=True)
             bad = {s for r in results["real"] for s in r.get("statuses", {}) if s != "202"}
             bad |= {r["errors"] for r in results["real"] if r.get("errors")}
@@ -319,11 +337,15 @@ def main() -> None:
         load_text = (f"Python, 1 process x {args.concurrency} threads, "
                      f"{args.requests} requests per measurement")
     cpu = {kind: statistics.median(r["client_cpu"] for r in rs) for kind, rs in results.items()}
-    print(f"gunicorn: {DEFAULTS['workers']} x {DEFAULTS['worker_class']} workers; load: {load_text}; "
+    settings = {**DEFAULTS, **json.loads(os.environ.get("BENCH_GUNICORN", "{}"))}
+    print(f"gunicorn: {settings['workers']} x {settings['worker_class']} workers; load: {load_text}; "
           f"{args.runs} runs; client CPU (median) no-op {cpu['noop']:.2f}, hooks {cpu['real']:.2f} core")
     print(f"payload: {len(body)} bytes, signed (X-Hub-Signature); accepted entries queued: {queued}")
-    print(f"no-op route : {med['noop']:7.0f} req/s (median), p50 {p50['noop']:.1f} ms")
-    print(f"POST /hooks : {med['real']:7.0f} req/s (median), p50 {p50['real']:.1f} ms")
+    srv = {kind: statistics.median(r["server_us"] for r in rs) for kind, rs in results.items()}
+    print(f"no-op route : {med['noop']:7.0f} req/s (median), p50 {p50['noop']:.1f} ms, "
+          f"server CPU {srv['noop']:.0f} us/req")
+    print(f"POST /hooks : {med['real']:7.0f} req/s (median), p50 {p50['real']:.1f} ms, "
+          f"server CPU {srv['real']:.0f} us/req (redis-server apart)")
     ratio = med["real"] / med["noop"]
     print(f"ratio       : {ratio:.2f} (target >= 0.5) {'OK' if ratio >= 0.5 else 'BELOW TARGET'}")
     print("where a request's CPU goes, in process (microseconds): "
