@@ -3,7 +3,9 @@
 `sla-connector web` and `sla-connector run` use this instead of gunicorn's command line so that the
 configuration is read and checked once, before any worker forks, and a bad file stops start-up with
 its message. `gunicorn 'connector.app:create_app()'` works as well (SLA_CONNECTOR_CONFIG names the
-file); these are the settings both use.
+file); these are the settings both use. Plain gunicorn with several workers needs
+PROMETHEUS_MULTIPROC_DIR set to an empty directory for /metrics to add up the workers' counts;
+`serve` sets up a private one itself.
 """
 
 from __future__ import annotations

@@ -291,3 +291,25 @@ def test_web_with_several_workers_aggregates_metrics_without_being_told(tmp_path
         code, _, err = stop(proc, signal.SIGTERM)
     assert code == 0, err
     assert not private.exists()  # removed at exit: the next start begins from empty files
+
+
+def test_run_with_two_receiver_workers_reports_the_same_totals_on_every_scrape(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = child_env()
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    proc = connector("--config", str(config), "run", "--bind", f"127.0.0.1:{port}", "--web-workers", "2",
+                     env=env)
+    try:
+        wait_for(lambda: http("GET", f"{base}/healthz")[0] == 200, 60, "the receiver")
+        for n in range(5):
+            body, headers = signed_jira(f"run-mp-{n}")
+            assert http("POST", f"{base}/hooks/acme-jira", body, headers)[0] == 202
+        for _ in range(5):
+            with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+                text = response.read().decode()
+            assert 'sla_webhooks_received_total{instance="acme-jira",outcome="accepted"} 5.0' in text
+    finally:
+        code, _, err = stop(proc, signal.SIGTERM)
+    assert code == 0, err
