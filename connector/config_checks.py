@@ -122,8 +122,17 @@ def _priority_warnings(policy: Policy, label: str,
 
 def _level_warnings(policy: Policy, label: str) -> list[str]:
     out = []
+    working = sorted(str(s) for s in policy.pause_statuses if str(s) in ("new", "open"))
+    if working:
+        out.append(f"{label} pauses its clocks in status {_names(working)}, where the team is working: "
+                   "they hardly ever run")
+    allowed = policy.match.fields.get("priority")
     for level in policy.escalations:
         targets = policy.metrics[level.metric].targets
+        if allowed is not None and not set(targets) & set(allowed):
+            out.append(f"{label} escalation {level.name} is never reached: {level.metric} has no target "
+                       f"for the priorities the policy matches ({_names(allowed)})")
+            continue
         if level.before is not None and targets and all(level.before >= t for t in targets.values()):
             out.append(f"{label} escalation {level.name} is {_duration(level.before)} before a deadline that "
                        f"is never that far away: it is reached as soon as the {level.metric} clock starts")

@@ -140,6 +140,38 @@ def test_a_before_level_longer_than_every_target_fires_at_once(tmp_path: Path, c
     ]
 
 
+def test_a_level_on_a_metric_without_targets_for_the_matched_priorities(tmp_path: Path, capsys) -> None:
+    policies = """
+        policies:
+          - id: urgent
+            version: 1
+            match: {priority: [urgent, critical]}
+            metrics:
+              first_response: {calendar: always, targets: {urgent: 30m, critical: 30m}}
+              resolution: {calendar: always, targets: {high: 4h}}
+            escalations:
+              - {name: late, metric: resolution, at: breach, actions: [{tag: sla-breached}]}
+          - id: rest
+            version: 1
+            metrics:
+              resolution:
+                calendar: always
+                targets: {critical: 2h, urgent: 2h, high: 4h, normal: 8h, low: 16h}
+    """
+    assert check(tmp_path, capsys, policies) == [
+        "policy urgent v1 escalation late is never reached: resolution has no target for the priorities "
+        "the policy matches ('critical', 'urgent')",
+    ]
+
+
+def test_pausing_in_a_working_status(tmp_path: Path, capsys) -> None:
+    policies = CLEAN.replace("    metrics:", "    pause_statuses: [open, pending]\n        metrics:", 1)
+    assert check(tmp_path, capsys, policies) == [
+        "policy standard v1 pauses its clocks in status 'open', where the team is working: "
+        "they hardly ever run",
+    ]
+
+
 def test_the_example_configuration_has_no_warning(tmp_path: Path, capsys) -> None:
     root = Path(__file__).resolve().parents[2]
     code = main(["--config", str(root / "examples/config.yaml"), "check-config"])
