@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -30,8 +29,8 @@ from typing import Any
 
 import redis
 
-from adapters.base import ApiError, NotFound, RateLimited
-from connector import failed, locks, status, store, timers
+from adapters.base import ApiError, NotFound
+from connector import failed, locks, retries, status, store, timers
 from connector.tuning import PipelineSettings
 from sla.effects import Effect, missing_effects
 from sla.events import TicketEvent
@@ -350,7 +349,7 @@ class Processor:
         if "gone" in record.meta:  # left by an older version after a bare 404: the ticket answered
             final.hdel(tk, store.META + "gone")
         if len(applied) < len(missing):
-            timers.schedule(final, instance, ticket, now_epoch + self._backoff(1))
+            timers.schedule(final, instance, ticket, now_epoch + retries.backoff(self.settings, 1))
         if evaluation.next_check is not None:
             at = max(evaluation.next_check.timestamp(), now_epoch + self.settings.min_recheck_s)
             timers.schedule(final, instance, ticket, at)
@@ -375,31 +374,11 @@ class Processor:
     def _failure(
         self, final: Any, instance: str, ticket: str, record: store.TicketRecord, exc: Exception, now: float
     ) -> None:
-        attempts = record.attempts + 1
-        tk = store.ticket_key(instance, ticket)
-        final.hset(tk, store.META + "attempts", attempts)
-        cfg = self.config.instances[instance]
-        extra = {**self._ids(instance, ticket), "attempts": attempts}
         if isinstance(exc, ApiError):
-            self._tally.incr("effects_failed", {"instance": instance, "product": cfg.product})
-            error = f"{type(exc).__name__} (HTTP {exc.status}): {exc}"
-            if isinstance(exc, NotFound):
-                error += " (no deletion received: the ticket was deleted, or the credentials cannot see it)"
-        else:
-            error = f"{type(exc).__name__}: {exc}"
-        if attempts >= self.settings.max_attempts:
-            log.error("ticket failed for good", exc_info=exc, extra={**extra, "event": "ticket_failed"})
-            failed.record_ticket(final, instance, ticket, error, attempts, now)
-            return
-        delay = self._backoff(attempts)
-        if isinstance(exc, RateLimited):
-            delay = max(delay, float(exc.retry_after))
-        log.warning(
-            "ticket will be retried",
-            exc_info=not isinstance(exc, ApiError) or None,
-            extra={**extra, "event": "ticket_retry", "error": error, "delay_s": round(delay, 3)},
-        )
-        timers.schedule(final, instance, ticket, now + delay)
+            product = self.config.instances[instance].product
+            self._tally.incr("effects_failed", {"instance": instance, "product": product})
+        fields = self._ids(instance, ticket)
+        retries.record_failure(final, self.settings, instance, ticket, record.attempts + 1, exc, now, fields)
 
     def _ids(self, instance: str, ticket: str) -> dict[str, Any]:
         """Log fields naming a ticket and what brought it into this batch (None: only a timer)."""
@@ -410,11 +389,6 @@ class Processor:
             "delivery": ",".join(dict.fromkeys(deliveries)) if deliveries else None,
             "entry": ",".join(dict.fromkeys(self._sources.get((instance, ticket), ()))) or None,
         }
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with full jitter in [base/2, base * 2^(attempt-1)] (capped)."""
-        ceiling = min(self.settings.backoff_cap_s, self.settings.backoff_base_s * 2 ** (attempt - 1))
-        return random.uniform(min(ceiling, self.settings.backoff_base_s / 2), ceiling)
 
 
 def ticket_state(

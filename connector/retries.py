@@ -1,0 +1,64 @@
+"""What happens when a ticket's evaluation or write-back fails: backoff timer, then the failed registry.
+
+Split from connector/pipeline.py (the batch controller) to keep each module small. A failure
+never blocks other tickets: the ticket gets a timer `backoff(attempts)` later (at least the
+product's Retry-After on a 429) and, after `max_attempts`, an entry in the failed registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from adapters.base import ApiError, NotFound, RateLimited
+from connector import failed, store, timers
+from connector.tuning import PipelineSettings
+
+log = logging.getLogger("sla_connector.pipeline")
+
+
+def backoff(settings: PipelineSettings, attempt: int) -> float:
+    """Exponential backoff with full jitter in [base/2, base * 2^(attempt-1)] (capped)."""
+    ceiling = min(settings.backoff_cap_s, settings.backoff_base_s * 2 ** (attempt - 1))
+    return random.uniform(min(ceiling, settings.backoff_base_s / 2), ceiling)
+
+
+def describe(exc: Exception) -> str:
+    """The error as kept in the failed registry and logged (adapters keep secrets out of messages)."""
+    if not isinstance(exc, ApiError):
+        return f"{type(exc).__name__}: {exc}"
+    error = f"{type(exc).__name__} (HTTP {exc.status}): {exc}"
+    if isinstance(exc, NotFound):  # Jira answers 404 also for a missing permission
+        error += " (no deletion received: the ticket was deleted, or the credentials cannot see it)"
+    return error
+
+
+def record_failure(
+    final: Any,
+    settings: PipelineSettings,
+    instance: str,
+    ticket: str,
+    attempts: int,
+    exc: Exception,
+    now: float,
+    log_fields: Mapping[str, Any],
+) -> None:
+    """Count attempt number `attempts` of the ticket: a retry timer, or the failed registry at the last."""
+    final.hset(store.ticket_key(instance, ticket), store.META + "attempts", attempts)
+    extra = {**log_fields, "attempts": attempts}
+    error = describe(exc)
+    if attempts >= settings.max_attempts:
+        log.error("ticket failed for good", exc_info=exc, extra={**extra, "event": "ticket_failed"})
+        failed.record_ticket(final, instance, ticket, error, attempts, now)
+        return
+    delay = backoff(settings, attempts)
+    if isinstance(exc, RateLimited):
+        delay = max(delay, float(exc.retry_after))
+    log.warning(
+        "ticket will be retried",
+        exc_info=not isinstance(exc, ApiError) or None,
+        extra={**extra, "event": "ticket_retry", "error": error, "delay_s": round(delay, 3)},
+    )
+    timers.schedule(final, instance, ticket, now + delay)
