@@ -19,6 +19,8 @@ from connector import store, timers
 from connector.intake import accept
 from connector.pipeline import Processor
 from connector.tuning import PipelineSettings
+from sla.events import EventKind, TicketEvent
+from sla.timeline import dedupe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes.harness import Clock, drain, post  # noqa: E402
@@ -232,3 +234,50 @@ def test_real_adapter_and_engine_converge_in_any_order(
     assert len(markers) == len(set(markers))  # a one-shot comment is never posted twice
     record = store.load_record(redis_conn, "zd", "5158")
     assert record is not None and record.stored_rows == len(record.events) == len(ZD_WEBHOOKS)
+
+
+# ---------------------------------------------------------------- one event id, conflicting content
+
+# The same comment id as different deliveries tell it (a Zendesk trigger repeats the latest comment
+# with the time and actor of a later update): the stored log must end with the one event
+# sla.timeline.dedupe picks, whatever the arrival order and whoever held the ticket's lock.
+VARIANTS = [
+    TicketEvent("c-1", "T-1", EventKind.COMMENTED, T0 + timedelta(minutes=m), actor=actor, public=public)
+    for m, actor, public in [
+        (30, "agent", True),
+        (150, "other", True),
+        (30, "requester", True),
+        (5, "agent", False),
+    ]
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(range(len(VARIANTS))), locked=st.lists(st.booleans(), min_size=4, max_size=4))
+def test_conflicting_variants_of_one_event_id_end_the_same_in_any_order(
+    redis_conn: redis.Redis, order: list[int], locked: list[bool]
+) -> None:
+    redis_conn.flushall()
+    clock = Clock(T0 + timedelta(seconds=1))
+    processor = Processor(
+        redis_conn,
+        desk_config(BASE, dry_run=True),
+        PipelineSettings(),
+        evaluator=MiniEvaluator(),
+        clock=clock,
+    )
+    post(redis_conn, "d-created", "T-1", [created("T-1", T0)])
+    drain(redis_conn, processor)
+    lock = store.lock_key("desk", "T-1")
+    for i, held in zip(order, locked, strict=True):
+        if held:  # another worker holds the ticket: the row is appended unseen (the deferred path)
+            redis_conn.set(lock, "another-worker", px=60_000)
+        post(redis_conn, f"d{i}", "T-1", [VARIANTS[i].to_dict()])
+        drain(redis_conn, processor)
+        redis_conn.delete(lock)
+    timers.schedule(redis_conn, "desk", "T-1", 0)
+    drain(redis_conn, processor, fire_timers_at=clock.now)
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert record is not None
+    assert [e for e in record.events if e.event_id == "c-1"] == [dedupe(VARIANTS)[0]]
+    assert record.stored_rows == 2  # losing rows are not kept
