@@ -336,6 +336,9 @@ class Processor:
             log.warning("ticket is gone: its effects end", extra={**extra, "event": "ticket_gone"})
             final.hset(tk, store.META + "gone", "1")
             timers.cancel(final, instance, ticket)
+            if record.attempts:  # 404s before the deletion arrived were failures; they are explained now
+                final.hdel(tk, store.META + "attempts")
+                final.hdel(store.FAILED, failed.ticket_id(instance, ticket))
             return -1
         except Exception as exc:
             self._failure(final, instance, ticket, record, exc, now_epoch)

@@ -281,6 +281,21 @@ def test_a_lasting_404_ends_in_the_failed_registry_and_retry_asks_again(redis_co
     assert failed.list_failed(redis_conn) == []
 
 
+def test_a_deletion_after_failed_404s_clears_the_failed_entry(redis_conn: redis.Redis) -> None:
+    processor, clock, _ = make(redis_conn, max_attempts=1)
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=404)
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+        assert [e["id"] for e in failed.list_failed(redis_conn)] == ["ticket:desk:T-1"]
+        post(redis_conn, "d2", "T-1", [deleted("T-1", T0 + timedelta(seconds=2))])
+        drain(redis_conn, processor)
+        assert len(rsps.calls) == 2
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert record.gone and record.attempts == 0
+    assert failed.list_failed(redis_conn) == []
+
+
 def test_a_gone_mark_from_a_bare_404_does_not_stop_the_ticket(redis_conn: redis.Redis) -> None:
     # Older versions marked a ticket gone on any 404; such a mark must not keep it silent for ever.
     processor, clock, _ = make(redis_conn)
