@@ -263,9 +263,9 @@ class Processor:
             final.rpush(ek, *(store.encode_event(e) for e in fresh))
         if not events:
             return 0  # a timer or replay for a ticket we know nothing about
-        # Gone only with a deletion in the log: a mark left by a bare 404 (older versions) does not hold.
         deleted = store.is_deleted(events)
-        gone = record.gone and deleted
+        # A mark "1" was left by older versions after any 404: it holds only with a deletion in the log.
+        gone = record.gone and (deleted or record.meta["gone"] != store.GONE_LEGACY)
         if deleted:
             ttl = self.settings.deleted_retention_s
         elif store.is_finished(events):  # kept long: a ticket reopened months later keeps its clocks
@@ -273,7 +273,7 @@ class Processor:
         else:
             ttl = self.settings.open_ttl_s
         count = 0 if gone else self._evaluate_and_apply(final, instance, ticket, events, record)
-        count = max(count, 0)  # -1: gone just now (it was deleted: ttl is already the deleted one)
+        count = max(count, 0)  # -1: gone just now
         final.expire(ek, ttl)
         final.expire(tk, ttl)
         return count
@@ -328,13 +328,14 @@ class Processor:
                             },
                         )
         except NotFound as exc:
-            if not store.is_deleted(events):
-                # Jira answers 404 also for a missing permission (and Cloud for bad credentials): a
-                # bare 404 is retried like any failure and ends in the failed registry, never silently.
+            reason = _gone_reason(exc, events)
+            if reason is None:
                 self._failure(final, instance, ticket, record, exc, now_epoch)
                 return 0
-            log.warning("ticket is gone: its effects end", extra={**extra, "event": "ticket_gone"})
-            final.hset(tk, store.META + "gone", "1")
+            log.warning(
+                "ticket is gone: its effects end", extra={**extra, "event": "ticket_gone", "reason": reason}
+            )
+            final.hset(tk, store.META + "gone", reason)
             timers.cancel(final, instance, ticket)
             if record.attempts:  # 404s before the deletion arrived were failures; they are explained now
                 final.hdel(tk, store.META + "attempts")
@@ -392,6 +393,21 @@ class Processor:
             "delivery": ",".join(dict.fromkeys(deliveries)) if deliveries else None,
             "entry": ",".join(dict.fromkeys(self._sources.get((instance, ticket), ()))) or None,
         }
+
+
+def _gone_reason(exc: NotFound, events: list[TicketEvent]) -> str | None:
+    """Why a NotFound ends the ticket's effects; None when it is not to be believed yet.
+
+    Jira answers 404 also for a missing permission (and Cloud for refused credentials): a bare 404
+    is believed only once the product told us of a deletion; until then it is retried like any
+    failure and ends in the failed registry, never silently. A NotFound for another status is the
+    adapter's definite verdict (Zendesk 422 "closed prevents ticket update").
+    """
+    if store.is_deleted(events):
+        return "deleted"
+    if exc.status not in (None, 404):
+        return f"HTTP {exc.status}"
+    return None
 
 
 def ticket_state(

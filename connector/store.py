@@ -45,6 +45,7 @@ SCHEDULER = "sla:scheduler"  # string with a TTL while a scheduler loop is alive
 
 LEDGER_DRY = "dry:"  # prefix of dry-run ledger fields
 META = "#"  # prefix of bookkeeping fields
+GONE_LEGACY = "1"  # "#gone" as older versions set it after any 404 (now the reason is stored)
 
 
 def events_key(instance: str, ticket: str) -> str:
@@ -195,7 +196,7 @@ class TicketRecord:
 
     @property
     def gone(self) -> bool:
-        return self.meta.get("gone") == "1"
+        return bool(self.meta.get("gone"))
 
     @property
     def attempts(self) -> int:

@@ -296,6 +296,31 @@ def test_a_deletion_after_failed_404s_clears_the_failed_entry(redis_conn: redis.
     assert failed.list_failed(redis_conn) == []
 
 
+def test_a_definite_verdict_from_the_adapter_ends_the_ticket_at_once(redis_conn: redis.Redis) -> None:
+    # Zendesk answers 422 "closed prevents ticket update" for a closed ticket; its client raises
+    # NotFound with that status: unlike a bare 404 it cannot be a permission problem.
+    processor, clock, _ = make(redis_conn)
+    with responses.RequestsMock() as rsps:
+        rsps.add(
+            responses.PUT,
+            f"{BASE}/tickets/T-1",
+            status=422,
+            json={
+                "error": "RecordInvalid",
+                "description": "Record validation errors",
+                "details": {"status": [{"description": "Status: closed prevents ticket update"}]},
+            },
+        )
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+        post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=1), "u1", priority="low")])
+        drain(redis_conn, processor)
+        assert len(rsps.calls) == 1
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert record.gone and record.meta["gone"] == "HTTP 422" and record.attempts == 0
+    assert timers.due_at(redis_conn, "desk", "T-1") is None and failed.list_failed(redis_conn) == []
+
+
 def test_a_gone_mark_from_a_bare_404_does_not_stop_the_ticket(redis_conn: redis.Redis) -> None:
     # Older versions marked a ticket gone on any 404; such a mark must not keep it silent for ever.
     processor, clock, _ = make(redis_conn)
@@ -319,7 +344,7 @@ def test_a_deleted_ticket_answering_404_ends_its_effects(redis_conn: redis.Redis
         drain(redis_conn, processor)
         assert len(rsps.calls) == 1
     record = store.load_record(redis_conn, "desk", "T-1")
-    assert record is not None and record.gone and len(record.events) == 3
+    assert record is not None and record.meta["gone"] == "deleted" and len(record.events) == 3
     assert 3500 < redis_conn.ttl(store.events_key("desk", "T-1")) <= 3600
     assert timers.due_at(redis_conn, "desk", "T-1") is None
     assert failed.list_failed(redis_conn) == []

@@ -57,6 +57,8 @@ class Client:
         errors = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict}
         if code in errors:
             raise errors[code](message, code)
+        if code == 422 and "closed prevents ticket update" in resp.text.lower():
+            raise NotFound(message, code)  # like the Zendesk client: a closed ticket is never writable again
         if code >= 500:
             raise ServerError(message, code)
         raise ApiError(message, code)
