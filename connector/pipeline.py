@@ -328,7 +328,7 @@ class Processor:
                             },
                         )
         except NotFound as exc:
-            reason = _gone_reason(exc, events)
+            reason = retries.gone_reason(exc, events)
             if reason is None:
                 self._failure(final, instance, ticket, record, exc, now_epoch)
                 return 0
@@ -395,47 +395,5 @@ class Processor:
         }
 
 
-def _gone_reason(exc: NotFound, events: list[TicketEvent]) -> str | None:
-    """Why a NotFound ends the ticket's effects; None when it is not to be believed yet.
-
-    Jira answers 404 also for a missing permission (and Cloud for refused credentials): a bare 404
-    is believed only once the product told us of a deletion; until then it is retried like any
-    failure and ends in the failed registry, never silently. A NotFound for another status is the
-    adapter's definite verdict (Zendesk 422 "closed prevents ticket update").
-    """
-    if store.is_deleted(events):
-        return "deleted"
-    if exc.status not in (None, 404):
-        return f"HTTP {exc.status}"
-    return None
-
-
-def ticket_state(
-    conn: redis.Redis,
-    config: Any,
-    instance: str,
-    ticket_id: str,
-    now: datetime,
-    *,
-    evaluator: Evaluator | None = None,
-) -> dict | None:
-    """The ticket's SLA state for the HTTP API; None for an unknown instance or ticket."""
-    cfg = config.instances.get(instance)
-    if cfg is None:
-        return None
-    record = store.load_record(conn, instance, ticket_id)
-    if record is None or not record.events:
-        return None
-    evaluation = (evaluator or default_evaluator())(
-        config.policies, config.calendars, record.events, now, instance=instance
-    )
-    out = dict(evaluation.to_dict())
-    out["ledger"] = dict(sorted(record.ledger.items()))
-    out["dry_run_ledger"] = dict(sorted(record.dry_ledger.items()))
-    out["dry_run"] = bool(cfg.dry_run)
-    out["event_count"] = len(record.events)
-    out["gone"] = record.gone
-    out["attempts"] = record.attempts
-    due = timers.due_at(conn, instance, ticket_id)
-    out["next_timer"] = None if due is None else datetime.fromtimestamp(due, UTC).isoformat()
-    return out
+# connector/api.py reads a ticket's state through this module.
+from connector.ticket_view import ticket_state  # noqa: E402, F401

@@ -15,6 +15,7 @@ from typing import Any
 from adapters.base import ApiError, NotFound, RateLimited
 from connector import failed, store, timers
 from connector.tuning import PipelineSettings
+from sla.events import TicketEvent
 
 log = logging.getLogger("sla_connector.pipeline")
 
@@ -62,3 +63,18 @@ def record_failure(
         extra={**extra, "event": "ticket_retry", "error": error, "delay_s": round(delay, 3)},
     )
     timers.schedule(final, instance, ticket, now + delay)
+
+
+def gone_reason(exc: NotFound, events: list[TicketEvent]) -> str | None:
+    """Why a NotFound ends the ticket's effects; None when it is not to be believed yet.
+
+    Jira answers 404 also for a missing permission (and Cloud for refused credentials): a bare 404
+    is believed only once the product told us of a deletion; until then it is retried like any
+    failure and ends in the failed registry, never silently. A NotFound for another status is the
+    adapter's definite verdict (Zendesk 422 "closed prevents ticket update").
+    """
+    if store.is_deleted(events):
+        return "deleted"
+    if exc.status not in (None, 404):
+        return f"HTTP {exc.status}"
+    return None

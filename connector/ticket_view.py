@@ -1,0 +1,47 @@
+"""A ticket's SLA state as the HTTP API shows it: its evaluation now, ledgers and bookkeeping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from connector import store, timers
+
+
+def ticket_state(
+    conn: redis.Redis,
+    config: Any,
+    instance: str,
+    ticket_id: str,
+    now: datetime,
+    *,
+    evaluator: Any = None,
+) -> dict | None:
+    """The ticket's SLA state for the HTTP API; None for an unknown instance or ticket."""
+    cfg = config.instances.get(instance)
+    if cfg is None:
+        return None
+    record = store.load_record(conn, instance, ticket_id)
+    if record is None or not record.events:
+        return None
+    evaluation = (evaluator or _default_evaluator())(
+        config.policies, config.calendars, record.events, now, instance=instance
+    )
+    out = dict(evaluation.to_dict())
+    out["ledger"] = dict(sorted(record.ledger.items()))
+    out["dry_run_ledger"] = dict(sorted(record.dry_ledger.items()))
+    out["dry_run"] = bool(cfg.dry_run)
+    out["event_count"] = len(record.events)
+    out["gone"] = record.gone
+    out["attempts"] = record.attempts
+    due = timers.due_at(conn, instance, ticket_id)
+    out["next_timer"] = None if due is None else datetime.fromtimestamp(due, UTC).isoformat()
+    return out
+
+
+def _default_evaluator() -> Any:
+    from sla.evaluate import evaluate  # imported late: the SLA engine is heavy to import
+
+    return evaluate
