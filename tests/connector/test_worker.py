@@ -228,8 +228,8 @@ class _SlowEvaluator(MiniEvaluator):
 def test_a_live_workers_slow_batch_is_not_reclaimed(redis_conn: redis.Redis) -> None:
     ensure_group(redis_conn)
     post(redis_conn, "d1", "T-1", [created("T-1", T0)])
-    settings = PipelineSettings(reclaim_idle_s=0.4, max_deliveries=1)
-    evaluator = _SlowEvaluator(1.5)
+    settings = PipelineSettings(reclaim_idle_s=0.6, max_deliveries=1)
+    evaluator = _SlowEvaluator(2.2)
     stop = threading.Event()
     worker = threading.Thread(
         target=run_worker,
@@ -249,7 +249,7 @@ def test_a_live_workers_slow_batch_is_not_reclaimed(redis_conn: redis.Redis) -> 
             assert time.monotonic() < deadline, "the worker never read the entry"
             time.sleep(0.01)
         for name in ("other", "other2", "other3"):  # well past the idle time, several times
-            time.sleep(0.3)
+            time.sleep(0.5)
             assert reclaim(redis_conn, name, settings) == []
         assert failed.list_failed(redis_conn) == []
         deadline = time.monotonic() + 5
@@ -276,7 +276,7 @@ def test_touch_resets_only_the_callers_own_entries(redis_conn: redis.Redis, capl
         p["message_id"]: p
         for p in redis_conn.xpending_range(store.STREAM, store.GROUP, min="-", max="+", count=10)
     }
-    assert pending[mine]["consumer"] == b"me" and pending[mine]["time_since_delivered"] < 50
+    assert pending[mine]["consumer"] == b"me" and pending[mine]["time_since_delivered"] < 200
     assert pending[mine]["times_delivered"] == 1  # a touch is not a delivery
     assert pending[theirs]["consumer"] == b"them"
     assert touch(redis_conn, "me", []) == 0
