@@ -148,9 +148,10 @@ class _Compiler:
         if key in ("minimum", "maximum"):
             if not _is_number(value):
                 raise self.fail(where, f"{key} {value!r}")
+            # Written as jsonschema's own failing test negated, so that NaN answers as it does.
             if key == "minimum":
-                return lambda v: not _is_number(v) or v >= value
-            return lambda v: not _is_number(v) or v <= value
+                return lambda v: not _is_number(v) or not v < value
+            return lambda v: not _is_number(v) or not v > value
         if key == "pattern":
             search = re.compile(value).search  # jsonschema uses re.search too: unanchored unless ^/$
             return lambda v: not isinstance(v, str) or search(v) is not None

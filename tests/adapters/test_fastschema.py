@@ -124,6 +124,8 @@ def test_same_answer_as_jsonschema_on_bent_payloads(name: str, data: st.DataObje
         ({"if": {"required": ["a"]}, "else": {"required": ["b"]}}, {"c": 1}, False),
         ({"then": {"required": ["b"]}}, {}, True),  # then without if: ignored
         ({"not": {"type": "null"}}, None, False),
+        ({"not": {"minimum": 0}}, float("nan"), False),  # NaN < 0 is false: jsonschema accepts it
+        ({"maximum": 0}, float("nan"), True),
         ({"items": {"type": "string"}}, ["a", 1], False),
         ({"$defs": {"n": {"type": ["array", "null"], "items": {"$ref": "#/$defs/n"}}}, "$ref": "#/$defs/n"},
          [[None, []], [[1]]], False),
