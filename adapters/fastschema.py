@@ -1,199 +1,124 @@
-"""A compiled yes/no check for the JSON Schema subset our webhook schemas use (the receiver's fast path).
+"""The receiver's fast yes/no schema check: fastjsonschema, on keywords where it answers as jsonschema.
 
-jsonschema spends ~4 us per subschema it descends into (it builds a validator object for each), about
-150 us for a Jira issue event: a third of the receiver's CPU. `compile_schema` turns a schema into
-plain closures that answer the same question as `Draft202012Validator(schema).is_valid(value)` for
-values from `json.loads`, in a few microseconds. It only says yes or no: the adapters still ask
-jsonschema for the error (message and path) when the answer is no, so a rejected payload is reported
-exactly as before, and only a payload this check accepts skips jsonschema.
+jsonschema spends ~4 us per subschema it descends into, ~150 us for a Jira issue event: a third of the
+receiver's CPU. fastjsonschema compiles a schema to Python source once and answers in a few
+microseconds. The adapters ask it first; only when it says no does jsonschema run, and jsonschema alone
+decides and words every rejection (message and path). So the combination accepts exactly what
+jsonschema accepts as long as fastjsonschema never says yes where jsonschema says no; the other way
+round only costs time.
 
-Only the keywords below are understood; any other keyword raises ValueError naming it and where it
-is, so a schema that grows a new keyword fails at import instead of being checked partly.
-tests/adapters/test_fastschema.py checks agreement with jsonschema on mutated real payloads.
+fastjsonschema implements drafts 4-2019 and reads our 2020-12 schemas with its 2019 rules. The two
+agree on the keywords in `_ASSERTIONS` as our schemas use them (tests/adapters/test_fastschema.py
+checks each, and agreement on mutated real payloads). Known difference, in the harmless direction: in
+`pattern` it reads `$` as end of string, while jsonschema (Python's re) also matches before one final
+newline, so "7\\n" fails fastjsonschema's "^[0-9]+$" and is then accepted by jsonschema.
+`compile_schema` refuses anything else with ValueError naming the keyword, where it is and the file, so
+a schema that grows a keyword fails at import instead of being checked partly.
 """
 
 from __future__ import annotations
 
-import numbers
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import fastjsonschema
+
 Check = Callable[[Any], bool]
 
-# Keywords that never affect validity (annotations, and $defs, which are reached through $ref).
-_IGNORED = frozenset({"$schema", "$id", "$comment", "$defs", "title", "description", "default", "examples",
-                      "deprecated", "readOnly", "writeOnly"})
+_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "$defs", "title", "description", "examples",
+                          "deprecated", "readOnly", "writeOnly"})
+_ASSERTIONS = frozenset({"type", "properties", "required", "additionalProperties", "items", "pattern",
+                         "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
+                         "exclusiveMaximum", "enum", "const", "anyOf", "allOf", "oneOf", "not", "if",
+                         "then", "else", "$ref"})
+_TYPES = frozenset({"object", "array", "string", "null", "boolean", "integer", "number"})
+_SCALARS = (str, int, float, bool, type(None))
 
 
-def _is_integer(value: Any) -> bool:
-    # As jsonschema's draft 6+ type checker: bools are not integers, 1.0 is one.
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+def _check_subset(schema: Any, where: str, source: str) -> None:
+    """Raise ValueError for any keyword or form outside what fastjsonschema and jsonschema agree on."""
 
+    def fail(why: str, at: str) -> ValueError:
+        return ValueError(f"{source}: {why} at {at or '#'} (not supported by adapters.fastschema)")
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Number) and not isinstance(value, bool)
-
-
-_TYPES: dict[str, Check] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "null": lambda v: v is None,
-    "boolean": lambda v: isinstance(v, bool),
-    "integer": _is_integer,
-    "number": _is_number,
-}
-
-
-def _always(value: Any) -> bool:
-    return True
-
-
-def _never(value: Any) -> bool:
-    return False
-
-
-class _Compiler:
-    def __init__(self, root: Mapping[str, Any], source: str) -> None:
-        self.root = root
-        self.source = source
-        self.refs: dict[str, Check] = {}
-
-    def fail(self, where: str, why: str) -> ValueError:
-        return ValueError(f"{self.source}: {why} at {where or '#'} (not supported by adapters.fastschema)")
-
-    def ref(self, target: Any, where: str) -> Check:
-        if not isinstance(target, str) or not target.startswith("#/$defs/") or "/" in target[8:]:
-            raise self.fail(where, f"$ref {target!r} (only #/$defs/<name>)")
-        if target not in self.refs:
-            defs = self.root.get("$defs")
-            name = target[8:]
-            if not isinstance(defs, Mapping) or name not in defs:
-                raise self.fail(where, f"$ref {target!r} names no definition")
-            cell: list[Check] = []
-            self.refs[target] = lambda v: cell[0](v)  # late bound: definitions may refer to themselves
-            cell.append(self.compile(defs[name], f"#/$defs/{name}"))
-        return self.refs[target]
-
-    def compile(self, schema: Any, where: str) -> Check:
-        if schema is True:
-            return _always
-        if schema is False:
-            return _never
-        if not isinstance(schema, Mapping):
-            raise self.fail(where, f"schema {schema!r}")
-        if "$id" in schema and where:
-            raise self.fail(where, "$id in a subschema")
-        checks = [self.keyword(key, value, schema, f"{where}/{key}") for key, value in schema.items()
-                  if key not in _IGNORED and key not in ("then", "else")]
-        checks = [c for c in checks if c is not _always]
-        if not checks:
-            return _always
-        if len(checks) == 1:
-            return checks[0]
-        return _every(checks)
-
-    def subs(self, value: Any, where: str) -> list[Check]:
-        if not isinstance(value, list) or not value:
-            raise self.fail(where, f"expected a non-empty list of schemas, got {value!r}")
-        return [self.compile(s, f"{where}/{i}") for i, s in enumerate(value)]
-
-    def keyword(self, key: str, value: Any, schema: Mapping[str, Any], where: str) -> Check:
+    if isinstance(schema, bool):
+        return
+    if not isinstance(schema, Mapping):
+        raise fail(f"schema {schema!r}", where)
+    for key, value in schema.items():
+        at = f"{where}/{key}"
+        if key not in _ANNOTATIONS and key not in _ASSERTIONS:
+            raise fail(f"keyword {key!r}", at)  # e.g. "default": fastjsonschema would write it into payloads
+        if key == "$id" and where:
+            raise fail("$id in a subschema", at)
+        if key == "$ref":
+            if not isinstance(value, str) or not value.startswith("#/$defs/") or "/" in value[8:]:
+                raise fail(f"$ref {value!r} (only #/$defs/<name>)", at)  # never a remote fetch
+            if set(schema) & (_ASSERTIONS - {"$ref"}):
+                raise fail("$ref beside other keywords (2019+ applies them, fastjsonschema ignores them)", at)
         if key == "type":
             names = [value] if isinstance(value, str) else value
-            if not isinstance(names, list) or not names or any(n not in _TYPES for n in names):
-                raise self.fail(where, f"type {value!r}")
-            preds = [_TYPES[n] for n in names]
-            return preds[0] if len(preds) == 1 else lambda v: any(p(v) for p in preds)
+            if not isinstance(names, list) or not names or not set(names) <= _TYPES:
+                raise fail(f"type {value!r}", at)
         if key in ("enum", "const"):
             members = value if key == "enum" else [value]
-            if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-                raise self.fail(where, f"{key} with non-string members")  # jsonschema's equality is subtle
-            allowed = frozenset(members)
-            return lambda v: isinstance(v, str) and v in allowed
-        if key == "required":
-            names = tuple(value)
-
-            def required(v: Any) -> bool:
-                if isinstance(v, dict):
-                    for name in names:
-                        if name not in v:
-                            return False
-                return True
-
-            return required
-        if key == "properties":
-            props = [(name, self.compile(sub, f"{where}/{name}")) for name, sub in value.items()]
-
-            def properties(v: Any) -> bool:
-                if not isinstance(v, dict):
-                    return True
-                for name, check in props:
-                    if name in v and not check(v[name]):
-                        return False
-                return True
-
-            return properties
-        if key == "items":
-            item = self.compile(value, where)
-            return lambda v: not isinstance(v, list) or all(item(i) for i in v)
-        if key in ("minLength", "maxLength"):
-            n = _count(value, where, self)
-            if key == "minLength":
-                return lambda v: not isinstance(v, str) or len(v) >= n
-            return lambda v: not isinstance(v, str) or len(v) <= n
-        if key in ("minimum", "maximum"):
-            if not _is_number(value):
-                raise self.fail(where, f"{key} {value!r}")
-            # Written as jsonschema's own failing test negated, so that NaN answers as it does.
-            if key == "minimum":
-                return lambda v: not _is_number(v) or not v < value
-            return lambda v: not _is_number(v) or not v > value
-        if key == "pattern":
-            search = re.compile(value).search  # jsonschema uses re.search too: unanchored unless ^/$
-            return lambda v: not isinstance(v, str) or search(v) is not None
-        if key == "$ref":
-            return self.ref(value, where)
-        if key == "anyOf":
-            options = self.subs(value, where)
-            return lambda v: any(o(v) for o in options)
-        if key == "allOf":
-            return _every(self.subs(value, where))
-        if key == "oneOf":
-            options = self.subs(value, where)
-            return lambda v: sum(1 for o in options if o(v)) == 1
-        if key == "not":
-            inner = self.compile(value, where)
-            return lambda v: not inner(v)
-        if key == "if":
-            base = where.rsplit("/", 1)[0]
-            cond = self.compile(value, where)
-            then = self.compile(schema.get("then", True), f"{base}/then")
-            other = self.compile(schema.get("else", True), f"{base}/else")
-            return lambda v: then(v) if cond(v) else other(v)
-        raise self.fail(where, f"keyword {key!r}")
+            if not isinstance(members, list) or not all(isinstance(m, _SCALARS) for m in members):
+                raise fail(f"{key} with non-scalar members", at)  # container equality differs in detail
+        if key in ("minimum", "maximum") and f"exclusive{key.title()}" in schema:
+            raise fail(f"{key} beside exclusive{key.title()} (fastjsonschema mixes them as draft 4)", at)
+        if key in ("properties", "$defs"):
+            for name, sub in value.items():
+                _check_subset(sub, f"{at}/{name}", source)
+        elif key in ("items", "not", "if", "then", "else", "additionalProperties"):
+            if key == "items" and isinstance(value, list):
+                raise fail("items as a list (prefixItems in 2020-12)", at)
+            _check_subset(value, at, source)
+        elif key in ("anyOf", "allOf", "oneOf"):
+            if not isinstance(value, list) or not value:
+                raise fail(f"expected a non-empty list of schemas, got {value!r}", at)
+            for i, sub in enumerate(value):
+                _check_subset(sub, f"{at}/{i}", source)
 
 
-def _count(value: Any, where: str, compiler: _Compiler) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise compiler.fail(where, f"length {value!r}")
-    return value
+def _defined_refs(schema: Mapping[str, Any], source: str) -> None:
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, Mapping):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref[8:] not in defs:
+                raise ValueError(f"{source}: $ref {ref!r} names no definition at {where or '#'}"
+                                 " (not supported by adapters.fastschema)")
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(schema, "")
 
 
-def _every(checks: list[Check]) -> Check:
-    def every(v: Any) -> bool:
-        for check in checks:  # a plain loop: cheaper than all() over a generator
-            if not check(v):
-                return False
+def compile_schema(schema: Mapping[str, Any] | bool, source: str = "<schema>") -> Check:
+    """A predicate equal to `Draft202012Validator(schema).is_valid` on JSON values, except that it may
+    say no to a string ending in a newline that a `$` pattern lets jsonschema accept (see above).
+    Raises ValueError naming the keyword and `source` (e.g. the schema file) for anything outside the
+    subset, or when fastjsonschema cannot compile the schema."""
+    _check_subset(schema, "", source)
+    if isinstance(schema, Mapping):
+        _defined_refs(schema, source)
+    try:
+        # No defaults written into payloads, no format checks (2020-12 formats are annotations).
+        # detailed_exceptions stays on: off, fastjsonschema 2.22 fails to compile `const`.
+        validate = fastjsonschema.compile(schema, use_default=False, use_formats=False)
+    except (fastjsonschema.JsonSchemaDefinitionException, ValueError) as exc:
+        raise ValueError(f"{source}: fastjsonschema cannot compile it: {exc}") from exc
+    invalid = fastjsonschema.JsonSchemaValueException
+
+    def is_valid(value: Any) -> bool:
+        try:
+            validate(value)
+        except invalid:
+            return False
         return True
 
-    return every
-
-
-def compile_schema(schema: Mapping[str, Any], source: str = "<schema>") -> Check:
-    """A predicate equal to `Draft202012Validator(schema).is_valid` on JSON values. Raises ValueError
-    naming the keyword (and `source`, e.g. the schema file) for anything outside the subset."""
-    return _Compiler(schema, source).compile(schema, "")
+    return is_valid
