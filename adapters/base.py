@@ -8,6 +8,7 @@ instance settings); `load(product)` finds it by name, so a third helpdesk is a n
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import ModuleType
@@ -15,6 +16,8 @@ from typing import Any, Protocol
 
 from sla.effects import Effect
 from sla.events import TicketEvent
+
+_log = logging.getLogger("sla.adapters")
 
 # ---------------------------------------------------------------- inbound errors
 
@@ -66,8 +69,17 @@ class Forbidden(ApiError):  # 403
     pass
 
 
-class NotFound(ApiError):  # 404: the ticket is gone; its effects end cleanly
-    pass
+class NotFound(ApiError):
+    """404 (or a product's own "can never be written again"): the ticket may be gone.
+
+    A bare 404 also means lost permission or (Jira Cloud) refused credentials, so the pipeline
+    believes it only with a deletion event, unless `confirmed`: the adapter re-read the ticket
+    (404 again) and an authenticated probe succeeded, so the credentials work and the ticket is gone.
+    """
+
+    def __init__(self, message: str, status: int | None = None, *, confirmed: bool = False) -> None:
+        super().__init__(message, status)
+        self.confirmed = confirmed
 
 
 class Conflict(ApiError):  # 409: someone else changed the ticket; try again
@@ -88,6 +100,28 @@ class ServerError(ApiError):  # 5xx
 
 class Timeout(ApiError):  # connect or read timeout, connection refused
     retryable = True
+
+
+def report_bad(
+    instance: str, ticket_id: str, bad: Sequence[tuple[Effect, ValueError]], applied: Sequence[Effect]
+) -> None:
+    """After the good effects were written: log each effect whose value cannot be written.
+
+    With nothing written, raise one ValueError naming them all: the pipeline counts it as a failed
+    attempt (ending in the failed registry), so a bad value is reported and never blocks the rest.
+    With progress, the missing effects make the pipeline retry soon, and the retry raises.
+    """
+    if not bad:
+        return
+    message = "; ".join(f"effect {effect.key!r}: {exc}" for effect, exc in bad)
+    if not applied:
+        raise ValueError(f"instance {instance!r}, ticket {ticket_id}: {message}")
+    for effect, exc in bad:
+        _log.error(
+            "effect not written: bad value",
+            extra={"event": "effect_bad_value", "instance": instance, "ticket": ticket_id,
+                   "effect": effect.key, "error": str(exc)},
+        )
 
 
 # ---------------------------------------------------------------- the protocol

@@ -219,6 +219,43 @@ class HttpClient:
             raise self.error_class(status, text)(f"{where}: HTTP {status}: {text}", status)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def confirm_gone(
+        self,
+        exc: NotFound,
+        ticket_path: str,
+        probe_path: str,
+        probe_ok: Callable[[Any], bool] = lambda answer: True,
+    ) -> NotFound:
+        """`exc` as a confirmed deletion, or `exc` itself when the 404 is not to be believed yet.
+
+        A bare 404 also means lost permission or refused credentials. Confirmed: the ticket still
+        answers 404 to a plain GET and the authenticated probe (the product's "who am I") succeeds
+        and `probe_ok` accepts its answer. Any other outcome leaves `exc` unconfirmed (retried).
+        """
+        if exc.status != 404 or exc.confirmed:
+            return exc
+        try:
+            self.request("GET", ticket_path)
+        except NotFound as again:
+            if again.status != 404:
+                return exc
+        except ApiError:
+            return exc
+        else:
+            return self._unconfirmed(exc, f"GET {ticket_path} answers")
+        try:
+            answer = self.request("GET", probe_path)
+        except ApiError as probe_error:
+            return self._unconfirmed(exc, f"{probe_path}: {type(probe_error).__name__}")
+        if not probe_ok(answer):
+            return self._unconfirmed(exc, f"{probe_path}: not an authenticated user")
+        confirmed = f"{exc}; confirmed: GET {ticket_path} answers 404 and {probe_path} succeeds"
+        return NotFound(confirmed, 404, confirmed=True)
+
+    def _unconfirmed(self, exc: NotFound, why: str) -> NotFound:
+        self._log.info(f"{self.product}.not_found_unconfirmed", extra={"why": why})
+        return exc
+
     def _decode(self, response: requests.Response, where: str) -> Any:
         if self.rate_limit_remaining_header:
             self.rate_limit_remaining = int_header(response, self.rate_limit_remaining_header)

@@ -71,10 +71,14 @@ def gone_reason(exc: NotFound, events: list[TicketEvent]) -> str | None:
     Jira answers 404 also for a missing permission (and Cloud for refused credentials): a bare 404
     is believed only once the product told us of a deletion; until then it is retried like any
     failure and ends in the failed registry, never silently. A NotFound for another status is the
-    adapter's definite verdict (Zendesk 422 "closed prevents ticket update").
+    adapter's definite verdict (Zendesk 422 "closed prevents ticket update"), and so is a
+    `confirmed` one: the adapter re-read the ticket (404 again) and its credentials work (products
+    or webhook kinds that never send a deletion, e.g. Zendesk triggers).
     """
     if store.is_deleted(events):
         return "deleted"
+    if getattr(exc, "confirmed", False):
+        return "confirmed 404"
     if exc.status not in (None, 404):
         return f"HTTP {exc.status}"
     return None

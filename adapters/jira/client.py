@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from adapters.base import ApiError
+from adapters.base import ApiError, NotFound, report_bad
 from adapters.jira.config import JiraConfig
 from adapters.jira.http import JiraHttp
 from adapters.jira.users import body_text
@@ -38,30 +38,46 @@ class JiraClient:
     def apply(self, ticket_id: str, effects: Sequence[Effect]) -> list[Effect]:
         """One PUT for due date, labels, priority and assignee; then each comment not already there.
 
-        Returns fewer effects than given only after a retryable error (429, 5xx, timeout, 409)
-        that came after some progress; the caller retries the rest.
+        Returns fewer effects than given after a retryable error (429, 5xx, timeout, 409) that came
+        after some progress, and when an effect's value cannot be written (logged; with nothing
+        else written it is raised as ValueError, see `adapters.base.report_bad`); the caller retries
+        the rest. A 404 is confirmed (`HttpClient.confirm_gone`) before the pipeline believes it.
         """
+        try:
+            return self._apply(ticket_id, effects)
+        except NotFound as exc:
+            confirmed = self.http.confirm_gone(exc, self._issue(ticket_id), f"{self.api}/myself")
+            if confirmed is exc:
+                raise
+            raise confirmed from exc
+
+    def _apply(self, ticket_id: str, effects: Sequence[Effect]) -> list[Effect]:
         fields: dict[str, Any] = {}
         labels: list[dict[str, str]] = []
         put: list[Effect] = []
         comments: list[Effect] = []
+        bad: list[tuple[Effect, ValueError]] = []
         for effect in effects:
             kind = effect.kind
             if kind is EffectKind.COMMENT:
                 comments.append(effect)
                 continue
-            if kind is EffectKind.SET_DUE:
-                fields[self.cfg.due_field] = self.due_value(effect.value)
-            elif kind is EffectKind.ADD_TAG:
-                labels.append({"add": effect.value})
-            elif kind is EffectKind.REMOVE_TAG:
-                labels.append({"remove": effect.value})
-            elif kind is EffectKind.SET_PRIORITY:
-                fields["priority"] = {"name": self.cfg.jira_priority(effect.value)}
-            elif kind is EffectKind.SET_ASSIGNEE:
-                fields["assignee"] = {"accountId" if self.cfg.cloud else "name": effect.value}
-            else:  # pragma: no cover - EffectKind is closed
-                raise ValueError(f"effect {effect.key!r}: unsupported kind {kind!r}")
+            try:
+                if kind is EffectKind.SET_DUE:
+                    fields[self.cfg.due_field] = self.due_value(effect.value)
+                elif kind is EffectKind.ADD_TAG:
+                    labels.append({"add": effect.value})
+                elif kind is EffectKind.REMOVE_TAG:
+                    labels.append({"remove": effect.value})
+                elif kind is EffectKind.SET_PRIORITY:
+                    fields["priority"] = {"name": self.cfg.jira_priority(effect.value)}
+                elif kind is EffectKind.SET_ASSIGNEE:
+                    fields["assignee"] = {"accountId" if self.cfg.cloud else "name": effect.value}
+                else:  # pragma: no cover - EffectKind is closed
+                    raise ValueError(f"unsupported kind {kind!r}")
+            except ValueError as exc:  # set aside: the other effects are still written
+                bad.append((effect, exc))
+                continue
             put.append(effect)
         applied: list[Effect] = []
         if put:
@@ -87,6 +103,7 @@ class JiraClient:
                 # it; the caller retries the rest. Anything else (or no progress) is raised.
                 if not (exc.retryable and applied):
                     raise
+        report_bad(self.cfg.instance, ticket_id, bad, applied)
         return applied
 
     def due_value(self, value: str) -> str:

@@ -40,6 +40,7 @@ class ZendeskAdapter:
         self._session = session
         self._sleep = sleep
         self._http: ZendeskHttp | None = None  # one client: its session and rate-limit reading are kept
+        self._client: ZendeskClient | None = None  # one write-back client: it logs "no deadline field" once
 
     def __repr__(self) -> str:
         return f"ZendeskAdapter({self.instance!r})"
@@ -70,7 +71,9 @@ class ZendeskAdapter:
         return self._http
 
     def client(self) -> ZendeskClient:
-        return ZendeskClient(self.settings, self.http())
+        if self._client is None:
+            self._client = ZendeskClient(self.settings, self.http())
+        return self._client
 
     def installer(self) -> ZendeskInstaller:
         return ZendeskInstaller(self.settings, self.http())

@@ -7,18 +7,23 @@ One apply makes at most three calls plus the marker look-up:
   (a ticket PUT with `tags` would replace the customer's own tags).
 Before a note is posted, the ticket's comments are read and notes whose marker is already there
 are skipped (a worker may have died between Zendesk's answer and the ledger write).
+Without `deadline_field_id` a due date is not written but reported applied (logged once), and an
+effect whose value cannot be written is set aside and reported (`adapters.base.report_bad`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.base import NotFound, report_bad
 from adapters.zendesk.config import ZendeskSettings
 from adapters.zendesk.http import ZendeskHttp
 from sla.effects import Effect, EffectKind, comment_marker
 
+log = logging.getLogger("sla.adapters.zendesk")
 NOTE_SEPARATOR = "\n\n---\n\n"
 _FIELD_KINDS = (EffectKind.SET_DUE, EffectKind.SET_PRIORITY, EffectKind.SET_ASSIGNEE)
 
@@ -51,10 +56,17 @@ def assignee_field(value: str) -> tuple[str, int]:
     return name, int(raw)
 
 
+def _is_user(answer: Any) -> bool:
+    """GET /users/me answers an anonymous user (id null) to a request it did not authenticate."""
+    user = (answer or {}).get("user") if isinstance(answer, dict) else None
+    return isinstance(user, dict) and user.get("id") is not None
+
+
 class ZendeskClient:
     def __init__(self, settings: ZendeskSettings, http: ZendeskHttp) -> None:
         self.settings = settings
         self.http = http
+        self._told_no_deadline = False
 
     def __repr__(self) -> str:
         return f"ZendeskClient({self.settings.instance!r})"
@@ -62,29 +74,31 @@ class ZendeskClient:
     # ------------------------------------------------------------ write-back
 
     def apply(self, ticket_id: str, effects: Sequence[Effect]) -> list[Effect]:
+        """Write `effects`; a bad effect value never blocks the others (see `_fields`).
+
+        A 404 is confirmed before it is raised (`HttpClient.confirm_gone`): trigger-kind instances
+        never hear of a deletion, so only a confirmed NotFound lets the pipeline end the ticket.
+        """
         if not str(ticket_id).isdigit():
             raise ValueError(f"Zendesk ticket id must be numeric, got {ticket_id!r}")
-        ticket: dict[str, Any] = {}
+        try:
+            return self._apply(ticket_id, effects)
+        except NotFound as exc:
+            confirmed = self.http.confirm_gone(
+                exc, f"/api/v2/tickets/{ticket_id}.json", "/api/v2/users/me.json", _is_user
+            )
+            if confirmed is exc:
+                raise
+            raise confirmed from exc
+
+    def _apply(self, ticket_id: str, effects: Sequence[Effect]) -> list[Effect]:
         applied: list[Effect] = []
-        fields = [e for e in effects if e.kind in _FIELD_KINDS]
         notes = [e for e in effects if e.kind is EffectKind.COMMENT]
         adds = [e for e in effects if e.kind is EffectKind.ADD_TAG]
         removes = [e for e in effects if e.kind is EffectKind.REMOVE_TAG]
-
-        # Build the whole request before the first call, so a bad value writes nothing.
-        for effect in fields:
-            if effect.kind is EffectKind.SET_DUE:
-                if self.settings.deadline_field_id is None:
-                    raise ValueError(
-                        f"instance {self.settings.instance!r}: a due date needs `deadline_field_id`"
-                    )
-                value = format_deadline(effect.value, self.settings)
-                ticket["custom_fields"] = [{"id": self.settings.deadline_field_id, "value": value}]
-            elif effect.kind is EffectKind.SET_PRIORITY:
-                ticket["priority"] = self.settings.priority_to_zendesk(effect.value)
-            else:
-                name, ident = assignee_field(effect.value)
-                ticket[name] = ident
+        # Build the field part before the first call; a bad value is set aside, not sent.
+        ticket, fields, skipped, bad = self._fields([e for e in effects if e.kind in _FIELD_KINDS])
+        applied += skipped
 
         if notes:
             present = self._markers_present(ticket_id, [note_body(e) for e in notes])
@@ -113,8 +127,50 @@ class ZendeskClient:
             tags = sorted({e.value for e in removes})
             self.http.request("DELETE", f"{base}/tags.json", json={"tags": tags})
             applied += removes
+        if bad:
+            report_bad(self.settings.instance, ticket_id, bad, applied)
         order = {id(e): i for i, e in enumerate(effects)}
         return sorted(applied, key=lambda e: order[id(e)])
+
+    def _fields(
+        self, effects: list[Effect]
+    ) -> tuple[dict[str, Any], list[Effect], list[Effect], list[tuple[Effect, ValueError]]]:
+        """The ticket PUT's fields, the effects they carry, those skipped as done, and the bad ones.
+
+        Without `deadline_field_id` a due date has nowhere to go: it is skipped and reported as
+        applied (so the ledger does not retry it every evaluation; no call is made for it).
+        """
+        ticket: dict[str, Any] = {}
+        carried: list[Effect] = []
+        skipped: list[Effect] = []
+        bad: list[tuple[Effect, ValueError]] = []
+        for effect in effects:
+            try:
+                if effect.kind is EffectKind.SET_DUE:
+                    if self.settings.deadline_field_id is None:
+                        self._no_deadline_field()
+                        skipped.append(effect)
+                        continue
+                    value = format_deadline(effect.value, self.settings)
+                    ticket["custom_fields"] = [{"id": self.settings.deadline_field_id, "value": value}]
+                elif effect.kind is EffectKind.SET_PRIORITY:
+                    ticket["priority"] = self.settings.priority_to_zendesk(effect.value)
+                else:
+                    name, ident = assignee_field(effect.value)
+                    ticket[name] = ident
+            except ValueError as exc:
+                bad.append((effect, exc))
+                continue
+            carried.append(effect)
+        return ticket, carried, skipped, bad
+
+    def _no_deadline_field(self) -> None:
+        if not self._told_no_deadline:
+            self._told_no_deadline = True
+            log.info(
+                "due dates are not shown in Zendesk: no deadline_field_id is configured",
+                extra={"event": "zendesk.no_deadline_field", "instance": self.settings.instance},
+            )
 
     def _markers_present(self, ticket_id: str, bodies: list[str]) -> set[str]:
         wanted = {body[body.rindex("[sla-connector:") :] for body in bodies}

@@ -314,3 +314,45 @@ def test_retries_are_logged_under_the_product_without_the_credential(caplog: Any
     retry, limited = caplog.records
     assert (retry.why, retry.delay, limited.retry_after) == ("HTTP 503", 0.5, 1.0)
     assert "t0ken" not in caplog.text
+
+
+# ---------------------------------------------------------------- confirming a 404
+
+
+@responses.activate
+def test_confirm_gone_rereads_the_ticket_then_probes_the_credentials() -> None:
+    responses.get(f"{BASE}/t/1", status=404)
+    responses.get(f"{BASE}/me", json={"id": 7})
+    first = NotFound("PUT /t/1: HTTP 404", 404)
+    confirmed = client().confirm_gone(first, "/t/1", "/me", lambda me: me["id"] == 7)
+    assert confirmed is not first and confirmed.confirmed and confirmed.status == 404
+    assert str(confirmed).startswith("PUT /t/1: HTTP 404; confirmed")
+    assert [c.request.url for c in responses.calls] == [f"{BASE}/t/1", f"{BASE}/me"]
+
+
+@responses.activate
+def test_confirm_gone_leaves_the_error_unconfirmed_when_the_probe_answer_is_refused() -> None:
+    responses.get(f"{BASE}/t/1", status=404)
+    responses.get(f"{BASE}/me", json={"id": None})
+    first = NotFound("PUT /t/1: HTTP 404", 404)
+    assert client().confirm_gone(first, "/t/1", "/me", lambda me: me["id"] is not None) is first
+    assert not first.confirmed
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "first",
+    [NotFound("PUT /t/1: HTTP 422: gone", 422), NotFound("x", 404, confirmed=True)],
+    ids=["another status", "already confirmed"],
+)
+def test_confirm_gone_makes_no_call_for_a_verdict_that_is_not_a_bare_404(first: NotFound) -> None:
+    assert client().confirm_gone(first, "/t/1", "/me") is first
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_confirm_gone_gives_up_quietly_when_the_reread_fails_otherwise() -> None:
+    responses.get(f"{BASE}/t/1", status=403)
+    first = NotFound("PUT /t/1: HTTP 404", 404)
+    assert client().confirm_gone(first, "/t/1", "/me") is first
+    assert len(responses.calls) == 1

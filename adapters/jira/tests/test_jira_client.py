@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from adapters.base import (
 )
 from adapters.jira.client import adf
 from adapters.jira.config import load_config
-from adapters.jira.tests.helpers import CLOUD_CONFIG, CLOUD_URL, DC_CONFIG, DC_URL, ENV
+from adapters.jira.tests.helpers import CLOUD_CONFIG, CLOUD_URL, CONNECTOR_ACCOUNT, DC_CONFIG, DC_URL, ENV
 from sla.effects import Effect, EffectKind, comment_marker
 
 BASIC = "Basic " + base64.b64encode(f"{ENV['JIRA_EMAIL']}:{ENV['JIRA_API_TOKEN']}".encode()).decode()
@@ -232,6 +233,7 @@ def test_client_errors_are_typed_carry_jira_text_and_are_not_retried(
     if status == 400:
         body = {"errorMessages": [], "errors": {"duedate": "Due date is not valid."}}
     responses.put(CLOUD_ISSUE, status=status, json=body)
+    responses.get(CLOUD_ISSUE, json={"id": "10042"})  # a 404 is checked: the issue answers here
     with pytest.raises(error) as info:
         cloud.client().apply("10042", [DUE])
     assert type(info.value) is error
@@ -239,7 +241,8 @@ def test_client_errors_are_typed_carry_jira_text_and_are_not_retried(
     assert f"PUT /rest/api/3/issue/10042: HTTP {status}" in str(info.value)
     assert ("Due date is not valid" if status == 400 else "Issue does not exist") in str(info.value)
     assert ENV["JIRA_API_TOKEN"] not in str(info.value) and BASIC not in str(info.value)
-    assert len(responses.calls) == 1 and sleeps == []
+    assert [c.request.method for c in responses.calls] == ["PUT"] + ["GET"] * (status == 404)
+    assert sleeps == []
 
 
 @responses.activate
@@ -440,3 +443,78 @@ def test_rate_limit_remaining_is_read_from_jiras_header(cloud: jira.JiraAdapter)
     client = cloud.client()
     assert client.apply("10042", [ADD]) == [ADD]
     assert client.http.rate_limit_remaining == 17
+
+
+# ---------------------------------------------------------------- a bad value never blocks the rest
+
+
+@responses.activate
+def test_a_bad_effect_value_is_logged_and_the_others_are_written(
+    cloud: jira.JiraAdapter, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = Effect("action:x", EffectKind.SET_PRIORITY, "critical")
+    responses.put(CLOUD_ISSUE, status=204)
+    responses.get(COMMENTS_URL, json=comments_page(0, 0, []))
+    responses.post(COMMENTS_URL, status=201, json={"id": "10601"})
+    with caplog.at_level(logging.ERROR, logger="sla.adapters"):
+        assert cloud.client().apply("10042", [ADD, bad, COMMENT]) == [ADD, COMMENT]
+    assert sent(responses.calls[0]) == {"update": {"labels": [{"add": "sla-warning"}]}}  # no priority
+    logged = [r for r in caplog.records if getattr(r, "event", None) == "effect_bad_value"]
+    assert [(r.instance, r.ticket, r.effect) for r in logged] == [("acme", "10042", "action:x")]
+    assert "no Jira priority maps to 'critical'" in logged[0].error
+
+
+# ---------------------------------------------------------------- confirmed deletions (404)
+
+GONE = {"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}}
+MYSELF = f"{CLOUD_URL}/rest/api/3/myself"
+
+
+@responses.activate
+def test_a_404_is_confirmed_when_the_issue_is_gone_and_the_credentials_work(cloud: jira.JiraAdapter) -> None:
+    responses.put(CLOUD_ISSUE, status=404, json=GONE)
+    responses.get(CLOUD_ISSUE, status=404, json=GONE)
+    responses.get(MYSELF, json={"accountId": CONNECTOR_ACCOUNT, "accountType": "atlassian", "active": True})
+    with pytest.raises(NotFound) as info:
+        cloud.client().apply("10042", [ADD])
+    assert info.value.confirmed is True and info.value.status == 404
+    assert [(c.request.method, c.request.url) for c in responses.calls] == [
+        ("PUT", CLOUD_ISSUE),
+        ("GET", CLOUD_ISSUE),
+        ("GET", MYSELF),
+    ]
+    assert_headers(responses.calls[2], BASIC, body=False)
+
+
+@responses.activate
+def test_dc_404_confirmation_uses_v2_myself(dc: jira.JiraAdapter) -> None:
+    responses.put(DC_ISSUE, status=404, json=GONE)
+    responses.get(DC_ISSUE, status=404, json=GONE)
+    responses.get(f"{DC_URL}/rest/api/2/myself", json={"name": "sla-bot", "key": "JIRAUSER10100"})
+    with pytest.raises(NotFound) as info:
+        dc.client().apply("20077", [DUE])
+    assert info.value.confirmed is True
+
+
+@responses.activate
+def test_a_404_stays_unconfirmed_when_the_probe_answers_401(cloud: jira.JiraAdapter) -> None:
+    # Cloud answers 404 to refused credentials too: the probe tells them apart.
+    responses.put(CLOUD_ISSUE, status=404, json=GONE)
+    responses.get(CLOUD_ISSUE, status=404, json=GONE)
+    responses.get(MYSELF, status=401, body="Client must be authenticated to access this resource.")
+    with pytest.raises(NotFound) as info:
+        cloud.client().apply("10042", [ADD])
+    assert info.value.confirmed is False
+    assert str(info.value) == f"PUT /rest/api/3/issue/10042: HTTP 404: {GONE['errorMessages'][0]}"
+
+
+@responses.activate
+def test_a_404_stays_unconfirmed_when_the_issue_answers_a_get(cloud: jira.JiraAdapter) -> None:
+    responses.put(CLOUD_ISSUE, status=204)
+    responses.get(COMMENTS_URL, json=comments_page(0, 0, []))
+    responses.post(COMMENTS_URL, status=404, json=GONE)
+    responses.get(CLOUD_ISSUE, json={"id": "10042", "key": "SUP-7", "fields": {}})
+    with pytest.raises(NotFound) as info:
+        cloud.client().apply("10042", [COMMENT])
+    assert info.value.confirmed is False
+    assert [c.request.url for c in responses.calls][-1] == CLOUD_ISSUE  # no probe after an answer

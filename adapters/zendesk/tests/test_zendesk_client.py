@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 
 import pytest
 import requests
@@ -20,7 +21,7 @@ from adapters.base import (
     Timeout,
     Unauthorized,
 )
-from adapters.zendesk.tests.helpers import BASE, BEARER, EMAIL, TOKEN, adapter
+from adapters.zendesk.tests.helpers import BASE, BEARER, CONNECTOR_USER, EMAIL, TOKEN, adapter
 from sla.effects import Effect, EffectKind, comment_marker
 
 TICKET = f"{BASE}/api/v2/tickets/5158.json"
@@ -172,17 +173,60 @@ def test_priority_is_mapped_back_through_the_instance_mapping() -> None:
 
 
 @responses.activate
-@pytest.mark.parametrize(
-    ("overrides", "effect", "message"),
-    [
-        ({"deadline_field_id": None}, DUE, "a due date needs `deadline_field_id`"),
-        ({}, Effect("action:p", EffectKind.SET_PRIORITY, "p9"), "canonical priority 'p9' maps to no Zendesk"),
-        ({}, Effect("action:a", EffectKind.SET_ASSIGNEE, "team:4"), "expected <id>, user:<id> or group:<id>"),
-    ],
-)
-def test_bad_effect_values_write_nothing(overrides: dict, effect: Effect, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        adapter(**overrides).client().apply("5158", [TAG_ADD, effect])
+def test_without_a_deadline_field_the_due_date_is_skipped_and_everything_else_written(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The example config and docs/install-zendesk.md: no deadline field, tags and notes still work.
+    responses.get(COMMENTS, json=comments_page([], None))
+    responses.put(TICKET, json={"ticket": {"id": 5158}})
+    responses.put(TAGS, json={"tags": ["sla-breached"]})
+    zd = adapter(deadline_field_id=None)
+    effects = [DUE, TAG_ADD, NOTE_NEW, PRIO]
+    with caplog.at_level(logging.INFO, logger="sla.adapters.zendesk"):
+        # Reported applied (the ledger keeps "due", so it is not retried every evaluation).
+        assert zd.client().apply("5158", effects) == effects
+        assert zd.client().apply("5158", [DUE]) == [DUE]  # no call at all for it
+    assert [(c.request.method, c.request.url.split("?")[0]) for c in responses.calls] == [
+        ("GET", COMMENTS),
+        ("PUT", TICKET),
+        ("PUT", TAGS),
+    ]
+    sent = body(responses.calls[1])["ticket"]
+    assert "custom_fields" not in sent
+    assert sent["priority"] == "urgent" and "[sla-connector:resolution:breach]" in sent["comment"]["body"]
+    told = [r for r in caplog.records if "no deadline_field_id" in r.getMessage()]
+    assert len(told) == 1 and told[0].levelno == logging.INFO  # once per client, not per apply
+
+
+BAD_VALUES = [
+    ({}, Effect("action:p", EffectKind.SET_PRIORITY, "p9"), "canonical priority 'p9' maps to no Zendesk"),
+    ({}, Effect("action:a", EffectKind.SET_ASSIGNEE, "team:4"), "expected <id>, user:<id> or group:<id>"),
+    ({}, Effect("due", EffectKind.SET_DUE, "2026-11-27T23:30:00"), "has no time zone"),
+]
+
+
+@responses.activate
+@pytest.mark.parametrize(("overrides", "effect", "message"), BAD_VALUES)
+def test_a_bad_effect_value_does_not_block_the_others_and_is_logged(
+    overrides: dict, effect: Effect, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    responses.put(TAGS, json={"tags": ["sla-breached"]})
+    with caplog.at_level(logging.ERROR, logger="sla.adapters"):
+        assert adapter(**overrides).client().apply("5158", [TAG_ADD, effect]) == [TAG_ADD]
+    assert [c.request.method for c in responses.calls] == ["PUT"]
+    assert body(responses.calls[0]) == {"tags": ["sla-breached"]}  # the bad field sent no ticket PUT
+    logged = [r for r in caplog.records if getattr(r, "event", None) == "effect_bad_value"]
+    assert [(r.effect, r.ticket) for r in logged] == [(effect.key, "5158")]
+    assert message in logged[0].error
+
+
+@responses.activate
+@pytest.mark.parametrize(("overrides", "effect", "message"), BAD_VALUES)
+def test_a_bad_effect_value_alone_is_raised_naming_it(overrides: dict, effect: Effect, message: str) -> None:
+    # Nothing written: the pipeline counts a failed attempt, so the bad value ends in the failed registry.
+    named = rf"instance 'acme', ticket 5158: effect '{effect.key}': .*{message}"
+    with pytest.raises(ValueError, match=named):
+        adapter(**overrides).client().apply("5158", [effect])
     assert len(responses.calls) == 0
 
 
@@ -226,6 +270,7 @@ def test_no_effects_no_calls() -> None:
 @responses.activate
 def test_client_errors_are_typed_not_retried_and_carry_zendesk_text(status, payload, error, text) -> None:
     responses.put(TAGS, status=status, json=payload)
+    responses.get(TICKET, json={"ticket": {"id": 5158}})  # a 404 is checked: the ticket answers here
     sleeps: list[float] = []
     with pytest.raises(error) as info:
         adapter(sleeps).client().apply("5158", [TAG_ADD])
@@ -233,7 +278,8 @@ def test_client_errors_are_typed_not_retried_and_carry_zendesk_text(status, payl
     assert info.value.status == status
     assert text in str(info.value)
     assert str(info.value).startswith(f"PUT /api/v2/tickets/5158/tags.json: HTTP {status}")
-    assert len(responses.calls) == 1 and sleeps == []
+    assert [c.request.method for c in responses.calls] == ["PUT"] + ["GET"] * (status == 404)
+    assert sleeps == []
     assert TOKEN not in str(info.value) and EMAIL not in str(info.value)
 
 
@@ -397,3 +443,69 @@ def test_a_closed_ticket_counts_as_gone() -> None:
         NotFound, match="HTTP 422: RecordInvalid; Record validation errors; .*closed prevents"
     ):
         adapter().client().apply("5158", [PRIO])
+
+
+# ---------------------------------------------------------------- confirmed deletions (404)
+
+ME = f"{BASE}/api/v2/users/me.json"
+NOT_FOUND = {"error": "RecordNotFound", "description": "Not found"}
+
+
+@responses.activate
+def test_a_404_is_confirmed_when_the_ticket_is_gone_and_the_credentials_work() -> None:
+    # Trigger-kind instances never hear of a deletion: a confirmed NotFound lets the pipeline stop.
+    responses.put(TAGS, status=404, json=NOT_FOUND)
+    responses.get(TICKET, status=404, json=NOT_FOUND)
+    responses.get(ME, json={"user": {"id": int(CONNECTOR_USER), "role": "admin"}})
+    with pytest.raises(NotFound) as info:
+        adapter().client().apply("5158", [TAG_ADD])
+    assert info.value.confirmed is True and info.value.status == 404
+    assert "confirmed" in str(info.value) and TOKEN not in str(info.value)
+    assert [(c.request.method, c.request.url) for c in responses.calls] == [
+        ("PUT", TAGS),
+        ("GET", TICKET),
+        ("GET", ME),
+    ]
+    assert responses.calls[2].request.headers["Authorization"] == BASIC
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "me",
+    [
+        {"status": 401, "json": {"error": "Couldn't authenticate you"}},
+        {"status": 200, "json": {"user": {"id": None, "name": "Anonymous user"}}},
+        {"status": 403, "json": {"error": "Forbidden"}},
+    ],
+    ids=["401", "anonymous", "403"],
+)
+def test_a_404_stays_unconfirmed_when_the_probe_fails(me: dict) -> None:
+    responses.put(TICKET, status=404, json=NOT_FOUND)
+    responses.get(TICKET, status=404, json=NOT_FOUND)
+    responses.get(ME, **me)
+    with pytest.raises(NotFound) as info:
+        adapter().client().apply("5158", [PRIO])
+    assert info.value.confirmed is False
+    assert str(info.value) == "PUT /api/v2/tickets/5158.json: HTTP 404: RecordNotFound; Not found"
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_a_404_stays_unconfirmed_when_the_ticket_answers_a_get() -> None:
+    responses.get(COMMENTS, status=404, json=NOT_FOUND)  # the marker look-up counts as well
+    responses.get(TICKET, json={"ticket": {"id": 5158, "status": "open"}})
+    with pytest.raises(NotFound) as info:
+        adapter().client().apply("5158", [NOTE_NEW])
+    assert info.value.confirmed is False
+    assert [c.request.url.split("?")[0] for c in responses.calls] == [COMMENTS, TICKET]  # no probe
+
+
+@responses.activate
+def test_a_closed_ticket_is_final_without_a_confirmation() -> None:
+    closed = [{"description": "Status: closed prevents ticket update"}]
+    payload = {"error": "RecordInvalid", "details": {"status": closed}}
+    responses.put(TICKET, status=422, json=payload)
+    with pytest.raises(NotFound) as info:
+        adapter().client().apply("5158", [PRIO])
+    assert info.value.status == 422 and info.value.confirmed is False
+    assert len(responses.calls) == 1
