@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -33,10 +32,6 @@ from connector.metrics import ReceiverMetrics
 log = logging.getLogger("sla_connector.app")
 
 RETRY_AFTER_SECONDS = "5"
-# Headers never stored with an event: credentials (automation shared secrets, tokens) and transport
-# details the workers have no use for. Signatures are useless once verified.
-_SENSITIVE_HEADER = re.compile(r"secret|token|authorization|cookie|signature|api-?key|password", re.I)
-_NOISE_HEADERS = frozenset({"host", "connection", "content-length", "accept-encoding", "accept"})
 
 
 def json_response(body: Mapping[str, Any], status: int, headers: Mapping[str, str] | None = None) -> Response:
@@ -52,11 +47,6 @@ def error(status: int, reason: str, detail: str | None = None, **extra: Any) -> 
     body.update(extra)
     headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
     return json_response(body, status, headers)
-
-
-def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The headers kept with an accepted delivery (lower-case keys, no credentials)."""
-    return {k: v for k, v in headers.items() if k not in _NOISE_HEADERS and not _SENSITIVE_HEADER.search(k)}
 
 
 def _lower_headers(environ: Mapping[str, Any]) -> dict[str, str]:
@@ -155,7 +145,7 @@ def create_app(config: Config | None = None, conn: redis.Redis | None = None) ->
         except InboundError as exc:
             return reject(instance, exc.status, exc.reason, str(exc))
         try:
-            new = accept(conn, instance, delivery, ticket, payload, stored_headers(headers), now, raw=text)
+            new = accept(conn, instance, delivery, ticket, payload, headers, now, raw=text)  # filters headers
         except redis.exceptions.RedisError as exc:
             return reject(instance, 503, "store_unavailable",
                           f"the queue store is unreachable ({exc.__class__.__name__}); retry later",

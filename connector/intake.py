@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -21,8 +22,11 @@ from redis.commands.core import Script
 from connector import store
 from connector.tuning import PipelineSettings
 
-# Header names never kept with a queued delivery: they may carry shared secrets or credentials.
-_SENSITIVE = ("authorization", "cookie", "secret", "token", "password", "api-key", "apikey")
+# Header names never kept with a queued delivery: anything that may carry a credential (automation
+# shared secrets, tokens; signatures are of no use once verified), and transport details the workers
+# never read. The one list of what is stored: the receiver passes all request headers.
+_SENSITIVE = re.compile(r"secret|token|authorization|cookie|signature|api[-_]?key|password")
+_NOISE = frozenset({"host", "connection", "content-length", "accept-encoding", "accept"})
 
 _ACCEPT = Script(
     None,
@@ -39,10 +43,14 @@ return 1
 
 
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Lower-cased headers the adapter may need when normalising, minus anything secret-looking."""
-    return {
-        k.lower(): str(v) for k, v in headers.items() if not any(word in k.lower() for word in _SENSITIVE)
-    }
+    """Lower-cased headers the adapter may need when normalising, minus anything secret-looking and
+    transport noise (`_SENSITIVE`, `_NOISE`)."""
+    kept = {}
+    for key, value in headers.items():
+        name = key.lower()
+        if name not in _NOISE and not _SENSITIVE.search(name):
+            kept[name] = str(value)
+    return kept
 
 
 def accept(

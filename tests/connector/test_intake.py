@@ -70,18 +70,39 @@ def test_unreachable_redis_raises_for_a_503() -> None:
         _accept(conn)
 
 
-def test_secret_looking_headers_are_not_kept() -> None:
+def test_secret_looking_and_transport_headers_are_not_kept() -> None:
     kept = kept_headers(
         {
             "Authorization": "Basic x",
             "X-Automation-Secret": "s",
             "X-Api-Token": "t",
             "Cookie": "c",
-            "X-Hub-Signature": "sha256=ab",
+            "X-Hub-Signature": "sha256=ab",  # of no use once verified
+            "x-zendesk-webhook-signature-timestamp": "2026",
+            "X-Api-Key": "k",
+            "x_api_key": "k",
+            "X-ApiKey": "k",
+            "X-Password": "p",
+            "Host": "example",
+            "Connection": "keep-alive",
+            "Content-Length": "12",
+            "Accept-Encoding": "gzip",
+            "Accept": "*/*",
             "X-Atlassian-Webhook-Identifier": "7",
+            "x-zendesk-webhook-invocation-id": "inv-1",
+            "User-Agent": "Atlassian Webhook HTTP Client",
+            "Content-Type": "application/json",
         }
     )
-    assert kept == {"x-hub-signature": "sha256=ab", "x-atlassian-webhook-identifier": "7"}
+    assert kept == {"x-atlassian-webhook-identifier": "7", "x-zendesk-webhook-invocation-id": "inv-1",
+                    "user-agent": "Atlassian Webhook HTTP Client", "content-type": "application/json"}
+
+
+def test_accept_stores_only_the_kept_headers(redis_conn: redis.Redis) -> None:
+    headers = {"X-Hub-Signature": "sha256=ab", "X-Atlassian-Webhook-Identifier": "7", "Host": "h"}
+    assert accept(redis_conn, "acme", "d-h", "T-1", {"a": 1}, headers, datetime.now(UTC)) is True
+    [(_, fields)] = redis_conn.xrange(store.STREAM)
+    assert json.loads(fields[b"h"]) == {"x-atlassian-webhook-identifier": "7"}
 
 
 @pytest.mark.parametrize(
