@@ -318,8 +318,7 @@ def normalise_trigger(
     """The trigger body: a snapshot (CREATED on creation, else CHANGED) plus the latest comment.
 
     The body cannot say which fields changed, so every update carries the whole snapshot; the
-    latest comment gets an event id of its own (`zendesk:<ticket>:comment:<id>`), so that the
-    later updates that still show it as "latest" deduplicate against the first.
+    latest comment is an event of its own when `trigger_comment` can trust it.
     """
     t = payload["ticket"]
     tid = str(t["id"])
@@ -353,26 +352,49 @@ def normalise_trigger(
     else:
         events = [TicketEvent(f"zendesk:{delivery}:0", tid, EventKind.CHANGED, updated_at, actor, fields)]
 
-    comment = payload["latest_comment"]
-    comment_id = opt_id(comment.get("id"))
-    if comment_id is not None and comment.get("is_public") in ("true", "false"):
-        author = opt_id(comment.get("author_id"))
-        # current_user.role ("Agent", "Admin", "End-user", ...) says who the author is only when
-        # the author is the user whose update fired the trigger.
-        role_name = str(user.get("role") or "").strip().lower()
-        is_staff = None
-        if author is not None and author == current and role_name:
-            is_staff = role_name not in ("end-user", "end user", "enduser")
-        role = comment_role(author, is_staff, None, requester, settings)
-        events.append(
-            TicketEvent(
-                f"zendesk:{tid}:comment:{comment_id}",
-                tid,
-                EventKind.COMMENTED,
-                updated_at,
-                role,
-                {},
-                public=comment["is_public"] == "true",
-            )
-        )
+    comment = trigger_comment(payload["latest_comment"], user, requester, tid, updated_at, settings)
+    if comment is not None:
+        events.append(comment)
     return events
+
+
+def trigger_comment(
+    comment: Mapping[str, Any],
+    user: Mapping[str, Any],
+    requester: str | None,
+    tid: str,
+    updated_at: datetime,
+    settings: ZendeskSettings,
+) -> TicketEvent | None:
+    """The latest comment as a COMMENTED event, or None when this update cannot vouch for it.
+
+    Every later update still shows the comment as "latest", timed at *its* `updated_at` and with a
+    `current_user` who may not be the author. Only an update by the author itself (or the
+    connector's own note) is taken as the comment's own update: then `updated_at` is when it was
+    written and `current_user.role` says who wrote it. Its later repeats by the author carry the
+    same id, role and visibility at a later `at`, so `sla.timeline.dedupe` (smallest `at` wins,
+    whatever the arrival order) keeps the first. Limits: docs/install-zendesk.md, "Kind trigger".
+    """
+    comment_id = opt_id(comment.get("id"))
+    if comment_id is None or comment.get("is_public") not in ("true", "false"):
+        return None
+    author = opt_id(comment.get("author_id"))
+    current = opt_id(user.get("id"))
+    connector = current is not None and current == settings.connector_user_id
+    if author is None or (author != current and not (connector and author == settings.comment_author_id)):
+        return None  # a repeat from someone else's update: wrong time, unknown role
+    role_name = str(user.get("role") or "").strip().lower()
+    is_staff = None if not role_name else role_name not in ("end-user", "end user", "enduser")
+    if connector:
+        role = Role.CONNECTOR  # its notes, also under `comment_author_id`
+    else:
+        role = comment_role(author, is_staff, None, requester, settings)
+    return TicketEvent(
+        f"zendesk:{tid}:comment:{comment_id}",
+        tid,
+        EventKind.COMMENTED,
+        updated_at,
+        role,
+        {},
+        public=comment["is_public"] == "true",
+    )

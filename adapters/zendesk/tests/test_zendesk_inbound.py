@@ -11,6 +11,8 @@ import pytest
 from adapters.base import PayloadError
 from adapters.zendesk.inbound import HANDLERS, IGNORED, SUPPORTED
 from adapters.zendesk.tests.helpers import FIXTURES, NOW, adapter, fixture_bytes, load, signed_headers
+from sla.events import EventKind
+from sla.timeline import dedupe
 
 SNAP = {
     "status": "open",
@@ -354,11 +356,54 @@ def test_connector_change_is_recognised_by_actor_id() -> None:
     assert event.actor.value == "connector"
 
 
-def test_trigger_comment_by_earlier_author_of_unknown_role() -> None:
+def test_trigger_repeat_of_an_earlier_comment_in_someone_elses_update_is_no_comment() -> None:
+    # The requester's later update still shows the agent's reply as "latest": at its own updated_at
+    # and with a current_user who is not the author, it would be a false, mistimed comment.
+    trig = load("trigger_agent_reply")
+    trig["current_user"] = {"id": "8447388090111", "role": "End-user"}
+    trig["ticket"]["updated_at"] = "2026-11-23T11:00:00Z"
+    events = adapter().normalise(trig, {"x-zendesk-webhook-invocation-id": "x"})
+    assert [(e.kind.value, e.actor.value) for e in events] == [("changed", "requester")]
+
+
+def test_trigger_comment_whose_author_did_not_make_the_update_is_dropped() -> None:
     trig = load("trigger_agent_reply")
     trig["latest_comment"]["author_id"] = "8447388090999"  # not the user whose update fired
     events = adapter().normalise(trig, {"x-zendesk-webhook-invocation-id": "x"})
-    assert events[1].actor.value == "other"
+    assert [e.kind.value for e in events] == ["changed"]
+
+
+def test_trigger_comment_variants_resolve_to_the_comments_own_update_in_any_order() -> None:
+    # The author's own reply, then the same author's later update (no new comment): two variants
+    # of one event id; sla.timeline.dedupe must keep the first, whatever order they arrive in.
+    zd = adapter()
+    own = load("trigger_agent_reply")
+    later = load("trigger_agent_reply")
+    later["ticket"]["updated_at"] = "2026-11-23T15:45:00Z"
+    later["latest_comment"]["is_public"] = "false"  # made private afterwards
+    first = zd.normalise(own, {"x-zendesk-webhook-invocation-id": "a"})[1]
+    repeat = zd.normalise(later, {"x-zendesk-webhook-invocation-id": "b"})[1]
+    assert first.event_id == repeat.event_id and first != repeat
+    for order in ([first, repeat], [repeat, first]):
+        [kept] = [e for e in dedupe(order) if e.kind is EventKind.COMMENTED]
+        assert kept == first
+    assert kept.at.isoformat() == "2026-11-23T10:15:30+00:00"
+    assert (kept.actor.value, kept.public) == ("agent", True)
+
+
+def test_trigger_connector_note_under_comment_author_id_is_the_connectors() -> None:
+    trig = load("trigger_connector_note")
+    trig["latest_comment"]["author_id"] = "8447388090999"
+    zd = adapter(comment_author_id=8447388090999)
+    events = zd.normalise(trig, {"x-zendesk-webhook-invocation-id": "x"})
+    assert [(e.kind.value, e.actor.value) for e in events] == [
+        ("changed", "connector"),
+        ("commented", "connector"),
+    ]
+    # The same note shown as "latest" in a connector update of an instance without that setting: dropped.
+    assert [e.kind.value for e in adapter().normalise(trig, {"x-zendesk-webhook-invocation-id": "y"})] == [
+        "changed"
+    ]
 
 
 def test_trigger_without_comment_yields_only_the_snapshot() -> None:
