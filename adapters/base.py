@@ -166,6 +166,24 @@ class Adapter(Protocol):
     def client(self) -> WritebackClient:
         ...
 
+    # Optional (`DeliverySigner`): `sign(body, now)` and `delivery_headers(delivery_id)`, used by
+    # `sla-connector send-test-event`; an adapter without them cannot be sent test events.
+
+
+class DeliverySigner(Protocol):
+    """What an adapter offers to sign test deliveries exactly as its product would send them."""
+
+    def sign(self, body: bytes, now: datetime) -> dict[str, str]:
+        """The signature headers for `body` at `now`, with the instance's configured secret.
+
+        Raises ValueError (naming the setting or variable, never the secret) when there is none.
+        """
+        ...
+
+    def delivery_headers(self, delivery_id: str) -> dict[str, str]:
+        """The product's delivery-id header(s), so a repeated test delivery can be deduplicated."""
+        ...
+
 
 def load(product: str) -> ModuleType:
     """The adapter package for `product` (e.g. "jira" loads `adapters.jira`)."""

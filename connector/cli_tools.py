@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -110,51 +108,18 @@ def summary(config: Config) -> tuple[list[str], list[str]]:
 def sign_test_event(
     inst: InstanceConfig, body: bytes, env: Mapping[str, str], now: datetime, delivery_id: str | None = None
 ) -> dict[str, str]:
-    """Headers the product would send with `body`: its signature with the instance's secret.
+    """Headers the product would send with `body`: the adapter's `sign(body, now)` (its own secret,
+    read when the configuration was loaded; `env` is kept for callers) and, when the adapter has
+    `delivery_headers`, a delivery id (`delivery_id`, else a fresh one, so each test is new).
 
-    The adapter's own `sign(body, now)` is used when it has one; otherwise Jira and Zendesk are
-    signed here as the products document it. Raises ValueError when the secret is not available.
+    Raises ValueError when the adapter cannot sign or its secret is not available.
     """
-    sign = getattr(inst.adapter, "sign", None)
-    if callable(sign):
-        return dict(sign(body, now))
-    if inst.product == "jira":
-        return _sign_jira(inst, body, env, delivery_id or f"test-{uuid.uuid4()}")
-    if inst.product == "zendesk":
-        return _sign_zendesk(inst, body, env, now)
-    raise ValueError(f"instance {inst.name!r}: cannot sign test events for product {inst.product!r}")
-
-
-def _secret(env: Mapping[str, str], name: str | None, inst: InstanceConfig, key: str) -> str:
-    if not name:
-        raise ValueError(f"instance {inst.name!r}: no {key} configured, so there is no secret to sign with")
-    value = env.get(name)
-    if not value:
-        raise ValueError(f"instance {inst.name!r}: environment variable {name} ({key}) is not set")
-    return value
-
-
-def _sign_jira(inst: InstanceConfig, body: bytes, env: Mapping[str, str], delivery: str) -> dict[str, str]:
-    # Jira keeps one identifier per delivery across its retries: pass the same one to test dedupe.
-    headers = {"X-Atlassian-Webhook-Identifier": delivery}
-    settings = inst.settings
-    if settings.get("webhook_secret_env"):
-        secret = _secret(env, settings["webhook_secret_env"], inst, "webhook_secret_env")
-        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        headers["X-Hub-Signature"] = f"sha256={digest}"
-        return headers
-    # Only an Automation rule is configured: it sends the shared secret in a header.
-    secret = _secret(env, settings.get("automation_secret_env"), inst, "automation_secret_env")
-    headers[settings.get("automation_header", "X-Automation-Secret")] = secret
+    adapter = inst.adapter
+    sign = getattr(adapter, "sign", None)
+    if not callable(sign):
+        raise ValueError(f"instance {inst.name!r}: the {inst.product} adapter has no sign(): no test events")
+    headers = dict(sign(body, now))
+    delivery_headers = getattr(adapter, "delivery_headers", None)
+    if callable(delivery_headers):
+        headers.update(delivery_headers(delivery_id or f"test-{uuid.uuid4()}"))
     return headers
-
-
-def _sign_zendesk(inst: InstanceConfig, body: bytes, env: Mapping[str, str], now: datetime) -> dict[str, str]:
-    from adapters.zendesk.signature import sign
-
-    secret = _secret(env, (inst.settings.get("webhook") or {}).get("secret_env"), inst, "webhook.secret_env")
-    timestamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "X-Zendesk-Webhook-Signature": sign(secret, timestamp, body),
-        "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
-    }

@@ -34,6 +34,14 @@ class JiraAdapter:
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
         inbound.verify(self.cfg, headers, body)  # Jira signs no timestamp: `now` is unused
 
+    def sign(self, body: bytes, now: datetime) -> dict[str, str]:
+        """The headers Jira would send with `body` (for send-test-event); Jira signs no timestamp."""
+        return inbound.sign(self.cfg, body)
+
+    def delivery_headers(self, delivery_id: str) -> dict[str, str]:
+        """Jira keeps one identifier per delivery across its retries: the same one tests dedupe."""
+        return {inbound.DELIVERY_HEADER: delivery_id}
+
     def validate(self, payload: Any) -> None:
         inbound.validate(payload)
 

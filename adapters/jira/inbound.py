@@ -129,6 +129,19 @@ def verify(cfg: JiraConfig, headers: Mapping[str, str], body: bytes) -> None:
     raise SignatureError("missing X-Hub-Signature header")
 
 
+DELIVERY_HEADER = "X-Atlassian-Webhook-Identifier"
+
+
+def sign(cfg: JiraConfig, body: bytes) -> dict[str, str]:
+    """What Jira sends with `body`: X-Hub-Signature (admin webhook), else the Automation secret header."""
+    if cfg.secrets.webhook_secret is not None:
+        digest = hmac.new(cfg.secrets.webhook_secret, body, hashlib.sha256).hexdigest()
+        return {"X-Hub-Signature": f"sha256={digest}"}
+    if cfg.secrets.automation_secret is not None:
+        return {cfg.automation_header: cfg.secrets.automation_secret.decode()}
+    raise ValueError(f"instance {cfg.instance!r}: no webhook_secret_env or automation_secret_env is set")
+
+
 # ---------------------------------------------------------------- validation and ids
 
 

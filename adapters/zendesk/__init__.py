@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -19,7 +19,7 @@ from adapters.zendesk.client import ZendeskClient
 from adapters.zendesk.config import CONFIG_SCHEMA, ZendeskSettings, load_settings
 from adapters.zendesk.http import ZendeskHttp
 from adapters.zendesk.install import ZendeskInstaller
-from adapters.zendesk.signature import verify_signature
+from adapters.zendesk.signature import sign, verify_signature
 from sla.events import TicketEvent
 
 __all__ = ["CONFIG_SCHEMA", "ZendeskAdapter", "create"]
@@ -50,6 +50,23 @@ class ZendeskAdapter:
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
         secret = self.settings.webhook_secret.value if self.settings.webhook_secret else None
         verify_signature(headers, body, secret, now, self.settings.signature_max_age)
+
+    def sign(self, body: bytes, now: datetime) -> dict[str, str]:
+        """The headers Zendesk would send with `body` at `now` (for send-test-event)."""
+        if self.settings.webhook_secret is None:
+            raise ValueError(
+                f"instance {self.instance!r}: environment variable {self.settings.secret_env} "
+                "(webhook.secret_env) is not set, so there is no secret to sign with"
+            )
+        timestamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "X-Zendesk-Webhook-Signature": sign(self.settings.webhook_secret.value, timestamp, body),
+            "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
+        }
+
+    def delivery_headers(self, delivery_id: str) -> dict[str, str]:
+        """Trigger deliveries are identified by the invocation id (event webhooks by their body's id)."""
+        return {"X-Zendesk-Webhook-Invocation-Id": delivery_id}
 
     def validate(self, payload: Any) -> None:
         inbound.validate(payload)

@@ -402,6 +402,41 @@ def test_send_test_event_errors(capsys: pytest.CaptureFixture[str], config_path:
     assert code == 1 and err.startswith("error: could not post to http://127.0.0.1:9/hooks/acme-jira")
 
 
+def test_send_test_event_signs_through_the_adapter_only(config_path: Path) -> None:
+    # connector/cli_tools.py has no product branches: each adapter's sign()/delivery_headers().
+    from datetime import UTC, datetime
+
+    from connector.cli_tools import sign_test_event
+
+    config = load_config(config_path)
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    body = JIRA_FIXTURE.read_bytes()
+    jira = config.instances["acme-jira"]
+    headers = sign_test_event(jira, body, {}, now, "t-9")  # secrets come from the adapter, not `env`
+    assert headers["X-Atlassian-Webhook-Identifier"] == "t-9"
+    jira.adapter.verify({k.lower(): v for k, v in headers.items()}, body, now)
+    fresh = {sign_test_event(jira, body, {}, now)["X-Atlassian-Webhook-Identifier"] for _ in range(2)}
+    assert len(fresh) == 2 and all(d.startswith("test-") for d in fresh)
+    zendesk = config.instances["acme-zendesk"]
+    headers = sign_test_event(zendesk, body, {}, now, "inv-1")
+    assert headers["X-Zendesk-Webhook-Signature-Timestamp"] == "2026-11-27T12:00:00Z"
+    assert headers["X-Zendesk-Webhook-Invocation-Id"] == "inv-1"
+    zendesk.adapter.verify({k.lower(): v for k, v in headers.items()}, body, now)
+
+
+def test_send_test_event_without_a_signing_secret_or_sign_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ZENDESK_WEBHOOK_SECRET")  # not installed yet: verify() and sign() refuse
+    code, _, err = run(capsys, "--config", str(config_path), "send-test-event", "acme-zendesk",
+                       str(ZENDESK_FIXTURE))
+    assert code == 2
+    assert "environment variable ZENDESK_WEBHOOK_SECRET (webhook.secret_env) is not set" in err
+    monkeypatch.delattr(testdesk.TestdeskAdapter, "sign")
+    code, _, err = run(capsys, "--config", str(config_path), "send-test-event", "desk", str(ZENDESK_FIXTURE))
+    assert code == 2 and "the testdesk adapter has no sign(): no test events" in err
+
+
 @responses.activate
 def test_install_zendesk_webhook_prints_the_signing_secret_to_store(capsys: pytest.CaptureFixture[str],
                                                                     config_path: Path) -> None:

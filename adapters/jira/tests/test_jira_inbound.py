@@ -375,6 +375,23 @@ def test_signed_delivery_refused_when_only_automation_is_configured() -> None:
         adapter.verify({"x-hub-signature": sign(BODY)}, BODY, NOW)
 
 
+def test_adapter_sign_is_what_jira_sends_and_verify_accepts(cloud: jira.JiraAdapter) -> None:
+    headers = cloud.sign(BODY, NOW)
+    assert headers == {"X-Hub-Signature": sign(BODY)}  # an admin webhook's signature wins
+    cloud.verify({k.lower(): v for k, v in headers.items()}, BODY, NOW)
+    assert cloud.delivery_headers("t-1") == {"X-Atlassian-Webhook-Identifier": "t-1"}
+    payload = fixture("cloud_issue_created.json")
+    assert inbound.delivery_id({"x-atlassian-webhook-identifier": "t-1"}, payload) == "t-1"
+
+
+def test_adapter_sign_sends_the_automation_secret_when_only_that_is_configured() -> None:
+    config = {k: v for k, v in CLOUD_CONFIG.items() if k != "webhook_secret_env"}
+    adapter = jira.create("acme", {**config, "automation_header": "X-Sla-Token"}, ENV)
+    headers = adapter.sign(BODY, NOW)
+    assert headers == {"x-sla-token": ENV["JIRA_AUTOMATION_SECRET"]}
+    adapter.verify(headers, BODY, NOW)
+
+
 # ---------------------------------------------------------------- schemas
 
 

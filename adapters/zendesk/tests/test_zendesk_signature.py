@@ -124,3 +124,21 @@ def test_any_signed_body_verifies_and_any_changed_byte_does_not(body: bytes, fli
         changed = body[:i] + bytes([body[i] ^ 0x01]) + body[i + 1 :]
         with pytest.raises(SignatureError, match="wrong"):
             verify_signature(headers, changed, SECRET, NOW, 300)
+
+
+def test_adapter_sign_is_what_zendesk_sends_and_verify_accepts() -> None:
+    from adapters.zendesk.tests.helpers import NOW, adapter
+
+    zd = adapter()
+    headers = zd.sign(b'{"id": "01"}', NOW)
+    assert headers["X-Zendesk-Webhook-Signature-Timestamp"] == "2026-11-27T12:00:00Z"
+    zd.verify({k.lower(): v for k, v in headers.items()}, b'{"id": "01"}', NOW)
+    assert zd.delivery_headers("inv-7") == {"X-Zendesk-Webhook-Invocation-Id": "inv-7"}
+
+
+def test_adapter_sign_without_the_secret_names_the_variable_not_a_value() -> None:
+    from adapters.zendesk.tests.helpers import ENV, NOW, adapter
+
+    zd = adapter(env={k: v for k, v in ENV.items() if k != "ZD_SECRET"})
+    with pytest.raises(ValueError, match=r"environment variable ZD_SECRET \(webhook.secret_env\) is not set"):
+        zd.sign(b"{}", NOW)
