@@ -99,7 +99,7 @@ class HttpClient:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         max_attempts: int = 3,
-        max_retry_after: float = 60.0,
+        max_retry_after: float = 10.0,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,

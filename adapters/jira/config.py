@@ -66,7 +66,7 @@ class JiraConfig:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     max_attempts: int = 3
-    max_retry_after: float = 60.0  # a longer wait is the job's decision, not a blocked worker's
+    max_retry_after: float = 10.0  # a longer wait is the job's decision, not a blocked worker's
 
     @property
     def authorization(self) -> str:

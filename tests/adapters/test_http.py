@@ -256,7 +256,8 @@ def test_429_waits_retry_after_or_the_products_default(header: dict, cls: type, 
     responses.get(f"{BASE}/x", status=429, headers=header)
     responses.get(f"{BASE}/x", json={})
     sleeps: list[float] = []
-    assert client(cls, sleep=sleeps.append).request("GET", "/x") == {}
+    # A limit that lets the product's own default (a minute for Conflicted) be waited in place.
+    assert client(cls, sleep=sleeps.append, max_retry_after=60).request("GET", "/x") == {}
     assert sleeps == [waited]
 
 
@@ -269,6 +270,18 @@ def test_429_with_an_http_date_or_a_wait_beyond_the_limit_goes_back_to_the_job()
         client(Conflicted, sleep=sleeps.append, max_retry_after=10).request("GET", "/x")
     assert info.value.retry_after == 60.0 and info.value.status == 429 and info.value.retryable
     assert sleeps == [] and len(responses.calls) == 1
+
+
+@responses.activate
+def test_by_default_a_worker_waits_at_most_10_s_in_a_batch() -> None:
+    # A longer in-batch wait would hold the batch and its per-ticket locks: the job reschedules.
+    assert HttpClient(BASE, AUTH).max_retry_after == 10.0
+    responses.get(f"{BASE}/x", status=429, headers={"Retry-After": "10"})
+    responses.get(f"{BASE}/x", status=429, headers={"Retry-After": "11"})
+    sleeps: list[float] = []
+    with pytest.raises(RateLimited) as info:
+        client(sleep=sleeps.append).request("GET", "/x")
+    assert info.value.retry_after == 11.0 and sleeps == [10.0] and len(responses.calls) == 2
 
 
 @responses.activate

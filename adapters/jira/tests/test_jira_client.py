@@ -274,6 +274,15 @@ def test_429_with_a_long_retry_after_goes_back_to_the_job(cloud: jira.JiraAdapte
 
 
 @responses.activate
+def test_429_beyond_10_s_goes_back_to_the_job_at_once(cloud: jira.JiraAdapter, sleeps: Sleeps) -> None:
+    assert cloud.cfg.max_retry_after == 10.0
+    responses.put(CLOUD_ISSUE, status=429, headers={"Retry-After": "30"})
+    with pytest.raises(RateLimited) as info:
+        cloud.client().apply("10042", [DUE])
+    assert info.value.retry_after == 30.0 and sleeps == [] and len(responses.calls) == 1
+
+
+@responses.activate
 def test_500_then_success_backs_off_once(cloud: jira.JiraAdapter, sleeps: Sleeps) -> None:
     responses.put(CLOUD_ISSUE, status=500, body="oops")
     responses.put(CLOUD_ISSUE, status=204)
