@@ -1,7 +1,8 @@
-"""Shared test material: instance configs, environment, fixture loading, signing."""
+"""Shared test material: instance configs, environment, fixture loading, signing, request checks."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -47,6 +48,19 @@ DC_CONFIG: dict[str, Any] = {
     "comment_visibility": {"type": "role", "value": "Developers"},
     "statuses": {"Blocked by vendor": "on_hold"},
 }
+
+
+BASIC = "Basic " + base64.b64encode(f"{ENV['JIRA_EMAIL']}:{ENV['JIRA_API_TOKEN']}".encode()).decode()
+BEARER = f"Bearer {ENV['JIRA_PAT']}"
+
+
+def assert_headers(call: Any, auth: str, body: bool = True) -> None:
+    """A request sent `auth`, asked for JSON, and (with a body) declared it JSON."""
+    headers = call.request.headers
+    assert headers["Authorization"] == auth
+    assert headers["Accept"] == "application/json"
+    if body:
+        assert headers["Content-Type"] == "application/json"
 
 
 def config_for(name: str) -> dict[str, Any]:

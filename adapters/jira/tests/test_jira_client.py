@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from typing import Any
@@ -25,11 +24,19 @@ from adapters.base import (
 )
 from adapters.jira.client import adf
 from adapters.jira.config import load_config
-from adapters.jira.tests.helpers import CLOUD_CONFIG, CLOUD_URL, CONNECTOR_ACCOUNT, DC_CONFIG, DC_URL, ENV
+from adapters.jira.tests.helpers import (
+    BASIC,
+    BEARER,
+    CLOUD_CONFIG,
+    CLOUD_URL,
+    CONNECTOR_ACCOUNT,
+    DC_CONFIG,
+    DC_URL,
+    ENV,
+    assert_headers,
+)
 from sla.effects import Effect, EffectKind, comment_marker
 
-BASIC = "Basic " + base64.b64encode(f"{ENV['JIRA_EMAIL']}:{ENV['JIRA_API_TOKEN']}".encode()).decode()
-BEARER = f"Bearer {ENV['JIRA_PAT']}"
 CLOUD_ISSUE = f"{CLOUD_URL}/rest/api/3/issue/10042"
 DC_ISSUE = f"{DC_URL}/rest/api/2/issue/20077"
 
@@ -61,14 +68,6 @@ def dc(sleeps: Sleeps) -> jira.JiraAdapter:
 
 def sent(call: Any) -> Any:
     return json.loads(call.request.body)
-
-
-def assert_headers(call: Any, auth: str, body: bool = True) -> None:
-    headers = call.request.headers
-    assert headers["Authorization"] == auth
-    assert headers["Accept"] == "application/json"
-    if body:
-        assert headers["Content-Type"] == "application/json"
 
 
 # ---------------------------------------------------------------- write-back: Cloud

@@ -9,8 +9,16 @@ import pytest
 import responses
 
 import adapters.jira as jira
-from adapters.jira.tests.helpers import CLOUD_CONFIG, CLOUD_URL, DC_CONFIG, DC_URL, ENV
-from adapters.jira.tests.test_jira_client import BASIC, BEARER, assert_headers
+from adapters.jira.tests.helpers import (
+    BASIC,
+    BEARER,
+    CLOUD_CONFIG,
+    CLOUD_URL,
+    DC_CONFIG,
+    DC_URL,
+    ENV,
+    assert_headers,
+)
 
 WEBHOOKS = f"{CLOUD_URL}/rest/webhooks/1.0/webhook"
 RECEIVER = "https://sla.acme.example/hooks/acme"
