@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+import responses
 
 from adapters.base import NotFound
+from adapters.zendesk.tests.helpers import BASE, adapter, load
+from connector import failed, store, timers
+from connector.intake import accept
+from connector.pipeline import Processor
 from connector.retries import describe, gone_reason
+from connector.tuning import PipelineSettings
 from sla.events import EventKind, Status, TicketEvent
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fakes.harness import Clock, drain  # noqa: E402
+from fakes.mini_sla import MiniEvaluator, StubConfig, StubInstance  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 CREATED = TicketEvent("c1", "5158", EventKind.CREATED, T0, fields={"status": Status.NEW})
@@ -35,3 +48,41 @@ def test_not_found_is_unconfirmed_by_default_and_keeps_its_status() -> None:
     exc = NotFound("GET /x: HTTP 404", 404)
     assert exc.confirmed is False and exc.status == 404 and not exc.retryable
     assert describe(exc).startswith("NotFound (HTTP 404): GET /x: HTTP 404")
+
+
+# ---------------------------------------------------------------- through the pipeline, real Zendesk adapter
+
+
+def _zendesk_processor(conn: Any, clock: Clock) -> Processor:
+    zd = adapter(webhook={"secret_env": "ZD_SECRET", "kind": "trigger"})
+    config = StubConfig({"zd": StubInstance("zd", "zendesk", False, {}, zd)})
+    return Processor(conn, config, PipelineSettings(max_attempts=3), evaluator=MiniEvaluator(), clock=clock)
+
+
+@pytest.mark.parametrize(("me_status", "gone"), [(200, True), (401, False)])
+def test_a_deleted_trigger_kind_ticket_ends_at_the_confirmed_404(
+    redis_conn: Any, me_status: int, gone: bool
+) -> None:
+    # Trigger-kind instances never receive a deletion: without the confirmation the ticket would
+    # retry to max_attempts and land in the failed registry. A refused probe keeps the old rule.
+    trigger = load("trigger_ticket_created")
+    clock = Clock(datetime.fromisoformat(trigger["ticket"]["created_at"]) + timedelta(seconds=1))
+    processor = _zendesk_processor(redis_conn, clock)
+    gone_body = {"error": "RecordNotFound", "description": "Not found"}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.put(f"{BASE}/api/v2/tickets/5158/tags.json", status=404, json=gone_body)
+        rsps.put(f"{BASE}/api/v2/tickets/5158.json", status=404, json=gone_body)
+        rsps.get(f"{BASE}/api/v2/tickets/5158.json", status=404, json=gone_body)
+        me = {"user": {"id": 900000000001}} if me_status == 200 else {"error": "Couldn't authenticate you"}
+        rsps.get(f"{BASE}/api/v2/users/me.json", status=me_status, json=me)
+        headers = {"x-zendesk-webhook-invocation-id": "inv-1"}
+        assert accept(redis_conn, "zd", "invocation:inv-1", "5158", trigger, headers, datetime.now(UTC))
+        drain(redis_conn, processor)
+    record = store.load_record(redis_conn, "zd", "5158")
+    assert record is not None and record.gone is gone
+    if gone:
+        assert record.meta["gone"] == "confirmed 404" and record.attempts == 0
+        assert timers.due_at(redis_conn, "zd", "5158") is None
+    else:
+        assert record.attempts == 1 and timers.due_at(redis_conn, "zd", "5158") is not None
+    assert failed.list_failed(redis_conn) == []
