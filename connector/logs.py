@@ -12,6 +12,7 @@ to a logger; as a second line of defence, extra keys whose names look like crede
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import sys
@@ -41,6 +42,13 @@ def log_context(**fields: Any) -> Iterator[None]:
         _CONTEXT.reset(token)
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_secret(key: str) -> bool:
+    # Cached: the same few extra keys come by on every line.
+    lowered = key.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -49,13 +57,14 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        own = {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
-        for key, value in {**_CONTEXT.get(), **own}.items():
-            if key in _STANDARD or key.startswith("_"):
+        context = _CONTEXT.get()
+        # Without a log_context (the receiver's case), the record's own extras in their order, with no
+        # merged copy; with one, context keys first and a line's own extra wins.
+        fields = {**context, **record.__dict__} if context else record.__dict__
+        for key, value in fields.items():
+            if key in _STANDARD or key[:1] == "_":
                 continue
-            if any(word in key.lower() for word in _SECRET_WORDS):
-                value = "***"
-            out[key] = value
+            out[key] = "***" if _is_secret(key) else value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str, ensure_ascii=False)

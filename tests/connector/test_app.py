@@ -397,3 +397,34 @@ def test_a_utf16_body_is_still_accepted_and_queued(client: FlaskClient, redis_co
         assert post(client, body).status_code == 202
         fields = redis_conn.xrange("sla:stream")[n][1]
         assert json.loads(fields[b"p"])["ticket"] == "T-1"
+
+
+def test_starts_while_redis_is_down_then_queues_once_it_is_up(tmp_path: Path) -> None:
+    # The enqueue connection is taken on the first delivery, not by create_app.
+    from connector.embedded_redis import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "r", persistent=True)
+    client = create_app(make_config(), connect(server.url)).test_client()  # nothing listens yet
+    assert_error(post(client, {"id": "u-1", "ticket": "T"}), 503, "store_unavailable")
+    server.start()
+    try:
+        assert post(client, {"id": "u-1", "ticket": "T"}).status_code == 202
+        assert redis.Redis.from_url(server.url).xlen("sla:stream") == 1
+    finally:
+        server.stop()
+
+
+def test_concurrent_deliveries_share_the_held_connection_safely(redis_conn: redis.Redis) -> None:
+    # A threaded server (flask run) sends deliveries through one held connection: each is queued once.
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = create_app(make_config(), redis_conn)
+
+    def deliver(n: int) -> int:
+        return post(app.test_client(), {"id": f"c-{n}", "ticket": f"T-{n % 3}"}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(deliver, range(64)))
+    assert statuses == [202] * 64
+    delivered = {json.loads(f[b"p"])["id"] for _, f in redis_conn.xrange("sla:stream")}
+    assert delivered == {f"c-{n}" for n in range(64)}
