@@ -6,22 +6,27 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from connector.logs import JsonFormatter, configure_logging, log_context
+from connector.logs import JsonFormatter, _timestamp, configure_logging, log_context
 
 
 @pytest.fixture
 def restore_root_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    flags = (logging.logThreads, logging.logProcesses, logging.logMultiprocessing, logging._srcfile)
     yield
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(level)
+    logging.logThreads, logging.logProcesses, logging.logMultiprocessing, logging._srcfile = flags
 
 
 def test_json_lines_carry_the_stable_keys(
@@ -102,3 +107,33 @@ def test_log_context_puts_the_delivery_on_every_line_inside_it() -> None:
     assert (inner["delivery"], inner["ticket"]) == ("d-2", "own")  # innermost wins; the line's own wins
     assert inner["webhook_secret"] == "***"  # masked like any extra
     assert (after["delivery"], after["ticket"]) == ("d-1", "10001")
+
+
+@given(st.one_of(
+    st.floats(0, 4e9),
+    st.builds(lambda s, f: s + f, st.integers(0, 4_000_000_000),
+              st.sampled_from([0.0, 0.0005, 0.9995, 0.1234995, 0.4999995, 0.999999, 0.9999995, 0.9999996])),
+))
+def test_timestamps_are_what_datetime_writes(created: float) -> None:
+    # Formatted once per second; the milliseconds as datetime rounds them (to the microsecond, half to even).
+    assert _timestamp(created) == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+
+
+def test_lines_are_the_same_without_the_thread_process_and_caller_lookups(
+    restore_root_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = logging.getLogger("sla_connector.test_flags")
+    extra = {"event": "webhook_accepted", "instance": "acme", "delivery": "d-1", "ticket": "10001"}
+    handler = logging.StreamHandler(io.StringIO())
+    handler.setFormatter(JsonFormatter())
+    log.addHandler(handler)
+    try:
+        log.warning("w", extra=extra)  # before configure_logging: every lookup on
+        configure_logging("info")
+        assert logging._srcfile is None and not logging.logThreads  # what configure_logging turns off
+        log.warning("w", extra=extra)
+    finally:
+        log.removeHandler(handler)
+    first, second = (json.loads(line) for line in handler.stream.getvalue().splitlines())
+    assert first.pop("ts")[:10] == second.pop("ts")[:10]
+    assert first == second
