@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -11,6 +12,7 @@ import redis
 import responses
 
 from connector import failed, store, timers
+from connector.config import InstanceConfig
 from connector.pipeline import Processor, ticket_state
 from connector.tuning import PipelineSettings
 from connector.worker import reclaim
@@ -18,7 +20,7 @@ from sla.events import EventKind, TicketEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes.harness import Clock, drain, post  # noqa: E402
-from fakes.mini_sla import MiniEvaluator, changed, created, desk_config  # noqa: E402
+from fakes.sla_config import CountingEvaluator, FailingEvaluator, changed, created, desk_config  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 BASE = "https://desk.test"
@@ -26,10 +28,10 @@ BASE = "https://desk.test"
 
 def make(
     conn: redis.Redis, *, dry_run: bool = False, **settings: float
-) -> tuple[Processor, Clock, MiniEvaluator]:
+) -> tuple[Processor, Clock, CountingEvaluator]:
     clock = Clock(T0 + timedelta(seconds=1))
-    evaluator = MiniEvaluator(timedelta(seconds=10))
-    config = desk_config(BASE, dry_run=dry_run)
+    evaluator = CountingEvaluator()
+    config = desk_config(BASE, dry_run=dry_run, target="10s")
     processor = Processor(conn, config, PipelineSettings(**settings), evaluator=evaluator, clock=clock)
     return processor, clock, evaluator
 
@@ -288,6 +290,8 @@ def test_a_deletion_after_failed_404s_clears_the_failed_entry(redis_conn: redis.
         post(redis_conn, "d1", "T-1", [created("T-1", T0)])
         drain(redis_conn, processor)
         assert [e["id"] for e in failed.list_failed(redis_conn)] == ["ticket:desk:T-1"]
+        # Stamped ahead of our clock (T0+1): the engine does not count it yet, so the write is tried
+        # again, and this 404 is explained by the deletion in the log.
         post(redis_conn, "d2", "T-1", [deleted("T-1", T0 + timedelta(seconds=2))])
         drain(redis_conn, processor)
         assert len(rsps.calls) == 2
@@ -334,17 +338,36 @@ def test_a_gone_mark_from_a_bare_404_does_not_stop_the_ticket(redis_conn: redis.
     assert not record.gone and "due" in record.ledger
 
 
+def test_a_deleted_ticket_is_written_nothing_and_kept_briefly(redis_conn: redis.Redis) -> None:
+    processor, clock, evaluator = make(redis_conn, deleted_retention_s=3600)
+    with responses.RequestsMock():  # any HTTP call would fail the test
+        post(redis_conn, "d1", "T-1", [created("T-1", T0), deleted("T-1", T0 + timedelta(seconds=1))])
+        drain(redis_conn, processor)
+        post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=2), "u1", priority="low")])
+        clock.advance(20)  # past the deadline the ticket would have had
+        drain(redis_conn, processor)
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert record is not None and record.ledger == {} and len(record.events) == 3
+    assert len(evaluator.calls) == 2
+    assert 3500 < redis_conn.ttl(store.events_key("desk", "T-1")) <= 3600
+    assert timers.due_at(redis_conn, "desk", "T-1") is None
+    assert failed.list_failed(redis_conn) == []
+
+
 def test_a_deleted_ticket_answering_404_ends_its_effects(redis_conn: redis.Redis) -> None:
+    # The product's clock runs ahead of ours: the deletion is stamped after `now`, so the engine does
+    # not count it yet and the write is tried; its 404 is explained by the deletion in the log.
     processor, clock, evaluator = make(redis_conn, deleted_retention_s=3600)
     with responses.RequestsMock() as rsps:
         rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=404)
-        post(redis_conn, "d1", "T-1", [created("T-1", T0), deleted("T-1", T0 + timedelta(seconds=1))])
+        post(redis_conn, "d1", "T-1", [created("T-1", T0), deleted("T-1", T0 + timedelta(seconds=5))])
         drain(redis_conn, processor)
         post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=2), "u1", priority="low")])
         drain(redis_conn, processor)
         assert len(rsps.calls) == 1
     record = store.load_record(redis_conn, "desk", "T-1")
     assert record is not None and record.meta["gone"] == "deleted" and len(record.events) == 3
+    assert len(evaluator.calls) == 1  # gone: never evaluated again
     assert 3500 < redis_conn.ttl(store.events_key("desk", "T-1")) <= 3600
     assert timers.due_at(redis_conn, "desk", "T-1") is None
     assert failed.list_failed(redis_conn) == []
@@ -379,8 +402,8 @@ def test_an_entry_for_an_unconfigured_instance_is_kept_in_failed(redis_conn: red
 
 
 def test_an_evaluation_error_is_retried_then_failed(redis_conn: redis.Redis) -> None:
-    processor, clock, evaluator = make(redis_conn, dry_run=True, max_attempts=2)
-    evaluator.fail = RuntimeError("policy bug")
+    processor, clock, _ = make(redis_conn, dry_run=True, max_attempts=2)
+    processor.evaluator = FailingEvaluator(RuntimeError("policy bug"))
     post(redis_conn, "d1", "T-1", [created("T-1", T0)])
     drain(redis_conn, processor)
     clock.advance(600)
@@ -533,13 +556,11 @@ class _OddAdapter:
 
 
 def test_a_bug_on_one_ticket_does_not_hold_up_the_batch(redis_conn: redis.Redis) -> None:
-    from fakes.mini_sla import StubConfig, StubInstance
-
     base = desk_config(BASE, dry_run=True)
-    odd = StubInstance("odd", "odd", True, {}, _OddAdapter())
-    config = StubConfig({**base.instances, "odd": odd})
+    odd = InstanceConfig("odd", "odd", True, {}, _OddAdapter())  # type: ignore[arg-type]
+    config = dataclasses.replace(base, instances={**base.instances, "odd": odd})
     clock = Clock(T0 + timedelta(seconds=1))
-    processor = Processor(redis_conn, config, PipelineSettings(), evaluator=MiniEvaluator(), clock=clock)
+    processor = Processor(redis_conn, config, PipelineSettings(), clock=clock)  # the real evaluate
     post(redis_conn, "d1", "T-9", [], instance="odd")
     post(redis_conn, "d2", "T-1", [created("T-1", T0)])
     [report] = drain(redis_conn, processor)
