@@ -14,7 +14,7 @@ from connector.tuning import PipelineSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes.harness import Clock, drain, post  # noqa: E402
-from fakes.mini_sla import MiniEvaluator, created, desk_config  # noqa: E402
+from fakes.sla_config import created, desk_config  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -53,9 +53,8 @@ def test_status_reports_queue_timers_failures_and_heartbeats(redis_conn: redis.R
 
 def test_counters_count_what_the_workers_did(redis_conn: redis.Redis) -> None:
     clock = Clock(T0 + timedelta(seconds=20))
-    processor = Processor(
-        redis_conn, desk_config(), PipelineSettings(), evaluator=MiniEvaluator(), clock=clock
-    )
+    # The real engine: a 10s target, so at T0+20 the ticket is due, tagged, breached and commented.
+    processor = Processor(redis_conn, desk_config(target="10s"), PipelineSettings(), clock=clock)
     with responses.RequestsMock() as rsps:
         rsps.add(responses.PUT, "https://desk.test/tickets/T-1", json={})
         rsps.add(responses.GET, "https://desk.test/tickets/T-1/comments", json={"comments": []})
