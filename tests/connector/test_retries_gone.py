@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,8 +12,9 @@ import pytest
 import responses
 
 from adapters.base import NotFound
-from adapters.zendesk.tests.helpers import BASE, adapter, load
+from adapters.zendesk.tests.helpers import BASE, ENV, adapter, config, load
 from connector import failed, store, timers
+from connector.config import config_from_dict
 from connector.intake import accept
 from connector.pipeline import Processor
 from connector.retries import describe, gone_reason
@@ -21,7 +23,7 @@ from sla.events import EventKind, Status, TicketEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes.harness import Clock, drain  # noqa: E402
-from fakes.mini_sla import MiniEvaluator, StubConfig, StubInstance  # noqa: E402
+from fakes.sla_config import sla_sections  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 CREATED = TicketEvent("c1", "5158", EventKind.CREATED, T0, fields={"status": Status.NEW})
@@ -54,9 +56,12 @@ def test_not_found_is_unconfirmed_by_default_and_keeps_its_status() -> None:
 
 
 def _zendesk_processor(conn: Any, clock: Clock) -> Processor:
-    zd = adapter(webhook={"secret_env": "ZD_SECRET", "kind": "trigger"})
-    config = StubConfig({"zd": StubInstance("zd", "zendesk", False, {}, zd)})
-    return Processor(conn, config, PipelineSettings(max_attempts=3), evaluator=MiniEvaluator(), clock=clock)
+    webhook = {"secret_env": "ZD_SECRET", "kind": "trigger"}
+    real = config_from_dict({"instances": {"zd": config(webhook=webhook)}, **sla_sections("10s")}, ENV)
+    # The same adapter, made by the helper so that its HTTP retries record their sleeps instead of waiting.
+    zd = dataclasses.replace(real.instances["zd"], adapter=adapter(webhook=webhook))
+    real = dataclasses.replace(real, instances={"zd": zd})
+    return Processor(conn, real, PipelineSettings(max_attempts=3), clock=clock)  # the real evaluate
 
 
 @pytest.mark.parametrize(("me_status", "gone"), [(200, True), (401, False)])
