@@ -14,6 +14,7 @@ from pathlib import Path
 import redis
 
 from connector import failed, status, store, timers
+from connector.config import Config
 from connector.pipeline import Processor
 from connector.tuning import PipelineSettings
 from connector.worker import ensure_group, reclaim, run_worker, touch
@@ -21,17 +22,22 @@ from connector.worker import ensure_group, reclaim, run_worker, touch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from fakes.harness import post  # noqa: E402
-from fakes.mini_sla import MiniEvaluator, changed, created, desk_config  # noqa: E402
+from fakes.sla_config import CountingEvaluator, changed, created, desk_config  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
+def day_config() -> Config:
+    """Dry-run testdesk with the real engine's test policy: 24h, so nothing here reaches a deadline."""
+    return desk_config(dry_run=True, target="24h")
+
+
 def test_burst_worker_drains_the_stream_and_leaves(redis_conn: redis.Redis) -> None:
-    evaluator = MiniEvaluator(timedelta(days=1))
+    evaluator = CountingEvaluator()
     for i in range(5):
         post(redis_conn, f"d{i}", f"T-{i}", [created(f"T-{i}", T0)])
     run_worker(
-        desk_config(dry_run=True),
+        day_config(),
         redis_conn,
         burst=True,
         name="w1",
@@ -44,7 +50,7 @@ def test_burst_worker_drains_the_stream_and_leaves(redis_conn: redis.Redis) -> N
 
 
 def test_entries_of_a_dead_worker_are_reclaimed_and_processed(redis_conn: redis.Redis) -> None:
-    evaluator = MiniEvaluator(timedelta(days=1))
+    evaluator = CountingEvaluator()
     ensure_group(redis_conn)
     post(redis_conn, "d1", "T-1", [created("T-1", T0)])
     post(redis_conn, "d2", "T-2", [created("T-2", T0)])
@@ -55,7 +61,7 @@ def test_entries_of_a_dead_worker_are_reclaimed_and_processed(redis_conn: redis.
     time.sleep(0.25)
     claimed = reclaim(redis_conn, "alive", settings)
     assert len(claimed) == 2
-    Processor(redis_conn, desk_config(dry_run=True), settings, evaluator=evaluator).process(claimed)
+    Processor(redis_conn, day_config(), settings, evaluator=evaluator).process(claimed)
     assert sorted(c[0] for c in evaluator.calls) == ["T-1", "T-2"]
     assert redis_conn.xpending(store.STREAM, store.GROUP)["pending"] == 0
 
@@ -76,11 +82,11 @@ def test_an_entry_that_keeps_killing_workers_goes_to_failed(redis_conn: redis.Re
     assert failed.retry_failed(redis_conn) == 1 and redis_conn.xlen(store.STREAM) == 1
 
 
-class ProbeEvaluator(MiniEvaluator):
+class ProbeEvaluator(CountingEvaluator):
     """Fails the test if two workers ever evaluate the same ticket at the same time."""
 
     def __init__(self) -> None:
-        super().__init__(timedelta(days=1))
+        super().__init__()
         self.guard = threading.Lock()
         self.active: Counter[str] = Counter()
         self.overlaps = 0
@@ -101,7 +107,7 @@ class ProbeEvaluator(MiniEvaluator):
 
 
 def test_two_workers_never_process_one_ticket_concurrently(redis_url: str, redis_conn: redis.Redis) -> None:
-    config = desk_config(dry_run=True)
+    config = day_config()
     probe = ProbeEvaluator()
     tickets = [f"T-{i}" for i in range(6)]
     for t in tickets:
@@ -157,11 +163,11 @@ def test_two_workers_never_process_one_ticket_concurrently(redis_url: str, redis
 def test_sigterm_stops_the_worker_gracefully(redis_url: str, redis_conn: redis.Redis) -> None:
     code = (
         f"import sys, redis; sys.path.insert(0, {str(HERE)!r})\n"
-        "from fakes.mini_sla import desk_config, MiniEvaluator\n"
+        "from fakes.sla_config import desk_config\n"
         "from connector.worker import run_worker\n"
         "from connector.tuning import PipelineSettings\n"
-        f"run_worker(desk_config(dry_run=True), redis.Redis.from_url({redis_url!r}), name='sig',\n"
-        "           settings=PipelineSettings(block_ms=200), evaluator=MiniEvaluator())\n"
+        f"run_worker(desk_config(dry_run=True, target='24h'), redis.Redis.from_url({redis_url!r}),\n"
+        "           name='sig', settings=PipelineSettings(block_ms=200))\n"  # the real evaluate
         "print('clean exit')\n"
     )
     proc = subprocess.Popen(
@@ -187,12 +193,12 @@ def test_sigterm_stops_the_worker_gracefully(redis_url: str, redis_conn: redis.R
 
 
 def test_a_timer_fires_through_the_scheduler_on_time(redis_url: str, redis_conn: redis.Redis) -> None:
-    evaluator = MiniEvaluator(timedelta(days=1))
+    evaluator = CountingEvaluator()
     stop = threading.Event()
     settings = PipelineSettings(block_ms=100, timer_poll_s=0.05)
     worker = threading.Thread(
         target=run_worker,
-        args=(desk_config(dry_run=True), redis.Redis.from_url(redis_url)),
+        args=(day_config(), redis.Redis.from_url(redis_url)),
         kwargs={"name": "tw", "settings": settings, "stop": stop, "evaluator": evaluator},
     )
     post(redis_conn, "d1", "T-1", [created("T-1", T0)])
@@ -213,11 +219,11 @@ def test_a_timer_fires_through_the_scheduler_on_time(redis_url: str, redis_conn:
     assert 0 <= now.timestamp() - due < 1.5  # polled every 0.05 s; slack for a loaded machine
 
 
-class _SlowEvaluator(MiniEvaluator):
+class _SlowEvaluator(CountingEvaluator):
     """A batch that outlives the reclaim idle time (slow write-backs, a long 429 wait)."""
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(timedelta(days=1))
+        super().__init__()
         self.seconds = seconds
 
     def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -233,7 +239,7 @@ def test_a_live_workers_slow_batch_is_not_reclaimed(redis_conn: redis.Redis) -> 
     stop = threading.Event()
     worker = threading.Thread(
         target=run_worker,
-        args=(desk_config(dry_run=True), redis_conn),
+        args=(day_config(), redis_conn),
         kwargs={
             "with_scheduler": False,
             "name": "busy",
