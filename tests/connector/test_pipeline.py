@@ -300,6 +300,24 @@ def test_a_deletion_after_failed_404s_clears_the_failed_entry(redis_conn: redis.
     assert failed.list_failed(redis_conn) == []
 
 
+def test_a_deletion_seen_after_failed_404s_writes_nothing_and_clears_the_failed_entry(
+    redis_conn: redis.Redis,
+) -> None:
+    processor, clock, _ = make(redis_conn, max_attempts=1)
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=404)
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+        assert [e["id"] for e in failed.list_failed(redis_conn)] == ["ticket:desk:T-1"]
+        clock.advance(5)
+        post(redis_conn, "d2", "T-1", [deleted("T-1", T0 + timedelta(seconds=2))])
+        drain(redis_conn, processor)
+        assert len(rsps.calls) == 1  # a deleted ticket is asked for nothing
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert record.attempts == 0 and record.ledger == {}
+    assert failed.list_failed(redis_conn) == [] and timers.due_at(redis_conn, "desk", "T-1") is None
+
+
 def test_a_definite_verdict_from_the_adapter_ends_the_ticket_at_once(redis_conn: redis.Redis) -> None:
     # Zendesk answers 422 "closed prevents ticket update" for a closed ticket; its client raises
     # NotFound with that status: unlike a bare 404 it cannot be a permission problem.
