@@ -43,20 +43,24 @@ def log_context(**fields: Any) -> Iterator[None]:
         _CONTEXT.reset(token)
 
 
-_SECOND: list[Any] = [None, ""]  # the last second formatted, and its text
+# The last second formatted and its text, replaced as one tuple: threads crossing a second boundary
+# must never pair one second with another second's text.
+_SECOND: tuple[int | None, str] = (None, "")
 
 
 def _timestamp(created: float) -> str:
     """`datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")`, formatting the
     date and time once per second (every line needs one; most lines share their second)."""
+    global _SECOND
     fraction, whole = math.modf(created)  # rounded to the microsecond as datetime does
     micro, second = round(fraction * 1e6), int(whole)
     if micro >= 1_000_000:
         second, micro = second + 1, micro - 1_000_000
-    if second != _SECOND[0]:
-        _SECOND[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _SECOND[0] = second
-    return f"{_SECOND[1]}.{micro // 1000:03d}+00:00"
+    cached, text = _SECOND  # one read: the pair is consistent
+    if second != cached:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _SECOND = (second, text)
+    return f"{text}.{micro // 1000:03d}+00:00"
 
 
 @functools.lru_cache(maxsize=4096)
