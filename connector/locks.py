@@ -41,21 +41,29 @@ return 0
 _COMPACT = Script(
     None,
     b"""
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local n = tonumber(ARGV[3])
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  for i = 4 + n, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+  return 0
+end
 redis.call('LTRIM', KEYS[2], tonumber(ARGV[2]), -1)
-for i = 3, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+for i = 4, 3 + n do redis.call('RPUSH', KEYS[2], ARGV[i]) end
 return 1
 """,
 )
 
 
-def compact(conn: Any, lock: str, events_key: str, token: str, loaded: int, rows: list[str]) -> None:
+def compact(
+    conn: Any, lock: str, events_key: str, token: str, loaded: int, rows: list[str], fresh: list[str]
+) -> None:
     """Replace the first `loaded` rows of the log (what we read under the lock) by `rows`.
 
     Rows appended by others since we read stay. Done only while the lock is still ours, so two
-    workers can never both rewrite the same prefix.
+    workers can never both rewrite the same prefix. When the lock expired meanwhile, the `fresh`
+    rows (the new events among `rows`) are appended instead: the batch acknowledges their entries
+    in the same transaction, so they must be stored either way (duplicates are removed on load).
     """
-    _COMPACT((lock, events_key), (token, loaded, *rows), client=conn)
+    _COMPACT((lock, events_key), (token, loaded, len(rows), *rows, *fresh), client=conn)
 
 
 def lock_and_load(conn: Any, keys: tuple[str, str, str], token: str, ttl_ms: int) -> Any:

@@ -258,7 +258,10 @@ class Processor:
         if record.stored_rows > len(record.events) or replaced:  # duplicates or a losing row: compact
             # Replace only the rows we loaded: others may have appended since (order does not matter).
             rows = [store.encode_event(e) for e in events]
-            locks.compact(final, store.lock_key(instance, ticket), ek, self.token, record.stored_rows, rows)
+            new_rows = [store.encode_event(e) for e in fresh]
+            locks.compact(
+                final, store.lock_key(instance, ticket), ek, self.token, record.stored_rows, rows, new_rows
+            )
         elif fresh:
             final.rpush(ek, *(store.encode_event(e) for e in fresh))
         if not events:
