@@ -104,7 +104,7 @@ def create_app(config: Config | None = None, conn: redis.Redis | None = None) ->
     # delivery, not at start-up, so the receiver starts and answers 503 while Redis is down). Checking
     # a connection out of the pool per command costs a readiness poll and socket mode switches
     # (~15 us, a tenth of a delivery's own CPU); redis-py serialises the held connection's use by
-    # threads with a lock, and reconnects it after an error.
+    # threads with a lock, and reconnects it on the command after an error (the enqueue retries once).
     held: list[redis.Redis] = []
 
     def hold_connection() -> redis.Redis:
@@ -158,7 +158,13 @@ def create_app(config: Config | None = None, conn: redis.Redis | None = None) ->
             return reject(instance, exc.status, exc.reason, str(exc))
         try:
             queue = held[0] if held else hold_connection()
-            new = accept(queue, instance, delivery, ticket, payload, headers, now, raw=text)
+            try:
+                new = accept(queue, instance, delivery, ticket, payload, headers, now, raw=text)
+            except redis.exceptions.ConnectionError:
+                # The held connection can die while idle (a Redis restart, its idle timeout, a proxy):
+                # redis-py notices only on this command and drops it. One retry reconnects; it is safe
+                # because intake's dedupe key makes the enqueue idempotent (at worst: "duplicate").
+                new = accept(queue, instance, delivery, ticket, payload, headers, now, raw=text)
         except redis.exceptions.RedisError as exc:
             return reject(instance, 503, "store_unavailable",
                           f"the queue store is unreachable ({exc.__class__.__name__}); retry later",

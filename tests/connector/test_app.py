@@ -428,3 +428,48 @@ def test_concurrent_deliveries_share_the_held_connection_safely(redis_conn: redi
     assert statuses == [202] * 64
     delivered = {json.loads(f[b"p"])["id"] for _, f in redis_conn.xrange("sla:stream")}
     assert delivered == {f"c-{n}" for n in range(64)}
+
+
+def test_the_held_connection_survives_a_redis_restart(tmp_path: Path) -> None:
+    # The receiver's held connection dies with the server; the next delivery (Redis is back by then)
+    # must be accepted, not answered 503 by every worker once.
+    from connector.embedded_redis import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "r", persistent=True).start()
+    try:
+        client = create_app(make_config(), connect(server.url)).test_client()
+        statuses = [post(client, {"id": "r-1", "ticket": "T"}).status_code]
+        server.stop()
+        server.start()  # restarted between two deliveries
+        statuses.append(post(client, {"id": "r-2", "ticket": "T"}).status_code)
+        server.stop()
+        down = post(client, {"id": "r-3", "ticket": "T"})  # down: still a quick 503 after the one retry
+        assert_error(down, 503, "store_unavailable")
+        server.start()
+        statuses += [post(client, {"id": n, "ticket": "T"}).status_code for n in ("r-3", "r-4", "r-1")]
+        assert statuses == [202, 202, 202, 202, 200]
+        stream = redis.Redis.from_url(server.url).xrange("sla:stream")
+        delivered = [json.loads(fields[b"p"])["id"] for _, fields in stream]
+        assert delivered == ["r-1", "r-2", "r-3", "r-4"]  # each queued once
+    finally:
+        server.stop()
+
+
+def test_the_held_connection_survives_the_server_closing_it(tmp_path: Path) -> None:
+    # Redis's idle timeout or a proxy closes the held connection: seen here as CLIENT KILL. A private
+    # server: the suite's shared one must keep its connections.
+    from connector.embedded_redis import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "k", persistent=False).start()
+    try:
+        client = create_app(make_config(), connect(server.url)).test_client()
+        admin = redis.Redis.from_url(server.url)
+        statuses, killed = [], []
+        for n in range(3):
+            statuses.append(post(client, {"id": f"k-{n}", "ticket": "T"}).status_code)
+            killed.append(admin.client_kill_filter(_type="normal", skipme=True))  # the held connection
+        statuses.append(post(client, {"id": "k-0", "ticket": "T"}).status_code)
+        assert (statuses, killed) == ([202, 202, 202, 200], [1, 1, 1])
+        assert admin.xlen("sla:stream") == 3
+    finally:
+        server.stop()
