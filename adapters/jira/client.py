@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from adapters.base import ApiError, NotFound, report_bad
+from adapters.base import ApiError, report_bad
 from adapters.jira.config import JiraConfig
 from adapters.jira.http import JiraHttp
 from adapters.jira.users import body_text
@@ -41,17 +41,10 @@ class JiraClient:
         Returns fewer effects than given after a retryable error (429, 5xx, timeout, 409) that came
         after some progress, and when an effect's value cannot be written (logged; with nothing
         else written it is raised as ValueError, see `adapters.base.report_bad`); the caller retries
-        the rest. A 404 is confirmed (`HttpClient.confirm_gone`) before the pipeline believes it.
+        the rest. A 404 is raised as an unconfirmed `NotFound`, never confirmed by re-reading: Jira
+        answers 404 when the service user lost *Browse projects* too (while /myself still works),
+        which no read tells from a deletion. Jira sends `jira:issue_deleted` for a real one.
         """
-        try:
-            return self._apply(ticket_id, effects)
-        except NotFound as exc:
-            confirmed = self.http.confirm_gone(exc, self._issue(ticket_id), f"{self.api}/myself")
-            if confirmed is exc:
-                raise
-            raise confirmed from exc
-
-    def _apply(self, ticket_id: str, effects: Sequence[Effect]) -> list[Effect]:
         fields: dict[str, Any] = {}
         labels: list[dict[str, str]] = []
         put: list[Effect] = []
