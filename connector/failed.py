@@ -5,7 +5,8 @@ Two kinds of entries, in the hash `sla:failed` (id -> JSON):
   instance). Its stream fields are kept, so `retry` puts it back on the stream as it was.
 - "ticket:<instance>:<ticket>": a ticket whose evaluation or write-back failed `max_attempts`
   times (a 404 without a deletion event too). Its events are safe in its log; `retry` resets the
-  attempts (and any `gone` mark) and looks at it again.
+  attempts (and any `gone` mark) and looks at it again. `retry ticket:<instance>:<ticket>` also
+  works for a stored ticket that is not in the registry (e.g. one marked gone).
 A ticket that fails does not block others: the worker records it here and moves on.
 """
 
@@ -90,11 +91,35 @@ def _select(conn: redis.Redis, ids: Sequence[str] | None) -> list[tuple[str, dic
     if not ids:
         return []
     values = conn.hmget(store.FAILED, ids)
-    return [(i, json.loads(v)) for i, v in zip(ids, values, strict=True) if v is not None]
+    out = []
+    for entry_id, value in zip(ids, values, strict=True):
+        if value is not None:
+            out.append((entry_id, json.loads(value)))
+        elif (known := _stored_ticket(conn, entry_id)) is not None:
+            out.append((entry_id, known))
+    return out
+
+
+def _stored_ticket(conn: redis.Redis, entry_id: str) -> dict | None:
+    """A "ticket:<instance>:<ticket>" id of a ticket that is stored but not failed (e.g. marked gone).
+
+    `failed retry` names such a ticket to clear its marks and look at it again. Ticket ids never
+    hold ":" (instance names may), hence the split from the right.
+    """
+    prefix, _, rest = entry_id.partition(":")
+    instance, _, ticket = rest.rpartition(":")
+    if prefix != "ticket" or not instance or not ticket:
+        return None
+    if not conn.exists(store.ticket_key(instance, ticket), store.events_key(instance, ticket)):
+        return None
+    return {"kind": "ticket", "instance": instance, "ticket": ticket}
 
 
 def retry_failed(conn: redis.Redis, ids: Sequence[str] | None = None) -> int:
-    """Replay the given entries (all when `ids` is None); the number replayed. Unknown ids are skipped."""
+    """Replay the given entries (all when `ids` is None); the number replayed. Unknown ids are skipped.
+
+    A ticket id names a stored ticket even when it is not in the registry (its marks are cleared).
+    """
     count = 0
     for entry_id, entry in _select(conn, ids):
         pipe = conn.pipeline(transaction=True)
@@ -105,7 +130,7 @@ def retry_failed(conn: redis.Redis, ids: Sequence[str] | None = None) -> int:
         else:
             # Also a `gone` mark: a replay asks the product again whatever an older 404 said.
             tk = store.ticket_key(entry["instance"], entry["ticket"])
-            pipe.hdel(tk, store.META + "attempts", store.META + "gone")
+            pipe.hdel(tk, store.META + "attempts", store.META + "gone", store.META + "gone_at")
             pipe.xadd(store.STREAM, {"k": "t", "i": entry["instance"], "t": entry["ticket"], "x": "1"})
         pipe.hdel(store.FAILED, entry_id)
         pipe.execute()

@@ -269,6 +269,17 @@ class Processor:
         deleted = store.is_deleted(events)
         # A mark "1" was left by older versions after any 404: it holds only with a deletion in the log.
         gone = record.gone and (deleted or record.meta["gone"] != store.GONE_LEGACY)
+        if gone and not deleted and retries.mark_disproved(record, fresh):
+            # A ticket that sends events exists: a 404 taken as "gone" was something else (Jira
+            # answers 404 for a lost Browse permission too). Evaluate it again; a 404 now is retried.
+            log.warning(
+                "a newer event arrived for a ticket marked gone: the mark is dropped",
+                extra={**self._ids(instance, ticket), "event": "gone_dropped", "reason": record.meta["gone"]},
+            )
+            final.hdel(tk, store.META + "gone", store.META + "gone_at")
+            record.meta.pop("gone", None)
+            record.meta.pop("gone_at", None)
+            gone = False
         if deleted:
             ttl = self.settings.deleted_retention_s
         elif store.is_finished(events):  # kept long: a ticket reopened months later keeps its clocks
@@ -338,7 +349,7 @@ class Processor:
             log.warning(
                 "ticket is gone: its effects end", extra={**extra, "event": "ticket_gone", "reason": reason}
             )
-            final.hset(tk, store.META + "gone", reason)
+            final.hset(tk, mapping={store.META + "gone": reason, store.META + "gone_at": repr(now_epoch)})
             timers.cancel(final, instance, ticket)
             if record.attempts:  # 404s before the deletion arrived were failures; they are explained now
                 final.hdel(tk, store.META + "attempts")
@@ -354,7 +365,7 @@ class Processor:
             final.hdel(tk, store.META + "attempts")
             final.hdel(store.FAILED, failed.ticket_id(instance, ticket))
         if "gone" in record.meta:  # left by an older version after a bare 404: the ticket answered
-            final.hdel(tk, store.META + "gone")
+            final.hdel(tk, store.META + "gone", store.META + "gone_at")
         if len(applied) < len(missing):
             timers.schedule(final, instance, ticket, now_epoch + retries.backoff(self.settings, 1))
         if evaluation.next_check is not None:

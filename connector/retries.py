@@ -15,7 +15,7 @@ from typing import Any
 from adapters.base import ApiError, NotFound, RateLimited
 from connector import failed, store, timers
 from connector.tuning import PipelineSettings
-from sla.events import TicketEvent
+from sla.events import EventKind, TicketEvent
 
 log = logging.getLogger("sla_connector.pipeline")
 
@@ -82,3 +82,23 @@ def gone_reason(exc: NotFound, events: list[TicketEvent]) -> str | None:
     if exc.status not in (None, 404):
         return f"HTTP {exc.status}"
     return None
+
+
+def mark_disproved(record: store.TicketRecord, fresh: list[TicketEvent]) -> bool:
+    """Whether a newly stored event shows that a ticket marked gone (with no deletion in its log) exists.
+
+    Only a 404 mark can be disproved ("confirmed 404", or "1" from older versions): a definite
+    verdict of another status (Zendesk 422: a closed ticket is never writable again) stays. The
+    event must be newer than the mark (its `#gone_at`; for marks without one, than the stored log),
+    so a late redelivery of an old webhook does not revive a deleted ticket.
+    """
+    reason = record.meta.get("gone", "")
+    if not reason or reason.startswith("HTTP "):
+        return False
+    if "gone_at" in record.meta:
+        since = float(record.meta["gone_at"])
+    elif record.events:
+        since = max(e.at for e in record.events).timestamp()
+    else:
+        since = float("-inf")
+    return any(e.kind is not EventKind.DELETED and e.at.timestamp() > since for e in fresh)

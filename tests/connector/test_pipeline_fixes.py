@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import responses
 
-from connector import store
+from connector import failed, store
 from connector.pipeline import Processor
-from sla.events import TicketEvent
+from connector.tuning import PipelineSettings
+from sla.events import EventKind, TicketEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes.harness import Clock, drain, post  # noqa: E402
@@ -66,3 +68,125 @@ def test_compaction_under_our_lock_still_rewrites_the_log(redis_conn: redis.Redi
     drain(redis_conn, processor)
     record = store.load_record(redis_conn, "desk", "T-1")
     assert [e.event_id for e in record.events] == ["T-1-created", "solved"] and record.stored_rows == 2
+
+
+def deleted(ticket: str, at: datetime) -> dict:
+    return TicketEvent(f"{ticket}-deleted", ticket, EventKind.DELETED, at).to_dict()
+
+
+# ---------------------------------------------------------------- bug 2: a gone mark a newer event disproves
+
+
+def live(conn: redis.Redis, **settings: float) -> tuple[Processor, Clock, CountingEvaluator]:
+    clock = Clock(T0 + timedelta(seconds=1))
+    evaluator = CountingEvaluator()
+    processor = Processor(
+        conn, desk_config(BASE), PipelineSettings(**settings), evaluator=evaluator, clock=clock
+    )
+    return processor, clock, evaluator
+
+
+def desk_api(rsps: responses.RequestsMock, put_status: int = 200) -> None:
+    rsps.assert_all_requests_are_fired = False
+    rsps.add(responses.PUT, f"{BASE}/tickets/T-1", json={}, status=put_status)
+    rsps.add(responses.GET, f"{BASE}/tickets/T-1/comments", json={"comments": []})
+    rsps.add(responses.POST, f"{BASE}/tickets/T-1/comments", json={}, status=201)
+
+
+def test_a_confirmed_404_mark_is_dropped_when_a_newer_event_arrives(redis_conn: redis.Redis) -> None:
+    # The credentials lost sight of the ticket for a while: the product answered a confirmed 404.
+    processor, clock, evaluator = live(redis_conn)
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=404, json={"error": "confirmed"})
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert record.gone and record.meta["gone"] == "confirmed 404"
+    assert float(record.meta["gone_at"]) == clock.now
+    # Access is back; the ticket sends an event: it exists, so it is evaluated and written again.
+    clock.advance(600)
+    before = len(evaluator.calls)
+    with responses.RequestsMock() as rsps:
+        desk_api(rsps)
+        post(redis_conn, "d2", "T-1", [changed("T-1", clock.dt, "u1", priority="high")])
+        drain(redis_conn, processor)
+        assert [c.request.method for c in rsps.calls][:1] == ["PUT"]
+    assert len(evaluator.calls) > before
+    record = store.load_record(redis_conn, "desk", "T-1")
+    assert not record.gone and "gone_at" not in record.meta and "due" in record.ledger
+
+
+def test_a_mark_left_by_an_older_version_is_dropped_by_an_event_newer_than_the_log(
+    redis_conn: redis.Redis,
+) -> None:
+    processor, clock, evaluator = live(redis_conn)
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+    with responses.RequestsMock() as rsps:
+        desk_api(rsps)
+        drain(redis_conn, processor)
+    redis_conn.hset(store.ticket_key("desk", "T-1"), "#gone", "confirmed 404")  # no "#gone_at"
+    clock.advance(5)
+    with responses.RequestsMock() as rsps:
+        desk_api(rsps)
+        post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=3), "u1", status="solved")])
+        drain(redis_conn, processor)
+        assert [c.request.method for c in rsps.calls] == ["PUT"]  # "sla-open" removed
+    assert not store.load_record(redis_conn, "desk", "T-1").gone
+
+
+def test_a_late_old_event_or_a_deletion_keeps_the_mark(redis_conn: redis.Redis) -> None:
+    processor, clock, evaluator = live(redis_conn)
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=404, json={"error": "confirmed"})
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+    clock.advance(600)
+    before = len(evaluator.calls)
+    with responses.RequestsMock() as rsps:  # no call may be made
+        # A webhook from before the mark, redelivered late, proves nothing; nor does a deletion.
+        post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=0.5), "u1", priority="high")])
+        post(redis_conn, "d3", "T-1", [deleted("T-1", clock.dt)])
+        drain(redis_conn, processor)
+    assert len(evaluator.calls) == before
+    assert store.load_record(redis_conn, "desk", "T-1").gone
+
+
+def test_a_closed_ticket_mark_of_another_status_stays_final(redis_conn: redis.Redis) -> None:
+    processor, clock, evaluator = live(redis_conn)
+    closed = {"details": {"status": [{"description": "Status: closed prevents ticket update"}]}}
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=422, json=closed)
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+        clock.advance(600)
+        post(redis_conn, "d2", "T-1", [changed("T-1", clock.dt, "u1", priority="high")])
+        drain(redis_conn, processor)
+        assert len(rsps.calls) == 1
+    assert store.load_record(redis_conn, "desk", "T-1").meta["gone"] == "HTTP 422"
+
+
+def test_failed_retry_of_a_ticket_marked_gone_clears_the_mark_and_looks_again(
+    redis_conn: redis.Redis,
+) -> None:
+    processor, clock, evaluator = live(redis_conn)
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=404, json={"error": "confirmed"})
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+    assert failed.list_failed(redis_conn) == []  # gone, not failed: yet an admin can name it
+    assert failed.retry_failed(redis_conn, ["ticket:desk:T-1", "ticket:desk:T-404", "ticket:T-1"]) == 1
+    meta = redis_conn.hgetall(store.ticket_key("desk", "T-1"))
+    assert b"#gone" not in meta and b"#gone_at" not in meta
+    with responses.RequestsMock() as rsps:
+        desk_api(rsps)
+        drain(redis_conn, processor)
+        assert [c.request.method for c in rsps.calls][:1] == ["PUT"]
+    assert "due" in store.load_record(redis_conn, "desk", "T-1").ledger
+
+
+def test_failed_retry_accepts_instance_names_with_colons(redis_conn: redis.Redis) -> None:
+    redis_conn.hset(store.ticket_key("a:b", "7"), "#gone", "confirmed 404")
+    assert failed.retry_failed(redis_conn, ["ticket:a:b:7"]) == 1
+    assert not redis_conn.hexists(store.ticket_key("a:b", "7"), "#gone")
+    [(_, fields)] = redis_conn.xrange(store.STREAM)
+    assert fields == {b"k": b"t", b"i": b"a:b", b"t": b"7", b"x": b"1"}

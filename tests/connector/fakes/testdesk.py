@@ -55,6 +55,8 @@ class Client:
         if code == 429:
             raise RateLimited(message, float(resp.headers.get("Retry-After", "1")))
         errors = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict}
+        if code == 404 and "confirmed" in resp.text:  # like the Zendesk client after its re-read and probe
+            raise NotFound(message + "; confirmed", code, confirmed=True)
         if code in errors:
             raise errors[code](message, code)
         if code == 422 and "closed prevents ticket update" in resp.text.lower():
