@@ -231,6 +231,9 @@ class HttpClient:
         A bare 404 also means lost permission or refused credentials. Confirmed: the ticket still
         answers 404 to a plain GET and the authenticated probe (the product's "who am I") succeeds
         and `probe_ok` accepts its answer. Any other outcome leaves `exc` unconfirmed (retried).
+        Only for a product that sends no deletion event otherwise; Jira does not use it: it answers
+        404 for a lost *Browse projects* permission too while its /myself works, and it does send
+        `jira:issue_deleted`.
         """
         if exc.status != 404 or exc.confirmed:
             return exc
