@@ -64,11 +64,17 @@ def _reply_clocks(tl: Timeline) -> tuple[Clock, list[Clock]]:
 
     A requester's comment on a solved ticket opens a cycle only when the ticket is reopened (a
     "thanks!" on a solved ticket asks for no reply; a comment that reopens it does).
+
+    A cycle is keyed by the event it follows (the latest agent public reply or reopening before it),
+    not by the requester comment that opens it: a requester comment delivered late, timed inside the
+    open cycle before its opener, moves the cycle's start but cannot change that event, so the
+    cycle's comments are not posted again under a new key.
     """
     first: Clock | None = None
     cycles: list[Clock] = []
     cycle_start: datetime | None = None
-    opener = ""  # event_id of the event that opened the current cycle: its stable identity
+    anchor = ""  # event_id of the latest agent public reply or reopening: the next cycle's identity
+    key = ""  # the anchor of the open cycle
     waiting: bool = False  # a requester wrote while the ticket was solved
     status = Status.NEW
     # At one instant, comments before status changes: "reply and solve" in one update is a reply,
@@ -82,30 +88,29 @@ def _reply_clocks(tl: Timeline) -> tuple[Clock, list[Clock]]:
                 if first is None:
                     first = Clock(tl.created, ((tl.created, t),), stopped_at=t, cancelled=True)
                 if cycle_start is not None:
-                    cycles.append(
-                        Clock(
-                            cycle_start, ((cycle_start, t),), stopped_at=t, cancelled=True, opened_by=opener
-                        )
-                    )
+                    span = ((cycle_start, t),)
+                    cycles.append(Clock(cycle_start, span, stopped_at=t, cancelled=True, anchor=key))
                     cycle_start = None
-            elif was_stopped and waiting:
-                cycle_start, opener, waiting = t, ev.event_id, False
+            elif was_stopped:
+                anchor = ev.event_id
+                if waiting:
+                    cycle_start, key, waiting = t, anchor, False
         elif _is_reply(ev, Role.AGENT):
-            waiting = False
+            waiting, anchor = False, ev.event_id
             if first is None:
                 first = Clock(tl.created, ((tl.created, t),), stopped_at=t)
             elif cycle_start is not None:
-                cycles.append(Clock(cycle_start, ((cycle_start, t),), stopped_at=t, opened_by=opener))
+                cycles.append(Clock(cycle_start, ((cycle_start, t),), stopped_at=t, anchor=key))
                 cycle_start = None
         elif _is_reply(ev, Role.REQUESTER) and first is not None and cycle_start is None:
             if status in STOPPED:
                 waiting = True
             else:
-                cycle_start, opener = t, ev.event_id
+                cycle_start, key = t, anchor
     if first is None:
         first = Clock(tl.created, ((tl.created, None),))
     if cycle_start is not None:
-        cycles.append(Clock(cycle_start, ((cycle_start, None),), opened_by=opener))
+        cycles.append(Clock(cycle_start, ((cycle_start, None),), anchor=key))
     return first, cycles
 
 

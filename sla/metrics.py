@@ -39,7 +39,7 @@ class Clock:
     paused: tuple[Interval, ...] = ()
     stopped_at: datetime | None = None
     cancelled: bool = False  # how it stopped: cancelled rather than met
-    opened_by: str | None = None  # next_reply: event_id of the event that opened the cycle
+    anchor: str | None = None  # next_reply: event_id of the agent reply or reopening the cycle follows
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,9 @@ class MetricState:
         """Prefix of this clock's effect keys: "resolution", or "next_reply#3f9a0c12de" for a cycle.
 
         Cycles are keyed by their stable id, not their number: an earlier cycle that arrives late
-        renumbers the later ones, and a key that moved would post their comments again.
+        renumbers the later ones, and a key that moved would post their comments again. The id comes
+        from the event the cycle follows (see evaluate._reply_clocks), which a late requester comment
+        cannot change.
         """
         if self.cycle_id is not None:
             return f"{self.name}#{self.cycle_id}"
@@ -106,9 +108,10 @@ class MetricState:
         return out
 
 
-def cycle_id(opened_by: str) -> str:
-    """Short id of a next-reply cycle from the event_id that opened it: safe in tags and markers."""
-    return hashlib.sha256(opened_by.encode()).hexdigest()[:10]
+def cycle_id(anchor: str) -> str:
+    """Short id of a next-reply cycle from the event_id of the agent reply or reopening it follows:
+    safe in tags and markers."""
+    return hashlib.sha256(anchor.encode()).hexdigest()[:10]
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -192,7 +195,7 @@ def measure(
         escalations=tuple(level_states),
         running=walk.open,
         cycle=cycle,
-        cycle_id=None if cycle is None or clock.opened_by is None else cycle_id(clock.opened_by),
+        cycle_id=None if cycle is None or clock.anchor is None else cycle_id(clock.anchor),
     )
     return state, future
 

@@ -1,5 +1,7 @@
-"""Next-reply cycles are keyed by the event that opened them, not by their position (regression B7):
-an earlier cycle that arrives late renumbers the later ones but must not re-post their comments.
+"""Next-reply cycles are keyed by the event they follow (the latest agent public reply or reopening
+before them), not by their position (regression B7: an earlier cycle that arrives late renumbers the
+later ones) nor by the requester comment that opens them (regression R4: an earlier requester comment
+delivered late moves the cycle's start); neither may re-post their comments.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from sla.calendar import BusinessCalendar
-from sla.effects import missing_effects
+from sla.effects import Effect, EffectKind, missing_effects
 from sla.evaluate import Evaluation, evaluate
 from sla.events import TicketEvent
 from sla.metrics import cycle_id
@@ -45,31 +47,59 @@ def run(events: list[TicketEvent], minutes: int) -> Evaluation:
 
 
 BASE = [ev("c", 0, priority="high", status="open"), ev("a0", 5, "agent")]
-OPEN = [ev("r2", 60, "requester")]  # the open cycle: warn at 50% of 2h = 09:00 + 1h
+# The open cycle follows the agent's reply a2: warn at 50% of 2h = 09:00 + 1h.
+OPEN = [ev("a2", 40, "agent"), ev("r2", 60, "requester")]
 LATE = [ev("r1", 10, "requester"), ev("a1", 20, "agent")]  # an earlier, answered cycle
+
+
+def ledger_of(evaluation: Evaluation) -> dict[str, str]:
+    return {e.key: e.ledger_value for e in missing_effects(evaluation.desired, {})}
 
 
 def test_a_late_earlier_cycle_does_not_re_post_the_open_cycles_comment() -> None:
     first = run(BASE + OPEN, 150)
-    ledger = {e.key: e.ledger_value for e in missing_effects(first.desired, {})}
+    ledger = ledger_of(first)
+    assert list(first.desired.comments) == [f"next_reply#{cycle_id('a2')}:warn"]
 
     later = run(BASE + OPEN + LATE, 150)
     assert missing_effects(later.desired, ledger) == []
-    assert list(later.desired.comments) == [f"next_reply#{cycle_id('r2')}:warn"]
+    assert list(later.desired.comments) == [f"next_reply#{cycle_id('a2')}:warn"]
     nr = later.metrics["next_reply"]
     # The number is for display and does shift; the key does not.
-    assert (nr.cycle, nr.cycle_id, nr.key) == (2, cycle_id("r2"), f"next_reply#{cycle_id('r2')}")
-    assert nr.past_cycles[0].cycle == 1 and nr.past_cycles[0].cycle_id == cycle_id("r1")
+    assert (nr.cycle, nr.cycle_id, nr.key) == (2, cycle_id("a2"), f"next_reply#{cycle_id('a2')}")
+    assert nr.past_cycles[0].cycle == 1 and nr.past_cycles[0].cycle_id == cycle_id("a0")
 
 
-def test_a_cycle_opened_by_reopening_is_keyed_by_the_reopening() -> None:
-    solved = [ev("s", 30, status="solved"), ev("thanks", 40, "requester"), ev("reopen", 90, status="open")]
-    first = run(BASE + solved, 200)
-    nr = first.metrics["next_reply"]
-    assert (nr.started_at, nr.key) == (T + timedelta(minutes=90), f"next_reply#{cycle_id('reopen')}")
-    # Another requester comment while solved, delivered late, opens nothing new and changes no key.
-    again = run([*BASE, *solved, ev("more", 35, "requester")], 200)
-    assert again.desired.comments == first.desired.comments
+def test_a_late_earlier_requester_comment_in_the_open_cycle_does_not_re_post_its_comment() -> None:
+    """Regression R4: r1 (09:10) opens the cycle after the reply a1 (08:30) and its warning is posted;
+    r0, written at 09:05 but delivered late, moves the cycle's start, not its key."""
+    events = [ev("c", 0, priority="high", status="new"), ev("a1", 30, "agent"), ev("r1", 70, "requester")]
+    first = run(events, 200)
+    ledger = ledger_of(first)
+    assert first.desired.comments == {f"next_reply#{cycle_id('a1')}:warn": "reply soon"}
+
+    later = run([*events, ev("r0", 65, "requester")], 200)
+    # Only the due date moves with the start (r0 + 2h); no comment is wanted again.
+    due = Effect("due", EffectKind.SET_DUE, "2026-11-27T11:05:00+00:00")
+    assert missing_effects(later.desired, ledger) == [due]
+    assert later.desired.comments == {f"next_reply#{cycle_id('a1')}:warn": "reply soon"}
+    nr = later.metrics["next_reply"]
+    assert (nr.cycle, nr.started_at, nr.key) == (1, T + timedelta(minutes=65), f"next_reply#{cycle_id('a1')}")
+    assert nr.escalations[0].due_at == T + timedelta(minutes=125)  # the warning's time moved with it
+
+
+def test_each_cycle_is_keyed_by_the_latest_agent_reply_before_it() -> None:
+    # Two agent replies in a row: the cycle follows the second. This is also the one late delivery
+    # that re-keys an open cycle: an agent reply timed between that reply and the cycle's start.
+    twice = [ev("r1", 10, "requester"), ev("a1", 20, "agent"), ev("a1b", 30, "agent")]
+    twice.append(ev("r2", 60, "requester"))
+    nr = run(BASE + twice, 150).metrics["next_reply"]
+    assert [c.cycle_id for c in (*nr.past_cycles, nr)] == [cycle_id("a0"), cycle_id("a1b")]
+    # Private notes and the connector's own comments are not replies, so they key nothing.
+    note = TicketEvent("note", "1", "commented", T + timedelta(minutes=50), "agent", public=False)
+    own = TicketEvent("own", "1", "commented", T + timedelta(minutes=55), "connector", public=True)
+    again = run([*BASE, *OPEN, note, own], 150).metrics["next_reply"]
+    assert again.key == f"next_reply#{cycle_id('a2')}"
 
 
 def test_cycle_ids_are_short_safe_distinct_and_reported() -> None:
@@ -78,8 +108,8 @@ def test_cycle_ids_are_short_safe_distinct_and_reported() -> None:
     assert all(re.fullmatch(r"[0-9a-f]{10}", i) for i in ids)
     assert cycle_id("jira:10001:comment:1") == cycle_id("jira:10001:comment:1")
     d = run(BASE + OPEN + LATE, 150).metrics["next_reply"].to_dict()
-    assert (d["cycle"], d["cycle_id"]) == (2, cycle_id("r2"))
-    assert [(c["cycle"], c["cycle_id"]) for c in d["past_cycles"]] == [(1, cycle_id("r1"))]
+    assert (d["cycle"], d["cycle_id"]) == (2, cycle_id("a2"))
+    assert [(c["cycle"], c["cycle_id"]) for c in d["past_cycles"]] == [(1, cycle_id("a0"))]
 
 
 def test_other_metrics_keep_their_plain_keys() -> None:

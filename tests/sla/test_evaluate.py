@@ -198,7 +198,7 @@ def test_next_reply_cycles_are_counted_and_each_keeps_its_outcome() -> None:
         timedelta(minutes=30),
     )
     assert nr.deadline == at("2026-11-26 09:30")
-    assert nr.key == f"next_reply#{cycle_id('e10')}"  # the requester comment that opened it
+    assert nr.key == f"next_reply#{cycle_id('e9')}"  # the agent reply it follows, not its opener e10
     one, two = nr.past_cycles
     assert (one.cycle, one.status, one.elapsed, one.stopped_at) == (
         1,

@@ -200,7 +200,8 @@ def test_each_next_reply_cycle_has_its_own_comment_key() -> None:
     )
     ev = run(events, "2026-11-23 16:30")
     assert ev.desired.comments == {
-        f"next_reply#{cycle_id('e3')}:late": "next reply overdue since 2026-11-23 16:30 CET",
+        # keyed by the agent reply the cycle follows (e2), not the comment that opened it (e3)
+        f"next_reply#{cycle_id('e2')}:late": "next reply overdue since 2026-11-23 16:30 CET",
     }
     # Cycle 1 breached too: its tag stays, but its comment is not wanted any more (the clock stopped).
     assert ev.desired.tags_present == {"sla-reply-late"}

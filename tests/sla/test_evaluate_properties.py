@@ -197,3 +197,54 @@ def test_the_connectors_own_priority_changes_change_nothing(
     ]
     now = BASE + timedelta(minutes=minute)
     assert _run(people + ours, now) == _run(people, now)
+
+
+
+soon = st.integers(min_value=0, max_value=60 * 24 * 4)  # dense: replies interleave, cycles stay short
+speakers = st.sampled_from(["agent", "requester"])
+conversation = st.tuples(st.just("commented"), soon, speakers, st.booleans())
+solve_or_reopen = st.fixed_dictionaries({"status": st.sampled_from(["open", "solved"])})
+status_change = st.tuples(st.just("changed"), soon, st.just("agent"), solve_or_reopen)
+
+
+@st.composite
+def conversations(draw: Any) -> list[TicketEvent]:
+    """A created ticket with a first reply, then mostly public replies: many next-reply cycles."""
+    fields = {"status": "new", "priority": draw(st.sampled_from(["urgent", "high", "normal"]))}
+    first_reply = BASE + timedelta(minutes=draw(st.integers(0, 600)))
+    events = [
+        TicketEvent("c", "T", "created", BASE, "requester", fields),
+        TicketEvent("a", "T", "commented", first_reply, "agent", public=True),
+    ]
+    op = st.one_of(conversation, conversation, conversation, status_change)
+    ops = draw(st.lists(op, min_size=2, max_size=16))
+    for i, (kind, minute, actor, extra) in enumerate(ops):
+        when = BASE + timedelta(minutes=minute)
+        if kind == "commented":
+            events.append(TicketEvent(f"e{i}", "T", kind, when, actor, public=extra or actor == "requester"))
+        else:
+            events.append(TicketEvent(f"e{i}", "T", kind, when, actor, extra))
+    return events
+
+
+@SETTINGS
+@given(conversations(), st.lists(soon, min_size=1, max_size=3), st.integers(60 * 24, 60 * 24 * 6))
+def test_late_requester_comments_never_re_key_existing_cycles(
+    events: list[TicketEvent], late: list[int], minute: int
+) -> None:
+    # Requester comments delivered late, at any time (inside an open cycle, before it, while solved):
+    # every cycle keeps its key, so no comment or action of one is wanted again under a new key.
+    now = BASE + timedelta(minutes=minute)
+    extra = [
+        TicketEvent(f"x{i}", "T", "commented", BASE + timedelta(minutes=m), "requester", public=True)
+        for i, m in enumerate(late)
+    ]
+    before, after = _run(events, now), _run(events + extra, now)
+    if "next_reply" not in before.metrics:
+        return  # no cycle opened before `now` (rare here)
+    old, new = before.metrics["next_reply"], after.metrics["next_reply"]
+    assert {c.key for c in (*old.past_cycles, old)} <= {c.key for c in (*new.past_cycles, new)}
+    if old.stopped_at is None:
+        assert (new.key, new.stopped_at) == (old.key, None)
+    replies = [k for k in before.desired.comments if k.startswith("next_reply#")]
+    assert all(k in after.desired.comments for k in replies)
