@@ -269,18 +269,10 @@ class Processor:
         deleted = store.is_deleted(events)
         # A mark "1" was left by older versions after any 404: it holds only with a deletion in the log.
         gone = record.gone and (deleted or record.meta["gone"] != store.GONE_LEGACY)
-        if gone and not deleted and retries.mark_disproved(record, fresh):
-            # A ticket that sends events exists: a 404 taken as "gone" was something else (Jira
-            # answers 404 for a lost Browse permission too). Evaluate it again; a 404 now is retried.
-            log.warning(
-                "a newer event arrived for a ticket marked gone: the mark is dropped",
-                extra={**self._ids(instance, ticket), "event": "gone_dropped", "reason": record.meta["gone"]},
-            )
-            final.hdel(tk, store.META + "gone", store.META + "gone_at")
-            record.meta.pop("gone", None)
-            record.meta.pop("gone_at", None)
-            gone = False
-        if deleted:
+        if gone and not deleted:  # a ticket that sends newer events exists: evaluate it again
+            gone = not retries.drop_disproved_mark(final, record, fresh, self._ids(instance, ticket))
+        if deleted:  # nothing comes due any more (a retry below may still ask for a timer)
+            timers.cancel(final, instance, ticket)
             ttl = self.settings.deleted_retention_s
         elif store.is_finished(events):  # kept long: a ticket reopened months later keeps its clocks
             ttl = self.settings.retention_s
@@ -300,6 +292,7 @@ class Processor:
         extra: dict[str, Any] = self._ids(instance, ticket)
         applied: list[Effect] = []
         now_epoch = self.clock()
+        evaluation = None
         try:
             evaluation = self.evaluator(
                 self.config.policies,
@@ -344,7 +337,7 @@ class Processor:
         except NotFound as exc:
             reason = retries.gone_reason(exc, events)
             if reason is None:
-                self._failure(final, instance, ticket, record, exc, now_epoch)
+                self._failure(final, instance, ticket, record, exc, now_epoch, evaluation)
                 return 0
             log.warning(
                 "ticket is gone: its effects end", extra={**extra, "event": "ticket_gone", "reason": reason}
@@ -356,7 +349,7 @@ class Processor:
                 final.hdel(store.FAILED, failed.ticket_id(instance, ticket))
             return -1
         except Exception as exc:
-            self._failure(final, instance, ticket, record, exc, now_epoch)
+            self._failure(final, instance, ticket, record, exc, now_epoch, evaluation)
             return 0
         labels = {"instance": instance, "product": cfg.product}
         self._tally.incr("effects_applied", labels, len(applied))
@@ -368,10 +361,16 @@ class Processor:
             final.hdel(tk, store.META + "gone", store.META + "gone_at")
         if len(applied) < len(missing):
             timers.schedule(final, instance, ticket, now_epoch + retries.backoff(self.settings, 1))
-        if evaluation.next_check is not None:
-            at = max(evaluation.next_check.timestamp(), now_epoch + self.settings.min_recheck_s)
-            timers.schedule(final, instance, ticket, at)
+        self._schedule_next_check(final, instance, ticket, evaluation, now_epoch)
         return len(applied)
+
+    def _schedule_next_check(
+        self, final: Any, instance: str, ticket: str, evaluation: Any, now_epoch: float, floor: float = 0
+    ) -> None:
+        next_check = getattr(evaluation, "next_check", None)  # None too when the evaluation failed
+        if next_check is not None:
+            at = max(next_check.timestamp(), now_epoch + self.settings.min_recheck_s, floor)
+            timers.schedule(final, instance, ticket, at)
 
     def _count_breaches(
         self, final: Any, tk: str, record: store.TicketRecord, evaluation: Any, labels: Mapping[str, str]
@@ -390,13 +389,26 @@ class Processor:
         return locks.extend(self.conn, store.lock_key(instance, ticket), self.token, ttl_ms)
 
     def _failure(
-        self, final: Any, instance: str, ticket: str, record: store.TicketRecord, exc: Exception, now: float
+        self,
+        final: Any,
+        instance: str,
+        ticket: str,
+        record: store.TicketRecord,
+        exc: Exception,
+        now: float,
+        evaluation: Any,
     ) -> None:
         if isinstance(exc, ApiError):
             product = self.config.instances[instance].product
             self._tally.incr("effects_failed", {"instance": instance, "product": product})
         fields = self._ids(instance, ticket)
-        retries.record_failure(final, self.settings, instance, ticket, record.attempts + 1, exc, now, fields)
+        retry_at = retries.record_failure(
+            final, self.settings, instance, ticket, record.attempts + 1, exc, now, fields
+        )
+        # A write that keeps failing (a value the product rejects, lost access) must not cancel the
+        # ticket's later escalations: once the attempts are used up, its next check stays scheduled
+        # (never before a retry, which honours a Retry-After).
+        self._schedule_next_check(final, instance, ticket, evaluation, now, retry_at or 0)
 
     def _ids(self, instance: str, ticket: str) -> dict[str, Any]:
         """Log fields naming a ticket and what brought it into this batch (None: only a timer)."""

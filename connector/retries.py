@@ -45,15 +45,18 @@ def record_failure(
     exc: Exception,
     now: float,
     log_fields: Mapping[str, Any],
-) -> None:
-    """Count attempt number `attempts` of the ticket: a retry timer, or the failed registry at the last."""
+) -> float | None:
+    """Count attempt number `attempts` of the ticket: a retry timer, or the failed registry at the last.
+
+    Returns when the retry is due, None when the ticket was given up (put in the failed registry).
+    """
     final.hset(store.ticket_key(instance, ticket), store.META + "attempts", attempts)
     extra = {**log_fields, "attempts": attempts}
     error = describe(exc)
     if attempts >= settings.max_attempts:
         log.error("ticket failed for good", exc_info=exc, extra={**extra, "event": "ticket_failed"})
         failed.record_ticket(final, instance, ticket, error, attempts, now)
-        return
+        return None
     delay = backoff(settings, attempts)
     if isinstance(exc, RateLimited):
         delay = max(delay, float(exc.retry_after))
@@ -63,6 +66,7 @@ def record_failure(
         extra={**extra, "event": "ticket_retry", "error": error, "delay_s": round(delay, 3)},
     )
     timers.schedule(final, instance, ticket, now + delay)
+    return now + delay
 
 
 def gone_reason(exc: NotFound, events: list[TicketEvent]) -> str | None:
@@ -102,3 +106,23 @@ def mark_disproved(record: store.TicketRecord, fresh: list[TicketEvent]) -> bool
     else:
         since = float("-inf")
     return any(e.kind is not EventKind.DELETED and e.at.timestamp() > since for e in fresh)
+
+
+def drop_disproved_mark(
+    final: Any, record: store.TicketRecord, fresh: list[TicketEvent], log_fields: Mapping[str, Any]
+) -> bool:
+    """Drop the ticket's gone mark when `mark_disproved`; whether it was dropped.
+
+    Jira answers 404 also for a lost Browse permission: a 404 taken as "gone" was then something
+    else. Evaluated again, a 404 is retried like any failure (and ends in the failed registry).
+    """
+    if not mark_disproved(record, fresh):
+        return False
+    log.warning(
+        "a newer event arrived for a ticket marked gone: the mark is dropped",
+        extra={**log_fields, "event": "gone_dropped", "reason": record.meta["gone"]},
+    )
+    final.hdel(store.ticket_key(record.instance, record.ticket), store.META + "gone", store.META + "gone_at")
+    record.meta.pop("gone", None)
+    record.meta.pop("gone_at", None)
+    return True

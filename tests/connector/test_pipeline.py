@@ -225,7 +225,8 @@ def test_server_errors_back_off_then_land_in_the_failed_registry_and_replay(redi
             drain(redis_conn, processor, fire_timers_at=clock.now)
         assert len(rsps.calls) == 3
     assert 0.5 <= delays[0] <= 1 and 0.5 <= delays[1] <= 2  # exponential with jitter
-    assert timers.due_at(redis_conn, "desk", "T-1") is None  # gave up: no more timers
+    # Gave up: no retry timer, only the next check (the breach), where later effects come due.
+    assert timers.due_at(redis_conn, "desk", "T-1") == (T0 + timedelta(seconds=10)).timestamp()
     [entry] = failed.list_failed(redis_conn)
     assert entry["id"] == "ticket:desk:T-1" and entry["attempts"] == 3
     assert "ServerError (HTTP 503)" in entry["error"]
@@ -274,7 +275,7 @@ def test_a_lasting_404_ends_in_the_failed_registry_and_retry_asks_again(redis_co
     [entry] = failed.list_failed(redis_conn)
     assert entry["id"] == "ticket:desk:T-1" and "NotFound (HTTP 404)" in entry["error"]
     assert "credentials cannot see it" in entry["error"]
-    assert timers.due_at(redis_conn, "desk", "T-1") is None
+    assert timers.due_at(redis_conn, "desk", "T-1") == (T0 + timedelta(seconds=10)).timestamp()  # next check
     assert failed.retry_failed(redis_conn) == 1
     with responses.RequestsMock() as rsps:
         desk_api(rsps)

@@ -10,7 +10,8 @@ from typing import Any
 import redis
 import responses
 
-from connector import failed, store
+from connector import failed, store, timers
+from connector.config import config_from_dict
 from connector.pipeline import Processor
 from connector.tuning import PipelineSettings
 from sla.events import EventKind, TicketEvent
@@ -190,3 +191,57 @@ def test_failed_retry_accepts_instance_names_with_colons(redis_conn: redis.Redis
     assert not redis_conn.hexists(store.ticket_key("a:b", "7"), "#gone")
     [(_, fields)] = redis_conn.xrange(store.STREAM)
     assert fields == {b"k": b"t", b"i": b"a:b", b"t": b"7", b"x": b"1"}
+
+
+# ---------------------------------------------------------------- bug 3: a bad value, later checks
+
+
+def bad_priority_config() -> Any:
+    """testdesk, 10s target: at the breach a tag and priority "critical" (the product has no such
+    priority: a bad value); one hour after the breach, a comment."""
+    from fakes import testdesk
+
+    testdesk.register()
+    targets = dict.fromkeys(("low", "normal", "high", "urgent"), "10s")
+    policy = {
+        "id": "test",
+        "version": 1,
+        "metrics": {"resolution": {"calendar": "always", "targets": targets}},
+        "escalations": [
+            {
+                "name": "breach",
+                "metric": "resolution",
+                "at": "breach",
+                "actions": [{"tag": "sla-breached"}, {"priority": "critical"}],
+            },
+            {"name": "late", "metric": "resolution", "after": "1h", "actions": [{"comment": "still open"}]},
+        ],
+    }
+    raw = {
+        "instances": {"desk": {"product": "testdesk", "dry_run": False, "base_url": BASE}},
+        "calendars": {"always": {"timezone": "UTC", "hours": "24x7"}},
+        "policies": [policy],
+    }
+    return config_from_dict(raw, env={}, source="<test>")
+
+
+def test_a_bad_value_does_not_stop_the_later_escalations(redis_conn: redis.Redis) -> None:
+    clock = Clock(T0 + timedelta(seconds=1))
+    settings = PipelineSettings(max_attempts=3, backoff_base_s=1, backoff_cap_s=5)
+    processor = Processor(redis_conn, bad_priority_config(), settings, clock=clock)  # the real evaluate
+    with responses.RequestsMock() as rsps:
+        desk_api(rsps)
+        post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+        drain(redis_conn, processor)
+        for _ in range(50):  # fire every timer as it comes due, for three hours
+            due = timers.due_at(redis_conn, "desk", "T-1")
+            if due is None or due > (T0 + timedelta(hours=3)).timestamp():
+                break
+            clock.now = max(clock.now, due)
+            drain(redis_conn, processor, fire_timers_at=clock.now)
+        posts = [c for c in rsps.calls if c.request.method == "POST"]
+    assert len(posts) == 1 and "still open" in posts[0].request.body.decode()
+    assert clock.now >= (T0 + timedelta(hours=1, seconds=10)).timestamp()
+    # The bad value is reported: the ticket is in the failed registry with the effect named.
+    [entry] = failed.list_failed(redis_conn)
+    assert entry["id"] == "ticket:desk:T-1" and "'action:" in entry["error"] and "critical" in entry["error"]

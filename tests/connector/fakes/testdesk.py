@@ -25,6 +25,7 @@ from adapters.base import (
     ServerError,
     Timeout,
     Unauthorized,
+    report_bad,
 )
 from sla.effects import Effect, EffectKind, comment_marker
 from sla.events import TicketEvent
@@ -36,9 +37,13 @@ CONFIG_SCHEMA = {
 }
 
 
+PRIORITIES = ("low", "normal", "high", "urgent")  # what the fake product knows; others are bad values
+
+
 class Client:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, instance: str = "desk") -> None:
         self.base_url = base_url.rstrip("/")
+        self.instance = instance
         self.session = requests.Session()
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
@@ -68,7 +73,13 @@ class Client:
     def apply(self, ticket_id: str, effects: Sequence[Effect]) -> list[Effect]:
         update: dict[str, Any] = {}
         comments = [e for e in effects if e.kind is EffectKind.COMMENT]
+        bad: list[tuple[Effect, ValueError]] = []
         for effect in effects:
+            if effect.kind is EffectKind.SET_PRIORITY:  # like the real clients: an unknown value is set aside
+                if effect.value in PRIORITIES:
+                    update["priority"] = effect.value
+                else:
+                    bad.append((effect, ValueError(f"priority {effect.value!r} has no mapping")))
             if effect.kind is EffectKind.SET_DUE:
                 update["due"] = effect.value
             elif effect.kind is EffectKind.ADD_TAG:
@@ -86,11 +97,10 @@ class Client:
                     self._call(
                         "POST", f"/tickets/{ticket_id}/comments", {"body": f"{effect.value}\n{marker}"}
                     )
-        return [
-            e
-            for e in effects
-            if e.kind in (EffectKind.SET_DUE, EffectKind.ADD_TAG, EffectKind.REMOVE_TAG, EffectKind.COMMENT)
-        ]
+        refused = {id(e) for e, _ in bad}
+        applied = [e for e in effects if e.kind is not EffectKind.SET_ASSIGNEE and id(e) not in refused]
+        report_bad(self.instance, ticket_id, bad, applied)
+        return applied
 
 
 class Adapter:
@@ -98,7 +108,7 @@ class Adapter:
 
     def __init__(self, instance: str, config: Mapping[str, Any]) -> None:
         self.instance = instance
-        self._client = Client(config["base_url"])
+        self._client = Client(config["base_url"], instance)
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
         return None
