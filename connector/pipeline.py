@@ -339,14 +339,7 @@ class Processor:
             if reason is None:
                 self._failure(final, instance, ticket, record, exc, now_epoch, evaluation)
                 return 0
-            log.warning(
-                "ticket is gone: its effects end", extra={**extra, "event": "ticket_gone", "reason": reason}
-            )
-            final.hset(tk, mapping={store.META + "gone": reason, store.META + "gone_at": repr(now_epoch)})
-            timers.cancel(final, instance, ticket)
-            if record.attempts:  # 404s before the deletion arrived were failures; they are explained now
-                final.hdel(tk, store.META + "attempts")
-                final.hdel(store.FAILED, failed.ticket_id(instance, ticket))
+            retries.mark_gone(final, record, reason, now_epoch, extra)
             return -1
         except Exception as exc:
             self._failure(final, instance, ticket, record, exc, now_epoch, evaluation)
@@ -389,13 +382,7 @@ class Processor:
         return locks.extend(self.conn, store.lock_key(instance, ticket), self.token, ttl_ms)
 
     def _failure(
-        self,
-        final: Any,
-        instance: str,
-        ticket: str,
-        record: store.TicketRecord,
-        exc: Exception,
-        now: float,
+        self, final: Any, instance: str, ticket: str, record: store.TicketRecord, exc: Exception, now: float,
         evaluation: Any,
     ) -> None:
         if isinstance(exc, ApiError):

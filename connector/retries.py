@@ -88,6 +88,20 @@ def gone_reason(exc: NotFound, events: list[TicketEvent]) -> str | None:
     return None
 
 
+def mark_gone(
+    final: Any, record: store.TicketRecord, reason: str, now: float, log_fields: Mapping[str, Any]
+) -> None:
+    """End the ticket's effects: the `#gone` mark (with `#gone_at`), no timer, earlier failures explained."""
+    extra = {**log_fields, "event": "ticket_gone", "reason": reason}
+    log.warning("ticket is gone: its effects end", extra=extra)
+    tk = store.ticket_key(record.instance, record.ticket)
+    final.hset(tk, mapping={store.META + "gone": reason, store.META + "gone_at": repr(now)})
+    timers.cancel(final, record.instance, record.ticket)
+    if record.attempts:  # 404s before the deletion arrived were failures; they are explained now
+        final.hdel(tk, store.META + "attempts")
+        final.hdel(store.FAILED, failed.ticket_id(record.instance, record.ticket))
+
+
 def mark_disproved(record: store.TicketRecord, fresh: list[TicketEvent]) -> bool:
     """Whether a newly stored event shows that a ticket marked gone (with no deletion in its log) exists.
 
