@@ -110,13 +110,6 @@ def test_two_workers_never_process_one_ticket_concurrently(redis_url: str, redis
     config = day_config()
     probe = ProbeEvaluator()
     tickets = [f"T-{i}" for i in range(6)]
-    for t in tickets:
-        post(redis_conn, f"{t}-c", t, [created(t, T0)])
-    for n in range(120):
-        t = tickets[n % len(tickets)]
-        post(
-            redis_conn, f"{t}-u{n}", t, [changed(t, T0 + timedelta(seconds=n + 1), f"u{n}", priority="high")]
-        )
     stop = threading.Event()
     settings = PipelineSettings(batch_size=7, block_ms=100, defer_s=0.01, timer_poll_s=0.02)
     threads = [
@@ -136,8 +129,25 @@ def test_two_workers_never_process_one_ticket_concurrently(redis_url: str, redis
     ]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 30
     try:
+        # Post only once both workers are reading, so that both get work however loaded the machine.
+        wait_until = time.monotonic() + 15
+        while time.monotonic() < wait_until:
+            try:
+                if len(redis_conn.xinfo_consumers(store.STREAM, store.GROUP)) == 2:
+                    break
+            except redis.ResponseError:  # the group does not exist yet
+                pass
+            time.sleep(0.02)
+        for t in tickets:
+            post(redis_conn, f"{t}-c", t, [created(t, T0)])
+        for n in range(120):
+            t = tickets[n % len(tickets)]
+            post(
+                redis_conn, f"{t}-u{n}", t,
+                [changed(t, T0 + timedelta(seconds=n + 1), f"u{n}", priority="high")],
+            )
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             stored = sum(
                 len(store.load_record(redis_conn, "desk", t).events)
