@@ -347,9 +347,7 @@ class Processor:
         labels = {"instance": instance, "product": cfg.product}
         self._tally.incr("effects_applied", labels, len(applied))
         self._count_breaches(final, tk, record, evaluation, labels)
-        if record.attempts:
-            final.hdel(tk, store.META + "attempts")
-            final.hdel(store.FAILED, failed.ticket_id(instance, ticket))
+        retries.clear_failures(final, record)
         if "gone" in record.meta:  # left by an older version after a bare 404: the ticket answered
             final.hdel(tk, store.META + "gone", store.META + "gone_at")
         if len(applied) < len(missing):

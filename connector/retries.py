@@ -97,8 +97,13 @@ def mark_gone(
     tk = store.ticket_key(record.instance, record.ticket)
     final.hset(tk, mapping={store.META + "gone": reason, store.META + "gone_at": repr(now)})
     timers.cancel(final, record.instance, record.ticket)
-    if record.attempts:  # 404s before the deletion arrived were failures; they are explained now
-        final.hdel(tk, store.META + "attempts")
+    clear_failures(final, record)  # 404s before the deletion arrived were failures; they are explained now
+
+
+def clear_failures(final: Any, record: store.TicketRecord) -> None:
+    """Forget the ticket's earlier failed attempts: its attempt count and its failed-registry entry."""
+    if record.attempts:
+        final.hdel(store.ticket_key(record.instance, record.ticket), store.META + "attempts")
         final.hdel(store.FAILED, failed.ticket_id(record.instance, record.ticket))
 
 
