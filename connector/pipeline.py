@@ -147,15 +147,8 @@ class Processor:
         }
         if instance is None:
             log.error("entry for an instance that is not configured", extra=extra)
-            failed.record_event(
-                final,
-                entry.instance,
-                entry.delivery or entry.id,
-                entry.raw,
-                f"unknown instance {entry.instance!r}",
-                self.clock(),
-            )
-            self._tally.incr("events_failed", {"instance": entry.instance})
+            error = f"unknown instance {entry.instance!r}"
+            self._failed_entry(final, entry, error, {"instance": entry.instance})
             return False
         if entry.kind != "e":
             work.setdefault((entry.instance, entry.ticket), [])
@@ -168,15 +161,8 @@ class Processor:
                     raise TypeError(f"normalise returned {type(event).__name__}, not TicketEvent")
         except Exception as exc:  # a poison delivery must not block the others
             log.exception("delivery could not be normalised", extra=extra)
-            failed.record_event(
-                final,
-                entry.instance,
-                entry.delivery or entry.id,
-                entry.raw,
-                f"{type(exc).__name__}: {exc}",
-                self.clock(),
-            )
-            self._tally.incr("events_failed", {"instance": entry.instance, "product": instance.product})
+            labels = {"instance": entry.instance, "product": instance.product}
+            self._failed_entry(final, entry, f"{type(exc).__name__}: {exc}", labels)
             return False
         for event in events:
             work.setdefault((entry.instance, event.ticket_id), []).append(event)
@@ -185,6 +171,11 @@ class Processor:
                 self._deliveries.setdefault((entry.instance, event.ticket_id), []).append(entry.delivery)
         self._tally.incr("events_processed", {"instance": entry.instance, "product": instance.product})
         return True
+
+    def _failed_entry(self, final: Any, entry: store.Entry, error: str, labels: Mapping[str, str]) -> None:
+        """Keep a delivery that cannot be used in the failed registry, and count it."""
+        failed.record_event(final, entry.instance, entry.delivery or entry.id, entry.raw, error, self.clock())
+        self._tally.incr("events_failed", labels)
 
     def _lock_and_load(
         self, tickets: list[tuple[str, str]]
@@ -219,8 +210,7 @@ class Processor:
             exc_info=exc,
             extra={**self._ids(instance, ticket), "event": "ticket_unreadable"},
         )
-        if new_events:
-            final.rpush(store.events_key(instance, ticket), *(store.encode_event(e) for e in new_events))
+        _append(final, instance, ticket, new_events)
         failed.record_ticket(
             final,
             instance,
@@ -232,8 +222,7 @@ class Processor:
 
     def _defer(self, final: Any, instance: str, ticket: str, new_events: list[TicketEvent]) -> None:
         # Another worker holds the ticket: store the events (dedupe happens on load) and look again.
-        if new_events:
-            final.rpush(store.events_key(instance, ticket), *(store.encode_event(e) for e in new_events))
+        _append(final, instance, ticket, new_events)
         timers.schedule(final, instance, ticket, self.clock() + self.settings.defer_s)
 
     # ------------------------------------------------------------ one ticket
@@ -404,6 +393,12 @@ class Processor:
             "delivery": ",".join(dict.fromkeys(deliveries)) if deliveries else None,
             "entry": ",".join(dict.fromkeys(self._sources.get((instance, ticket), ()))) or None,
         }
+
+
+def _append(final: Any, instance: str, ticket: str, events: list[TicketEvent]) -> None:
+    """Append events to the ticket's log as they are (duplicate ids are resolved when it is next loaded)."""
+    if events:
+        final.rpush(store.events_key(instance, ticket), *(store.encode_event(e) for e in events))
 
 
 # connector/api.py reads a ticket's state through this module.
