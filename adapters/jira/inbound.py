@@ -22,7 +22,7 @@ from adapters.base import PayloadError, SignatureError
 from adapters.fastschema import compile_schema
 from adapters.jira.config import SCHEMA_DIR, JiraConfig
 from adapters.jira.users import actor_role, body_text, is_public, user_id, user_ids
-from adapters.settings import load_schema
+from adapters.settings import json_path, load_schema
 from sla.events import EventKind, Role, Status, TicketEvent
 
 CATEGORY_STATUS = {"new": Status.NEW, "indeterminate": Status.OPEN, "done": Status.SOLVED}
@@ -149,10 +149,6 @@ def _obj(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _json_path(error: jsonschema.ValidationError) -> str:
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-
-
 def validate(payload: Any) -> None:
     """The envelope for any event; the full schema for supported ones. Raises PayloadError."""
     kind = _SCHEMAS.get(payload.get("webhookEvent")) if isinstance(payload, dict) else None
@@ -161,7 +157,7 @@ def validate(payload: Any) -> None:
             continue
         error = jsonschema.exceptions.best_match(schema.validator.iter_errors(payload))
         if error is not None:
-            raise PayloadError(error.message, _json_path(error))
+            raise PayloadError(error.message, "$" + json_path(error))
 
 
 def classify(payload: Mapping[str, Any]) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from adapters.base import PayloadError
 from adapters.fastschema import compile_schema
-from adapters.settings import load_schema
+from adapters.settings import json_path, load_schema
 from adapters.zendesk.config import ZendeskSettings
 from sla.events import EventKind, Role, Status, TicketEvent
 
@@ -270,8 +270,7 @@ def validate(payload: Any) -> None:
     if errors:
         # The deepest error names the most precise path (oneOf/if-then report at their parent).
         err = max(errors, key=lambda e: len(e.absolute_path))
-        path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
-        raise PayloadError(err.message, path)
+        raise PayloadError(err.message, "$" + json_path(err))
 
 
 def delivery_id(headers: Mapping[str, str], payload: Any) -> str:
