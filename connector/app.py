@@ -26,6 +26,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from adapters.base import InboundError, PayloadError
+from connector import status as status_mod
 from connector.config import Config, ConfigError, load_config
 from connector.metrics import ReceiverMetrics
 
@@ -213,17 +214,12 @@ def _register_ops(app: Flask, config: Config, conn: redis.Redis, metrics: Receiv
             reasons.append(f"redis unreachable ({exc.__class__.__name__})")
         else:
             try:
-                from connector import status as status_mod
-            except ImportError:
-                reasons.append("pipeline status module missing")
-            else:
-                try:
-                    if not status_mod.workers_alive(conn):
-                        reasons.append("no worker alive")
-                    if not status_mod.scheduler_alive(conn):
-                        reasons.append("scheduler not alive")
-                except redis.exceptions.RedisError as exc:
-                    reasons.append(f"redis error ({exc.__class__.__name__})")
+                if not status_mod.workers_alive(conn):
+                    reasons.append("no worker alive")
+                if not status_mod.scheduler_alive(conn):
+                    reasons.append("scheduler not alive")
+            except redis.exceptions.RedisError as exc:
+                reasons.append(f"redis error ({exc.__class__.__name__})")
         if reasons:
             return json_response({"status": "not ready", "reasons": reasons}, 503)
         return json_response({"status": "ready"}, 200)
