@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--url", default="http://127.0.0.1:8000", help="receiver URL (default: %(default)s)")
     test.add_argument("--delivery-id", help="Jira: the X-Atlassian-Webhook-Identifier (default: a new one)")
     test.add_argument("--timeout", type=float, default=10.0, help="seconds (default: %(default)s)")
+
+    from connector.cli_backfill import add_parser as add_backfill
+
+    add_backfill(sub)
     return parser
 
 
@@ -309,6 +313,12 @@ def cmd_send_test_event(args: argparse.Namespace, env: Mapping[str, str]) -> int
     return EXIT_OK if response.ok else EXIT_FAILURE
 
 
+def cmd_backfill(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from connector.cli_backfill import cmd_backfill as backfill
+
+    return backfill(args, env)
+
+
 COMMANDS = {
     "run": cmd_run,
     "web": cmd_web,
@@ -320,4 +330,5 @@ COMMANDS = {
     "status": cmd_status,
     "failed": cmd_failed,
     "send-test-event": cmd_send_test_event,
+    "backfill": cmd_backfill,
 }

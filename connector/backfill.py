@@ -1,0 +1,159 @@
+"""Backfill: put tickets that predate the webhook under SLA, through the same event logs as webhooks.
+
+A product supports backfill with a module `adapters.<product>.backfill` exposing
+`reader(adapter)`, an object with `tickets_since(since)` (the product's ticket objects updated since
+then), `ticket_id(ticket)` and `events(ticket)` (its canonical events, with the ids its webhooks
+would give the same changes). `load_reader` finds it by product name, as `adapters.base.load`
+finds adapters, so a third helpdesk only adds a file to its folder.
+
+Per ticket this only appends the events its log does not hold yet and asks for a look at once
+(`timers.schedule(..., now)`); the workers then evaluate and write back as for any webhook
+(level-triggered). Appending needs no ticket lock: workers append without it too when another
+holds the ticket (pipeline `_defer`), a lock holder's compaction keeps rows appended after its
+read (`locks.compact`), and duplicate ids are resolved on load by `sla.timeline.dedupe`. So a
+second run, or a run during live traffic, adds nothing that changes the outcome.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from adapters.base import InboundError, NotFound
+from connector import store, timers
+from connector.config import InstanceConfig
+from sla.events import TicketEvent
+from sla.timeline import dedupe
+
+DEFAULT_SINCE = "30d"
+_RELATIVE = re.compile(r"(\d+)([dh])")
+
+
+class TicketReader(Protocol):
+    def tickets_since(self, since: datetime) -> Iterator[Any]: ...
+    def ticket_id(self, ticket: Any) -> str: ...
+    def events(self, ticket: Any) -> list[TicketEvent]: ...
+
+
+@dataclass(frozen=True)
+class TicketOutcome:
+    """What backfill found for one ticket, and what it appended (or would, in a dry run)."""
+
+    ticket: str
+    events: int = 0
+    new: int = 0  # events the log did not hold yet (or held in a form that loses to this one)
+    known: bool = False  # the ticket had an event log already
+    skipped: str | None = None  # why nothing was appended: not tracked and deleted, or an error
+    error: bool = False
+
+    def line(self, dry_run: bool) -> str:
+        if self.skipped:
+            return f"{self.ticket}: {'failed' if self.error else 'skipped'}: {self.skipped}"
+        verb = "would append" if dry_run else "appended"
+        state = "already tracked" if self.known else "not tracked before"
+        return f"{self.ticket}: {self.events} events, {self.new} new ({state}); {verb} {self.new}"
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """`30d`, `12h`, a date (`2026-10-01`, midnight UTC) or an ISO 8601 instant with a zone.
+
+    Raises ValueError saying what is accepted; the instant must lie in the past.
+    """
+    value = text.strip()
+    relative = _RELATIVE.fullmatch(value)
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        if amount == 0:
+            raise ValueError(f"--since {text!r}: must be more than 0{unit}")
+        since = now - (timedelta(days=amount) if unit == "d" else timedelta(hours=amount))
+    else:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"--since {text!r}: expected a number of days or hours (30d, 12h), a date (2026-10-01) "
+                "or an instant with a time zone (2026-10-01T08:00:00+02:00)"
+            ) from None
+        if parsed.tzinfo is None and len(value) > 10:
+            raise ValueError(f"--since {text!r}: an instant needs a time zone (e.g. +00:00 or Z)")
+        since = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    if since >= now:
+        raise ValueError(f"--since {text!r}: {since.isoformat()} is not in the past")
+    return since.astimezone(UTC)
+
+
+def load_reader(instance: InstanceConfig) -> TicketReader:
+    """The product's backfill reader for this instance. Raises ValueError when it has none."""
+    name = f"adapters.{instance.product}.backfill"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:  # the module exists but one of its imports is missing: a real bug
+            raise
+        raise ValueError(
+            f"instance {instance.name!r}: the {instance.product} adapter has no backfill "
+            f"(no module adapters/{instance.product}/backfill.py)"
+        ) from None
+    if not callable(getattr(module, "reader", None)):
+        raise ValueError(f"adapters/{instance.product}/backfill.py does not define reader(adapter)")
+    return module.reader(instance.adapter)
+
+
+def run(
+    conn: Any,
+    instance: InstanceConfig,
+    since: datetime,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    limit: int | None = None,
+) -> Iterator[TicketOutcome]:
+    """Backfill `instance`: one outcome per ticket updated since `since` (at most `limit` tickets).
+
+    A ticket whose events cannot be read or made (gone meanwhile, a value the configuration does
+    not map) is reported and skipped. Every other API error ends the run (an `ApiError`, e.g.
+    `Unauthorized`): tickets done so far stay done, and a new run adds only what is missing.
+    """
+    reader = load_reader(instance)
+    # islice stops before asking for the ticket after the last: no page is read for nothing.
+    for ticket in itertools.islice(reader.tickets_since(since), limit):
+        tid = reader.ticket_id(ticket)
+        try:
+            events = reader.events(ticket)
+        except (NotFound, InboundError, ValueError) as exc:
+            yield TicketOutcome(tid, skipped=f"{type(exc).__name__}: {exc}", error=True)
+            continue
+        yield append_events(conn, instance.name, tid, events, now.timestamp(), dry_run=dry_run)
+
+
+def append_events(
+    conn: Any, instance: str, ticket: str, events: list[TicketEvent], now_epoch: float, *, dry_run: bool
+) -> TicketOutcome:
+    """Append the events the ticket's log lacks and schedule a look at `now_epoch` (not in a dry run)."""
+    key = store.events_key(instance, ticket)
+    stored = dedupe(store.decode_event(ticket, row) for row in conn.lrange(key, 0, -1))
+    if not stored and store.is_deleted(events):
+        return TicketOutcome(ticket, len(events), skipped="deleted, and not tracked")
+    held = {e.event_id: e for e in stored}
+    # Compare in the stored form (epoch precision, canonical fields), by the evaluation's own rule.
+    incoming = [store.decode_event(ticket, store.encode_event(e)) for e in events]
+    fresh = [e for e in dedupe([*stored, *incoming]) if held.get(e.event_id) != e]
+    if fresh and not dry_run:
+        pipe = conn.pipeline(transaction=True)
+        pipe.rpush(key, *(store.encode_event(e) for e in fresh))
+        timers.schedule(pipe, instance, ticket, now_epoch)
+        pipe.execute()
+    return TicketOutcome(ticket, len(events), len(fresh), known=bool(stored))
+
+
+def credential_vars(settings: Mapping[str, Any]) -> list[str]:
+    """The environment variables an instance's `auth` block names (never their values)."""
+    auth = settings.get("auth")
+    if not isinstance(auth, Mapping):
+        return []
+    return [str(v) for k, v in auth.items() if str(k).endswith("_env") and isinstance(v, str)]
