@@ -8,7 +8,6 @@ instance settings); `load(product)` finds it by name, so a third helpdesk is a n
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import ModuleType
@@ -16,8 +15,6 @@ from typing import Any, Protocol
 
 from sla.effects import Effect
 from sla.events import TicketEvent
-
-_log = logging.getLogger("sla.adapters")
 
 # ---------------------------------------------------------------- inbound errors
 
@@ -59,6 +56,9 @@ class ApiError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        #: The product's decoded JSON error body of a 4xx answer (set by `adapters.http`), so a
+        #: client can tell which field a validation error names; None when there is none.
+        self.body: Any = None
 
 
 class Unauthorized(ApiError):  # 401
@@ -102,26 +102,44 @@ class Timeout(ApiError):  # connect or read timeout, connection refused
     retryable = True
 
 
+class EffectRejected(ApiError):
+    """The product (or the adapter's own mapping) refused the *values* of specific effects.
+
+    `rejected` maps each refused effect's key to why (the product's validation message or the
+    adapter's own; never a credential). `applied` holds the effects of the same `apply` call that
+    were written anyway: a client writes the good effects before it raises this. Not retryable:
+    the same value would be refused again, so the pipeline records it once as rejected instead.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        rejected: Mapping[str, str],
+        applied: Sequence[Effect] = (),
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, status)
+        self.rejected = dict(rejected)
+        self.applied = list(applied)
+
+
+REASON_LIMIT = 300  # a rejection reason is logged and kept per effect: keep it short
+
+
+def reject(instance: str, ticket_id: str, rejected: Mapping[str, str], applied: Sequence[Effect]) -> None:
+    """After the good effects were written: raise EffectRejected naming the refused ones (if any)."""
+    if not rejected:
+        return
+    reasons = {key: reason[:REASON_LIMIT] for key, reason in rejected.items()}
+    listed = "; ".join(f"effect {key!r}: {reason}" for key, reason in reasons.items())
+    raise EffectRejected(f"instance {instance!r}, ticket {ticket_id}: {listed}", reasons, applied)
+
+
 def report_bad(
     instance: str, ticket_id: str, bad: Sequence[tuple[Effect, ValueError]], applied: Sequence[Effect]
 ) -> None:
-    """After the good effects were written: log each effect whose value cannot be written.
-
-    With nothing written, raise one ValueError naming them all: the pipeline counts it as a failed
-    attempt (ending in the failed registry), so a bad value is reported and never blocks the rest.
-    With progress, the missing effects make the pipeline retry soon, and the retry raises.
-    """
-    if not bad:
-        return
-    message = "; ".join(f"effect {effect.key!r}: {exc}" for effect, exc in bad)
-    if not applied:
-        raise ValueError(f"instance {instance!r}, ticket {ticket_id}: {message}")
-    for effect, exc in bad:
-        _log.error(
-            "effect not written: bad value",
-            extra={"event": "effect_bad_value", "instance": instance, "ticket": ticket_id,
-                   "effect": effect.key, "error": str(exc)},
-        )
+    """`reject` for effects whose value the adapter itself cannot map (no call was made for them)."""
+    reject(instance, ticket_id, {effect.key: str(exc) for effect, exc in bad}, applied)
 
 
 # ---------------------------------------------------------------- the protocol
@@ -135,6 +153,9 @@ class WritebackClient(Protocol):
         the marker among the ticket's comments and skips the post if it is already there (a
         worker may have died between the product's answer and the ledger write).
         Raises ApiError subclasses; retry decisions beyond a short bounded retry belong to jobs.
+        An effect whose value the product refuses (a validation error naming its field) or the
+        adapter cannot map is not written: the others are, then `EffectRejected` names the refused
+        ones and carries the applied ones.
         """
         ...
 

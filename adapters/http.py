@@ -64,6 +64,13 @@ def int_header(response: requests.Response, name: str) -> int | None:
         return None
 
 
+def _json_body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 class HttpSettings(Protocol):
     """What a product's settings give its HTTP client (`HttpClient.from_settings`)."""
 
@@ -216,7 +223,9 @@ class HttpClient:
                     raise error(f"{where}: HTTP {status} after {attempts} attempts: {text}", status)
                 self._backoff(attempt, where, f"HTTP {status}")
                 continue
-            raise self.error_class(status, text)(f"{where}: HTTP {status}: {text}", status)
+            error = self.error_class(status, text)(f"{where}: HTTP {status}: {text}", status)
+            error.body = _json_body(response)  # which field a validation error names (EffectRejected)
+            raise error
         raise AssertionError("unreachable")  # pragma: no cover
 
     def confirm_gone(

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from adapters.base import ApiError, report_bad
+from adapters.base import ApiError, reject
 from adapters.jira.config import JiraConfig
 from adapters.jira.http import JiraHttp
 from adapters.jira.users import body_text
@@ -39,49 +39,41 @@ class JiraClient:
         """One PUT for due date, labels, priority and assignee; then each comment not already there.
 
         Returns fewer effects than given after a retryable error (429, 5xx, timeout, 409) that came
-        after some progress, and when an effect's value cannot be written (logged; with nothing
-        else written it is raised as ValueError, see `adapters.base.report_bad`); the caller retries
-        the rest. A 404 is raised as an unconfirmed `NotFound`, never confirmed by re-reading: Jira
-        answers 404 when the service user lost *Browse projects* too (while /myself still works),
-        which no read tells from a deletion. Jira sends `jira:issue_deleted` for a real one.
+        after some progress; the caller retries the rest. A value that cannot be written is refused
+        without blocking the others, then raised as `EffectRejected` with what was applied: a value
+        with no mapping (before any call); a 400 whose `errors` name a field of the PUT (the PUT is
+        sent again without the effects on that field); a 400 to a comment's POST. A 400 naming no
+        field of ours is an ordinary ApiError. A 404 is raised as an unconfirmed `NotFound`, never
+        confirmed by re-reading: Jira answers 404 when the service user lost *Browse projects* too
+        (while /myself still works), which no read tells from a deletion. Jira sends
+        `jira:issue_deleted` for a real one.
         """
-        fields: dict[str, Any] = {}
-        labels: list[dict[str, str]] = []
-        put: list[Effect] = []
+        put: list[tuple[Effect, str, Any]] = []  # (effect, Jira field it writes, its part of the body)
         comments: list[Effect] = []
-        bad: list[tuple[Effect, ValueError]] = []
+        rejected: dict[str, str] = {}
         for effect in effects:
-            kind = effect.kind
-            if kind is EffectKind.COMMENT:
+            if effect.kind is EffectKind.COMMENT:
                 comments.append(effect)
                 continue
             try:
-                if kind is EffectKind.SET_DUE:
-                    fields[self.cfg.due_field] = self.due_value(effect.value)
-                elif kind is EffectKind.ADD_TAG:
-                    labels.append({"add": effect.value})
-                elif kind is EffectKind.REMOVE_TAG:
-                    labels.append({"remove": effect.value})
-                elif kind is EffectKind.SET_PRIORITY:
-                    fields["priority"] = {"name": self.cfg.jira_priority(effect.value)}
-                elif kind is EffectKind.SET_ASSIGNEE:
-                    fields["assignee"] = {"accountId" if self.cfg.cloud else "name": effect.value}
-                else:  # pragma: no cover - EffectKind is closed
-                    raise ValueError(f"unsupported kind {kind!r}")
-            except ValueError as exc:  # set aside: the other effects are still written
-                bad.append((effect, exc))
-                continue
-            put.append(effect)
+                put.append((effect, *self._put_part(effect)))
+            except ValueError as exc:  # no mapping: set aside, the other effects are still written
+                rejected[effect.key] = str(exc)
         applied: list[Effect] = []
-        if put:
-            body: dict[str, Any] = {}
-            if fields:
-                body["fields"] = fields
-            if labels:
-                body["update"] = {"labels": labels}
-            params = None if self.cfg.notify_users else {"notifyUsers": "false"}
-            self.http.request("PUT", self._issue(ticket_id), params=params, json=body)
-            applied.extend(put)
+        while put:
+            try:
+                self._put(ticket_id, put)
+            except ApiError as exc:
+                refused = validation_errors(exc)
+                hit = [p for p in put if p[1] in refused]
+                if not hit:
+                    raise
+                for effect, field, _ in hit:  # the rest of the PUT is sent again without them
+                    rejected[effect.key] = f"{field}: {refused[field]}"
+                put = [p for p in put if p not in hit]
+                continue
+            applied.extend(effect for effect, _, _ in put)
+            break
         if comments:
             try:
                 existing = "\n".join(self.comment_texts(ticket_id))
@@ -89,15 +81,47 @@ class JiraClient:
                     # Posted before but never recorded in the ledger: count it as applied.
                     if marker_of(effect) not in existing:
                         url = f"{self._issue(ticket_id)}/comment"
-                        self.http.request("POST", url, json=self.comment_body(effect))
+                        try:
+                            self.http.request("POST", url, json=self.comment_body(effect))
+                        except ApiError as exc:
+                            if not is_validation_error(exc):
+                                raise
+                            rejected[effect.key] = str(exc)
+                            continue
                     applied.append(effect)
             except ApiError as exc:
                 # A transient failure after some progress: report the progress so the ledger keeps
                 # it; the caller retries the rest. Anything else (or no progress) is raised.
-                if not (exc.retryable and applied):
+                if not (exc.retryable and (applied or rejected)):
                     raise
-        report_bad(self.cfg.instance, ticket_id, bad, applied)
+        reject(self.cfg.instance, ticket_id, rejected, applied)
         return applied
+
+    def _put_part(self, effect: Effect) -> tuple[str, Any]:
+        """The Jira field an effect writes and its value; ValueError when it has no valid mapping."""
+        kind = effect.kind
+        if kind is EffectKind.SET_DUE:
+            return self.cfg.due_field, self.due_value(effect.value)
+        if kind in (EffectKind.ADD_TAG, EffectKind.REMOVE_TAG):
+            if not effect.value or any(c.isspace() for c in effect.value):
+                raise ValueError(f"label {effect.value!r}: Jira labels cannot be empty or contain spaces")
+            return "labels", {"add" if kind is EffectKind.ADD_TAG else "remove": effect.value}
+        if kind is EffectKind.SET_PRIORITY:
+            return "priority", {"name": self.cfg.jira_priority(effect.value)}
+        if kind is EffectKind.SET_ASSIGNEE:
+            return "assignee", {"accountId" if self.cfg.cloud else "name": effect.value}
+        raise ValueError(f"unsupported kind {kind!r}")  # pragma: no cover - EffectKind is closed
+
+    def _put(self, ticket_id: str, parts: Sequence[tuple[Effect, str, Any]]) -> None:
+        fields = {field: value for _, field, value in parts if field != "labels"}
+        labels = [value for _, field, value in parts if field == "labels"]
+        body: dict[str, Any] = {}
+        if fields:
+            body["fields"] = fields
+        if labels:
+            body["update"] = {"labels": labels}
+        params = None if self.cfg.notify_users else {"notifyUsers": "false"}
+        self.http.request("PUT", self._issue(ticket_id), params=params, json=body)
 
     def due_value(self, value: str) -> str:
         """`duedate` is a date in the configured zone; a custom date-time field takes Jira's ISO form."""
@@ -175,6 +199,20 @@ class JiraClient:
             start += len(values)
             if not values or page.get("isLast") is True or start >= int(page.get("total", 0)):
                 return
+
+
+def is_validation_error(exc: ApiError) -> bool:
+    """A 400 (Jira's answer to an invalid value), not one of the typed errors (auth, 404, 429...)."""
+    return type(exc) is ApiError and exc.status == 400
+
+
+def validation_errors(exc: ApiError) -> dict[str, str]:
+    """Field -> message of a 400's `{"errorMessages": [...], "errors": {"<field>": "<message>"}}`."""
+    body = exc.body if is_validation_error(exc) else None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, dict):
+        return {}
+    return {str(field): str(message) for field, message in errors.items()}
 
 
 def marker_of(effect: Effect) -> str:

@@ -7,18 +7,19 @@ One apply makes at most three calls plus the marker look-up:
   (a ticket PUT with `tags` would replace the customer's own tags).
 Before a note is posted, the ticket's comments are read and notes whose marker is already there
 are skipped (a worker may have died between Zendesk's answer and the ledger write).
-Without `deadline_field_id` a due date is not written but reported applied (logged once), and an
-effect whose value cannot be written is set aside and reported (`adapters.base.report_bad`).
+Without `deadline_field_id` a due date is not written but reported applied (logged once). An effect
+whose value cannot be written is not sent, or (a 422 `RecordInvalid` naming its field) the ticket
+PUT is sent again without it; the rest is written, then `adapters.base.EffectRejected` names it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.base import NotFound, report_bad
+from adapters.base import ApiError, NotFound, reject
 from adapters.zendesk.config import ZendeskSettings
 from adapters.zendesk.http import ZendeskHttp
 from sla.effects import Effect, EffectKind, comment_marker
@@ -45,6 +46,51 @@ def note_body(effect: Effect) -> str:
     marker = comment_marker(effect.key.removeprefix("comment:"))
     body = effect.value.rstrip()
     return body if body.endswith(marker) else f"{body}\n\n{marker}"
+
+
+def marker_of(effect: Effect) -> str:
+    return comment_marker(effect.key.removeprefix("comment:"))
+
+
+# Which effect kinds a 422 RecordInvalid names, by its `details` key or by the "<Field>: ..." prefix
+# of a description under "base" ({"base": [{"description": "Priority: is invalid"}]}).
+_DETAIL_KINDS = {
+    "priority": EffectKind.SET_PRIORITY,
+    "assignee": EffectKind.SET_ASSIGNEE,
+    "assignee_id": EffectKind.SET_ASSIGNEE,
+    "group": EffectKind.SET_ASSIGNEE,
+    "group_id": EffectKind.SET_ASSIGNEE,
+    "custom_fields": EffectKind.SET_DUE,
+    "comment": EffectKind.COMMENT,
+    "comments": EffectKind.COMMENT,
+}
+
+
+def refused_effects(exc: ApiError, sent: Sequence[Effect], deadline_field_id: int | None) -> dict[str, str]:
+    """Key -> reason of the sent effects a 422 `RecordInvalid` names (empty: it names none of them).
+
+    Shape: {"error": "RecordInvalid", "description": "Record validation errors",
+    "details": {"<field>": [{"description": "<Field>: ...", "error": "InvalidValue"}]}}.
+    """
+    body = exc.body
+    if type(exc) is not ApiError or exc.status != 422 or not isinstance(body, Mapping):
+        return {}
+    details = body.get("details")
+    if body.get("error") != "RecordInvalid" or not isinstance(details, Mapping):
+        return {}
+    named: dict[EffectKind, list[str]] = {}
+    for key, items in details.items():
+        for item in items if isinstance(items, list) else [items]:
+            text = str(item.get("description") or item) if isinstance(item, Mapping) else str(item)
+            field = str(key).lower()
+            if field == "base":  # "Priority: is invalid" names its field in the text
+                field = text.partition(":")[0].strip().lower().replace(" ", "_")
+            kind = _DETAIL_KINDS.get(field)
+            if kind is None and deadline_field_id is not None and str(deadline_field_id) in f"{key} {text}":
+                kind = EffectKind.SET_DUE
+            if kind is not None:
+                named.setdefault(kind, []).append(text)
+    return {e.key: "; ".join(named[e.kind]) for e in sent if e.kind in named}
 
 
 def assignee_field(value: str) -> tuple[str, int]:
@@ -74,7 +120,7 @@ class ZendeskClient:
     # ------------------------------------------------------------ write-back
 
     def apply(self, ticket_id: str, effects: Sequence[Effect]) -> list[Effect]:
-        """Write `effects`; a bad effect value never blocks the others (see `_fields`).
+        """Write `effects`; a bad effect value never blocks the others (see `_apply`).
 
         A 404 is confirmed before it is raised (`HttpClient.confirm_gone`): trigger-kind instances
         never hear of a deletion, so only a confirmed NotFound lets the pipeline end the ticket.
@@ -96,30 +142,29 @@ class ZendeskClient:
         notes = [e for e in effects if e.kind is EffectKind.COMMENT]
         adds = [e for e in effects if e.kind is EffectKind.ADD_TAG]
         removes = [e for e in effects if e.kind is EffectKind.REMOVE_TAG]
-        # Build the field part before the first call; a bad value is set aside, not sent.
-        ticket, fields, skipped, bad = self._fields([e for e in effects if e.kind in _FIELD_KINDS])
+        # Map the field part before the first call; a value with no mapping is refused, not sent.
+        carried, skipped, rejected = self._mapped([e for e in effects if e.kind in _FIELD_KINDS])
         applied += skipped
 
         if notes:
             present = self._markers_present(ticket_id, [note_body(e) for e in notes])
-            fresh = [e for e in notes if comment_marker(e.key.removeprefix("comment:")) not in present]
-            applied += [e for e in notes if e not in fresh]
-            if fresh:
-                comment: dict[str, Any] = {
-                    "body": NOTE_SEPARATOR.join(note_body(e) for e in fresh),
-                    "public": False,
-                }
-                if self.settings.comment_author_id is not None:
-                    comment["author_id"] = int(self.settings.comment_author_id)
-                ticket["comment"] = comment
-                notes = fresh
-            else:
-                notes = []
+            applied += [e for e in notes if marker_of(e) in present]
+            notes = [e for e in notes if marker_of(e) not in present]
 
         base = f"/api/v2/tickets/{ticket_id}"
-        if ticket:
-            self.http.request("PUT", f"{base}.json", json={"ticket": ticket})
-            applied += fields + notes
+        in_put = carried + notes
+        while in_put:
+            try:
+                self.http.request("PUT", f"{base}.json", json={"ticket": self._ticket(in_put)})
+            except ApiError as exc:
+                refused = refused_effects(exc, in_put, self.settings.deadline_field_id)
+                if not refused:
+                    raise
+                rejected.update(refused)  # the PUT is sent again without them
+                in_put = [e for e in in_put if e.key not in refused]
+                continue
+            applied += in_put
+            break
         if adds:
             self.http.request("PUT", f"{base}/tags.json", json={"tags": sorted({e.value for e in adds})})
             applied += adds
@@ -127,42 +172,55 @@ class ZendeskClient:
             tags = sorted({e.value for e in removes})
             self.http.request("DELETE", f"{base}/tags.json", json={"tags": tags})
             applied += removes
-        if bad:
-            report_bad(self.settings.instance, ticket_id, bad, applied)
         order = {id(e): i for i, e in enumerate(effects)}
-        return sorted(applied, key=lambda e: order[id(e)])
+        applied.sort(key=lambda e: order[id(e)])
+        reject(self.settings.instance, ticket_id, rejected, applied)
+        return applied
 
-    def _fields(
-        self, effects: list[Effect]
-    ) -> tuple[dict[str, Any], list[Effect], list[Effect], list[tuple[Effect, ValueError]]]:
-        """The ticket PUT's fields, the effects they carry, those skipped as done, and the bad ones.
+    def _mapped(self, effects: list[Effect]) -> tuple[list[Effect], list[Effect], dict[str, str]]:
+        """The field effects the ticket PUT can carry, those skipped as done, and those refused.
 
         Without `deadline_field_id` a due date has nowhere to go: it is skipped and reported as
         applied (so the ledger does not retry it every evaluation; no call is made for it).
         """
-        ticket: dict[str, Any] = {}
         carried: list[Effect] = []
         skipped: list[Effect] = []
-        bad: list[tuple[Effect, ValueError]] = []
+        refused: dict[str, str] = {}
         for effect in effects:
+            if effect.kind is EffectKind.SET_DUE and self.settings.deadline_field_id is None:
+                self._no_deadline_field()
+                skipped.append(effect)
+                continue
             try:
-                if effect.kind is EffectKind.SET_DUE:
-                    if self.settings.deadline_field_id is None:
-                        self._no_deadline_field()
-                        skipped.append(effect)
-                        continue
-                    value = format_deadline(effect.value, self.settings)
-                    ticket["custom_fields"] = [{"id": self.settings.deadline_field_id, "value": value}]
-                elif effect.kind is EffectKind.SET_PRIORITY:
-                    ticket["priority"] = self.settings.priority_to_zendesk(effect.value)
-                else:
-                    name, ident = assignee_field(effect.value)
-                    ticket[name] = ident
+                self._ticket([effect])
             except ValueError as exc:
-                bad.append((effect, exc))
+                refused[effect.key] = str(exc)
                 continue
             carried.append(effect)
-        return ticket, carried, skipped, bad
+        return carried, skipped, refused
+
+    def _ticket(self, effects: Sequence[Effect]) -> dict[str, Any]:
+        """The `ticket` of a PUT writing these field effects and private notes (joined into one)."""
+        ticket: dict[str, Any] = {}
+        notes = [e for e in effects if e.kind is EffectKind.COMMENT]
+        for effect in effects:
+            if effect.kind is EffectKind.SET_DUE:
+                value = format_deadline(effect.value, self.settings)
+                ticket["custom_fields"] = [{"id": self.settings.deadline_field_id, "value": value}]
+            elif effect.kind is EffectKind.SET_PRIORITY:
+                ticket["priority"] = self.settings.priority_to_zendesk(effect.value)
+            elif effect.kind is EffectKind.SET_ASSIGNEE:
+                name, ident = assignee_field(effect.value)
+                ticket[name] = ident
+        if notes:
+            comment: dict[str, Any] = {
+                "body": NOTE_SEPARATOR.join(note_body(e) for e in notes),
+                "public": False,
+            }
+            if self.settings.comment_author_id is not None:
+                comment["author_id"] = int(self.settings.comment_author_id)
+            ticket["comment"] = comment
+        return ticket
 
     def _no_deadline_field(self) -> None:
         if not self._told_no_deadline:

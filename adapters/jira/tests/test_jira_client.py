@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ import adapters.jira as jira
 from adapters.base import (
     ApiError,
     Conflict,
+    EffectRejected,
     Forbidden,
     NotFound,
     RateLimited,
@@ -176,14 +176,17 @@ def test_no_effects_no_calls(cloud: jira.JiraAdapter) -> None:
 
 def test_unknown_canonical_priority_names_the_setting(cloud: jira.JiraAdapter) -> None:
     bad = Effect("action:x", EffectKind.SET_PRIORITY, "critical")
-    with pytest.raises(ValueError, match=r"instances\.acme\.priorities: no Jira priority maps to 'critical'"):
-        cloud.client().apply("10042", [bad])
+    with pytest.raises(EffectRejected) as info:
+        cloud.client().apply("10042", [bad])  # no call is made: nothing is mocked
+    reason = "instances.acme.priorities: no Jira priority maps to 'critical'"
+    assert info.value.rejected == {"action:x": reason}
+    assert info.value.applied == []
 
 
 def test_bad_due_value_names_the_value(cloud: jira.JiraAdapter) -> None:
-    with pytest.raises(ValueError, match="not an ISO 8601 instant: 'soon'"):
+    with pytest.raises(EffectRejected, match="not an ISO 8601 instant: 'soon'"):
         cloud.client().apply("10042", [Effect("due", EffectKind.SET_DUE, "soon")])
-    with pytest.raises(ValueError, match="without a time zone"):
+    with pytest.raises(EffectRejected, match="without a time zone"):
         cloud.client().apply("10042", [Effect("due", EffectKind.SET_DUE, "2026-11-27T16:00:00")])
 
 
@@ -229,15 +232,15 @@ def test_client_errors_are_typed_carry_jira_text_and_are_not_retried(
     cloud: jira.JiraAdapter, sleeps: Sleeps, status: int, error: type[ApiError]
 ) -> None:
     body = {"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}}
-    if status == 400:
-        body = {"errorMessages": [], "errors": {"duedate": "Due date is not valid."}}
+    if status == 400:  # naming no field of the PUT (one that does: test_rejected_effects.py)
+        body = {"errorMessages": [], "errors": {"summary": "Summary is required."}}
     responses.put(CLOUD_ISSUE, status=status, json=body)
     with pytest.raises(error) as info:
         cloud.client().apply("10042", [DUE])
     assert type(info.value) is error
     assert info.value.status == status
     assert f"PUT /rest/api/3/issue/10042: HTTP {status}" in str(info.value)
-    assert ("Due date is not valid" if status == 400 else "Issue does not exist") in str(info.value)
+    assert ("Summary is required" if status == 400 else "Issue does not exist") in str(info.value)
     assert ENV["JIRA_API_TOKEN"] not in str(info.value) and BASIC not in str(info.value)
     assert [c.request.method for c in responses.calls] == ["PUT"]  # a 404 too: nothing re-read
     assert sleeps == []
@@ -456,19 +459,17 @@ def test_rate_limit_remaining_is_read_from_jiras_header(cloud: jira.JiraAdapter)
 
 
 @responses.activate
-def test_a_bad_effect_value_is_logged_and_the_others_are_written(
-    cloud: jira.JiraAdapter, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_bad_effect_value_is_rejected_and_the_others_are_written(cloud: jira.JiraAdapter) -> None:
     bad = Effect("action:x", EffectKind.SET_PRIORITY, "critical")
     responses.put(CLOUD_ISSUE, status=204)
     responses.get(COMMENTS_URL, json=comments_page(0, 0, []))
     responses.post(COMMENTS_URL, status=201, json={"id": "10601"})
-    with caplog.at_level(logging.ERROR, logger="sla.adapters"):
-        assert cloud.client().apply("10042", [ADD, bad, COMMENT]) == [ADD, COMMENT]
+    with pytest.raises(EffectRejected) as info:
+        cloud.client().apply("10042", [ADD, bad, COMMENT])
+    assert info.value.applied == [ADD, COMMENT]
+    assert list(info.value.rejected) == ["action:x"]
+    assert "no Jira priority maps to 'critical'" in info.value.rejected["action:x"]
     assert sent(responses.calls[0]) == {"update": {"labels": [{"add": "sla-warning"}]}}  # no priority
-    logged = [r for r in caplog.records if getattr(r, "event", None) == "effect_bad_value"]
-    assert [(r.instance, r.ticket, r.effect) for r in logged] == [("acme", "10042", "action:x")]
-    assert "no Jira priority maps to 'critical'" in logged[0].error
 
 
 # ---------------------------------------------------------------- 404: never confirmed on Jira

@@ -14,6 +14,7 @@ from responses import matchers
 from adapters.base import (
     ApiError,
     Conflict,
+    EffectRejected,
     Forbidden,
     NotFound,
     RateLimited,
@@ -207,26 +208,27 @@ BAD_VALUES = [
 
 @responses.activate
 @pytest.mark.parametrize(("overrides", "effect", "message"), BAD_VALUES)
-def test_a_bad_effect_value_does_not_block_the_others_and_is_logged(
-    overrides: dict, effect: Effect, message: str, caplog: pytest.LogCaptureFixture
+def test_a_bad_effect_value_does_not_block_the_others_and_is_rejected(
+    overrides: dict, effect: Effect, message: str
 ) -> None:
     responses.put(TAGS, json={"tags": ["sla-breached"]})
-    with caplog.at_level(logging.ERROR, logger="sla.adapters"):
-        assert adapter(**overrides).client().apply("5158", [TAG_ADD, effect]) == [TAG_ADD]
+    with pytest.raises(EffectRejected) as info:
+        adapter(**overrides).client().apply("5158", [TAG_ADD, effect])
+    assert info.value.applied == [TAG_ADD]
+    assert list(info.value.rejected) == [effect.key] and message in info.value.rejected[effect.key]
     assert [c.request.method for c in responses.calls] == ["PUT"]
     assert body(responses.calls[0]) == {"tags": ["sla-breached"]}  # the bad field sent no ticket PUT
-    logged = [r for r in caplog.records if getattr(r, "event", None) == "effect_bad_value"]
-    assert [(r.effect, r.ticket) for r in logged] == [(effect.key, "5158")]
-    assert message in logged[0].error
 
 
 @responses.activate
 @pytest.mark.parametrize(("overrides", "effect", "message"), BAD_VALUES)
-def test_a_bad_effect_value_alone_is_raised_naming_it(overrides: dict, effect: Effect, message: str) -> None:
-    # Nothing written: the pipeline counts a failed attempt, so the bad value ends in the failed registry.
+def test_a_bad_effect_value_alone_is_rejected_naming_it(
+    overrides: dict, effect: Effect, message: str
+) -> None:
     named = rf"instance 'acme', ticket 5158: effect '{effect.key}': .*{message}"
-    with pytest.raises(ValueError, match=named):
+    with pytest.raises(EffectRejected, match=named) as info:
         adapter(**overrides).client().apply("5158", [effect])
+    assert info.value.applied == [] and list(info.value.rejected) == [effect.key]
     assert len(responses.calls) == 0
 
 
