@@ -11,10 +11,14 @@ ticket's log:
 - one `jira:<issue id>:comment:<comment id>` per comment, made the same way from a `comment_created`.
 The instant of a change is the history's `created`; its webhook carries its delivery timestamp a
 moment later under the same id, and `sla.timeline.dedupe` keeps the earlier whatever arrives first.
+A webhook knows the category of only the status the issue is in now; backfill reads every status's
+category once (`GET /rest/api/<v>/status`), so a past move to a "done" status counts as solved
+even when the issue was reopened since.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,8 +26,7 @@ from typing import Any
 from adapters.jira import JiraAdapter, inbound
 from adapters.jira.client import PAGE, JiraClient
 from adapters.jira.config import JiraConfig
-from adapters.jira.users import actor_role
-from sla.events import EventKind, TicketEvent
+from sla.events import TicketEvent
 
 #: The issue fields the events are made of (the webhook's issue snapshot, trimmed to what is read).
 FIELDS = ("status", "priority", "issuetype", "labels", "assignee", "project", "reporter", "creator",
@@ -54,6 +57,7 @@ class JiraBackfill:
         http = adapter.http()
         http.max_retry_after = max(http.max_retry_after, MAX_RETRY_AFTER)
         self.client = JiraClient(self.cfg, http)
+        self._categories: dict[str, str] | None = None
 
     def tickets_since(self, since: datetime) -> Iterator[dict[str, Any]]:
         """Issues updated at or after `since` within the instance's webhook JQL, least recent first."""
@@ -70,7 +74,19 @@ class JiraBackfill:
     def events(self, issue: Payload) -> list[TicketEvent]:
         """The issue's events: reads its change histories and comments (two paged calls)."""
         tid = self.ticket_id(issue)
-        return issue_events(self.cfg, issue, list(self.client.changelog(tid)), comments(self.client, tid))
+        histories = list(self.client.changelog(tid))
+        return issue_events(self.cfg, issue, histories, comments(self.client, tid), self.categories())
+
+    def categories(self) -> dict[str, str]:
+        """Status name (casefolded) -> its category key (new, indeterminate, done); read once."""
+        if self._categories is None:
+            answer = self.client.http.request("GET", f"{self.client.api}/status") or []
+            self._categories = {
+                str(s["name"]).casefold(): str((s.get("statusCategory") or {}).get("key") or "")
+                for s in answer
+                if isinstance(s, Mapping) and s.get("name")
+            }
+        return self._categories
 
 
 def reader(adapter: JiraAdapter) -> JiraBackfill:
@@ -99,25 +115,30 @@ def comments(client: JiraClient, issue: str) -> Iterator[dict[str, Any]]:
 
 
 def issue_events(
-    cfg: JiraConfig, issue: Payload, histories: list[Payload], comments: Iterable[Payload]
+    cfg: JiraConfig,
+    issue: Payload,
+    histories: list[Payload],
+    comments: Iterable[Payload],
+    categories: Mapping[str, str] | None = None,
 ) -> list[TicketEvent]:
-    """The events of one issue (search result, its change histories and comments), sorted by time."""
+    """The events of one issue (search result, its change histories and comments), sorted by time.
+
+    `categories` (status name casefolded -> category key) gives past statuses their category;
+    without it a past status not in the instance's `statuses` map counts as open, as in a webhook.
+    """
+    categories = categories or {}
     tid = str(issue["id"])
     fields = issue.get("fields") or {}
     created_at = inbound._jira_time(fields.get("created"))
     if created_at is None:
         raise ValueError(f"jira issue {tid}: no readable `created` field")
-    events = [
-        TicketEvent(
-            f"jira:{tid}:created",
-            tid,
-            EventKind.CREATED,
-            created_at,
-            actor_role(cfg, fields.get("creator") or fields.get("reporter"), fields),
-            fields=fields_at_creation(cfg, fields, histories),
-        )
-    ]
     shell = {"id": tid, "key": issue.get("key"), "fields": fields}
+    # The creation as its webhook makes it from the issue as it is now, then with the fields it had.
+    creation = {"webhookEvent": "jira:issue_created", "timestamp": _epoch_ms(created_at),
+                "user": fields.get("creator") or fields.get("reporter"), "issue": shell}
+    at_creation = _with_category(cfg, fields_at_creation(cfg, fields, histories), categories)
+    made = inbound.normalise(cfg, creation, {})
+    events = [dataclasses.replace(e, fields={**e.fields, **at_creation}) for e in made]
     for history in histories:
         at = inbound._jira_time(history.get("created"))
         if at is None or not history.get("items"):
@@ -129,7 +150,10 @@ def issue_events(
             "issue": shell,
             "changelog": {"id": str(history["id"]), "items": history["items"]},
         }
-        events += inbound.normalise(cfg, payload, {})
+        events += [
+            dataclasses.replace(e, fields=_with_category(cfg, e.fields, categories))
+            for e in inbound.normalise(cfg, payload, {})
+        ]
     for comment in comments:
         at = inbound._jira_time(comment.get("created")) or created_at
         payload = {"webhookEvent": "comment_created", "timestamp": _epoch_ms(at), "comment": comment,
@@ -146,6 +170,17 @@ def fields_at_creation(cfg: JiraConfig, fields: Payload, histories: list[Payload
             undo = {**item, "from": item.get("to"), "to": item.get("from"),
                     "fromString": item.get("toString"), "toString": item.get("fromString")}
             out.update(inbound._changed_fields(cfg, [undo], fields))
+    return out
+
+
+def _with_category(
+    cfg: JiraConfig, fields: Mapping[str, Any], categories: Mapping[str, str]
+) -> dict[str, Any]:
+    """`fields` with the status mapped by the status's own category, when it is known."""
+    out = dict(fields)
+    name = out.get("status_name")
+    if name and name.casefold() in categories:
+        out["status"] = inbound.status_of(cfg, name, categories[name.casefold()])
     return out
 
 
