@@ -27,7 +27,7 @@ from adapters.zendesk.client import ZendeskClient
 from adapters.zendesk.config import ZendeskSettings
 from adapters.zendesk.http import ZendeskHttp
 from adapters.zendesk.inbound import actor_of_change, comment_role, opt_id, parse_instant, snapshot
-from sla.events import EventKind, TicketEvent
+from sla.events import FIELDS, EventKind, TicketEvent
 
 #: A one-off admin command may wait out a longer Retry-After than a worker would (the incremental
 #: export allows 10 requests a minute).
@@ -111,10 +111,12 @@ def ticket_events(
 ) -> list[TicketEvent]:
     """The events of one ticket (an export row and its audits, any order), sorted by time."""
     tid = str(ticket["id"])
+    created_at = parse_instant(ticket["created_at"], "$.created_at")
+    # Webhook events state the ticket's creation where the canonical events know the field.
+    common = {"created_at": created_at} if "created_at" in FIELDS else {}
     audits = sorted(audits, key=lambda a: (parse_instant(a["created_at"], "$.audits[].created_at"), a["id"]))
     raw = fields_at_creation(ticket, audits)
     creator = opt_id(audits[0].get("author_id")) if audits else opt_id(ticket.get("submitter_id"))
-    created_at = parse_instant(ticket["created_at"], "$.created_at")
     events = [
         TicketEvent(
             f"zendesk:{tid}:created",
@@ -122,7 +124,7 @@ def ticket_events(
             EventKind.CREATED,
             created_at,
             actor_of_change({"actor_id": creator, "requester_id": raw.get("requester_id")}, settings),
-            _snapshot(raw, settings),
+            {**_snapshot(raw, settings), **common},
         )
     ]
     for audit in audits:
@@ -135,7 +137,7 @@ def ticket_events(
             now = _snapshot(raw, settings)
             names = {name for field in changes for name in TRACKED[field]}
             actor = actor_of_change({"actor_id": author, "requester_id": raw.get("requester_id")}, settings)
-            fields = {name: now[name] for name in sorted(names)}
+            fields = {**{name: now[name] for name in sorted(names)}, **common}
             event_id = f"zendesk:{tid}:audit:{audit['id']}"
             events.append(TicketEvent(event_id, tid, EventKind.CHANGED, at, actor, fields))
         requester = opt_id(raw.get("requester_id"))
@@ -143,10 +145,9 @@ def ticket_events(
             who = opt_id(comment.get("author_id")) or author
             body = comment.get("body") if isinstance(comment.get("body"), str) else None
             role = comment_role(who, staff.get(who or ""), body, requester, settings)
-            events.append(
-                TicketEvent(f"zendesk:{tid}:comment:{comment['id']}", tid, EventKind.COMMENTED, at, role,
-                            public=bool(comment.get("public")))
-            )
+            event_id = f"zendesk:{tid}:comment:{comment['id']}"
+            public = bool(comment.get("public"))
+            events.append(TicketEvent(event_id, tid, EventKind.COMMENTED, at, role, common, public=public))
     return sorted(events, key=lambda e: e.sort_key)
 
 
