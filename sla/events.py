@@ -18,7 +18,8 @@ class EventKind(StrEnum):
     CREATED = "created"  # `fields` is the ticket's snapshot at creation
     CHANGED = "changed"  # `fields` holds the new values of the fields that changed
     COMMENTED = "commented"  # a comment was added; `public` says whether the requester sees it
-    DELETED = "deleted"  # the ticket is gone: every clock is cancelled
+    DELETED = "deleted"  # the ticket is gone: every clock is cancelled (unless a RESTORED follows)
+    RESTORED = "restored"  # a deleted ticket exists again (Zendesk restores within 30 days)
 
 
 class Role(StrEnum):
@@ -55,8 +56,29 @@ FIELDS = frozenset(
         "project",
         "brand",
         "requester",
+        "created_at",  # the ticket's creation instant as the product reports it (see below)
     }
 )
+#: `created_at` is carried by every event whose payload states it (Jira `issue.fields.created`,
+#: Zendesk `created_at`), so a ticket first seen after its creation starts its clocks at its real
+#: creation. It is a field (an ISO 8601 UTC string, made canonical here) rather than an attribute
+#: of its own so that event logs store and compare it like any other field.
+
+
+_KIND_RANK = {EventKind.CREATED: 0, EventKind.RESTORED: 2}
+
+
+def _canonical_instant(value: Any, event_id: str) -> str:
+    """`created_at` as one spelling (UTC ISO 8601), so two deliveries of one event compare equal."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            msg = f"TicketEvent {event_id}: created_at {value!r} is not an ISO 8601 instant"
+            raise ValueError(msg) from None
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"TicketEvent {event_id}: created_at {value!r} must be a timezone-aware instant")
+    return value.astimezone(UTC).isoformat()
 
 
 @dataclass(frozen=True)
@@ -86,14 +108,23 @@ class TicketEvent:
             fields["status"] = Status(fields["status"])
         if fields.get("tags") is not None:
             fields["tags"] = frozenset(fields["tags"])
+        if fields.get("created_at") is not None:
+            fields["created_at"] = _canonical_instant(fields["created_at"], self.event_id)
         object.__setattr__(self, "fields", fields)
         if self.kind is EventKind.COMMENTED and self.public is None:
             raise ValueError(f"TicketEvent {self.event_id}: a comment must say whether it is public")
 
     @property
     def sort_key(self) -> tuple[datetime, int, str]:
-        """Time order; at the same instant a creation comes first, then the id breaks ties."""
-        return (self.at, 0 if self.kind is EventKind.CREATED else 1, self.event_id)
+        """Time order; at the same instant a creation comes first and a restore last (only a deleted
+        ticket can be restored), then the id breaks ties."""
+        return (self.at, _KIND_RANK.get(self.kind, 1), self.event_id)
+
+    @property
+    def reported_creation(self) -> datetime | None:
+        """The ticket's creation instant stated by this event's payload, if any."""
+        value = self.fields.get("created_at")
+        return None if value is None else datetime.fromisoformat(value)
 
     def to_dict(self) -> dict[str, Any]:
         fields = {

@@ -4,6 +4,13 @@ Only the *set* of events matters: duplicates (same event_id) collapse, order com
 TicketEvent.sort_key, and events after `now` are ignored so a replay at an earlier `now` sees only
 what had happened by then.
 
+A deletion ends the history only when no restore follows it (Zendesk restores a soft-deleted
+ticket within 30 days): the time in between counts like any other time (see
+docs/sla-semantics.md, "Deleted and restored tickets").
+
+A ticket with no creation event (it predates the connector, or that webhook was lost) starts at
+the creation instant its events report (`created_at`), else at its earliest event.
+
 The connector's own priority changes (escalation actions coming back as webhooks) are a consequence
 of the SLA, not news about the ticket: for SLA purposes (policy matching and targets) the priority
 stays what people set (see `_sla_fields`).
@@ -13,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,9 +33,9 @@ STOPPED = frozenset({Status.SOLVED, Status.CLOSED})
 @dataclass(frozen=True)
 class Timeline:
     ticket_id: str
-    created: datetime  # the CREATED event's time, else the earliest event's (tickets predating us)
-    events: tuple[TicketEvent, ...]  # deduplicated, in sort_key order, none after `now` or deletion
-    deleted_at: datetime | None
+    created: datetime  # the CREATED event's time, else the reported creation or the earliest event's
+    events: tuple[TicketEvent, ...]  # deduplicated, in sort_key order, none after `now` or the final deletion
+    deleted_at: datetime | None  # the deletion no restore followed
     attrs: Mapping[str, Any]  # current fields: each from the latest event that carries it (*)
     statuses: tuple[tuple[datetime, Status], ...]  # (since, status); the first is at `created`
     priorities: tuple[tuple[datetime, str | None], ...]  # (since, priority); the first at `created` (*)
@@ -58,6 +65,27 @@ def dedupe(events: Iterable[TicketEvent]) -> list[TicketEvent]:
     return sorted(by_id.values(), key=lambda e: e.sort_key)
 
 
+def _final_deletion(ordered: Sequence[TicketEvent]) -> int | None:
+    """Index of the deletion that ends the ticket: the first DELETED after the last RESTORED."""
+    since: int | None = None
+    for i, ev in enumerate(ordered):
+        if ev.kind is EventKind.DELETED and since is None:
+            since = i
+        elif ev.kind is EventKind.RESTORED:
+            since = None
+    return since
+
+
+def final_deletion(events: Iterable[TicketEvent]) -> TicketEvent | None:
+    """The deletion no restore followed (the ticket is gone), or None while the ticket exists.
+
+    For the connector's store: a log with a DELETED event is not a deleted ticket if it was restored.
+    """
+    ordered = dedupe(events)
+    i = _final_deletion(ordered)
+    return None if i is None else ordered[i]
+
+
 def build_timeline(events: Iterable[TicketEvent], now: datetime) -> Timeline | None:
     """The ticket's history as of `now`; None when no event has happened yet."""
     events = list(events)
@@ -67,19 +95,20 @@ def build_timeline(events: Iterable[TicketEvent], now: datetime) -> Timeline | N
     ordered = [e for e in dedupe(events) if e.at <= now]
     if not ordered:
         return None
-    created_ev = next((e for e in ordered if e.kind is EventKind.CREATED), None)
-    created = created_ev.at if created_ev is not None else ordered[0].at
-    kept: list[TicketEvent] = []
-    deleted_at = None
+    end = _final_deletion(ordered)
+    kept = ordered if end is None else ordered[: end + 1]  # events after the final deletion are ignored
+    created_ev = next((e for e in kept if e.kind is EventKind.CREATED), None)
+    if created_ev is not None:
+        created = created_ev.at
+    else:
+        # The earliest stated creation wins, so the result does not depend on which event came first.
+        reported = [t for t in (e.reported_creation for e in kept) if t is not None]
+        created = min([kept[0].at, *reported])
     attrs: dict[str, Any] = {}
     statuses: list[tuple[datetime, Status]] = [(created, Status.NEW)]
     priorities: list[tuple[datetime, str | None]] = [(created, None)]
     shown: list[str | None] = [None]  # the priority the product shows, the connector's changes included
-    for ev in ordered:
-        kept.append(ev)
-        if ev.kind is EventKind.DELETED:
-            deleted_at = max(ev.at, created)
-            break
+    for ev in kept:
         fields = _sla_fields(ev, attrs.get("priority"), shown)
         attrs.update(fields)
         t = max(ev.at, created)
@@ -88,14 +117,20 @@ def build_timeline(events: Iterable[TicketEvent], now: datetime) -> Timeline | N
             statuses.append((t, status))
         if "priority" in fields and fields["priority"] != priorities[-1][1]:
             priorities.append((t, fields["priority"]))
+    prios = _collapse(priorities)
+    if created_ev is None and len(prios) > 1 and prios[0][1] is None:
+        # Seen only after its creation: the first priority known is the best guess for the time
+        # before it. The status is not backdated: a changed status says what it became, not what it
+        # was, so until the first event the ticket counts as new (its clocks run).
+        prios = ((created, prios[1][1]), *prios[2:])
     return Timeline(
         ticket_id=ordered[0].ticket_id,
         created=created,
         events=tuple(kept),
-        deleted_at=deleted_at,
+        deleted_at=None if end is None else max(kept[-1].at, created),
         attrs=attrs,
         statuses=_collapse(statuses),
-        priorities=_collapse(priorities),
+        priorities=prios,
     )
 
 

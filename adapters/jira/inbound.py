@@ -4,7 +4,9 @@ Verification comes first and never parses JSON. Each supported `webhookEvent` ha
 normalising function in `DISPATCH`; `IGNORED` lists the events Jira may send that carry nothing
 for SLA clocks (answered 200, logged apart). Event ids are derived from Jira's own ids (issue,
 changelog, comment) so that a redelivery, or the same change arriving through both an admin
-webhook and an Automation rule, yields the same event id.
+webhook and an Automation rule, yields the same event id. Every event whose payload carries the
+issue's `fields.created` states it as `created_at`, so an issue first seen after its creation starts
+its clocks at its real creation (comment deliveries may carry a partial issue without it).
 """
 
 from __future__ import annotations
@@ -218,6 +220,17 @@ def status_of(cfg: JiraConfig, name: str, category: str | None) -> Status:
     return CATEGORY_STATUS.get(category or "", Status.OPEN)
 
 
+def created_at(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"created_at": ...}` from the issue's `created`, or {} when the payload does not carry it."""
+    raw = fields.get("created")
+    if raw is None:
+        return {}
+    when = _jira_time(raw)
+    if when is None:  # the schema checked the form; this is an impossible date such as month 13
+        raise PayloadError(f"not a Jira date-time: {raw!r}", "$.issue.fields.created")
+    return {"created_at": when}
+
+
 def snapshot(cfg: JiraConfig, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Canonical fields of an issue's `fields` object (only those present)."""
     out: dict[str, Any] = {}
@@ -282,6 +295,7 @@ def _comment_event(cfg: JiraConfig, payload: Mapping[str, Any], tid: str) -> Tic
         kind=EventKind.COMMENTED,
         at=_jira_time(comment.get("created")) or _epoch_ms(payload),
         actor=actor_role(cfg, comment.get("author"), fields, text),
+        fields=created_at(fields),
         public=is_public(comment),
     )
 
@@ -296,7 +310,7 @@ def _issue_created(cfg: JiraConfig, payload: Payload, headers: Headers) -> Event
             kind=EventKind.CREATED,
             at=_jira_time(fields.get("created")) or _epoch_ms(payload),
             actor=actor_role(cfg, payload.get("user"), fields),
-            fields=snapshot(cfg, fields),
+            fields={**snapshot(cfg, fields), **created_at(fields)},
         )
     ]
 
@@ -312,11 +326,13 @@ def _issue_updated(cfg: JiraConfig, payload: Payload, headers: Headers) -> Event
         base = f"jira:{tid}:changelog:{changelog['id']}" if has_id else delivery_id(headers, payload)
         at = _epoch_ms(payload)
         actor = actor_role(cfg, payload.get("user"), fields)
-        events.append(TicketEvent(base, tid, EventKind.CHANGED, at, actor, changed))
+        events.append(TicketEvent(base, tid, EventKind.CHANGED, at, actor, {**changed, **created_at(fields)}))
         name = changed.get("status_name")
         if name and name.casefold() in cfg.first_response_statuses and actor is Role.AGENT:
             # Configured: an agent moving the issue to such a status has responded (Jira Software).
-            first = TicketEvent(f"{base}:first-response", tid, EventKind.COMMENTED, at, actor, public=True)
+            first = TicketEvent(
+                f"{base}:first-response", tid, EventKind.COMMENTED, at, actor, created_at(fields), public=True
+            )
             events.append(first)
     if payload.get("comment"):  # issue_commented: the full issue, so the reporter is known
         events.append(_comment_event(cfg, payload, tid))
@@ -325,8 +341,10 @@ def _issue_updated(cfg: JiraConfig, payload: Payload, headers: Headers) -> Event
 
 def _issue_deleted(cfg: JiraConfig, payload: Payload, headers: Headers) -> Events:
     tid = ticket_id(payload) or ""
-    actor = actor_role(cfg, payload.get("user"), payload["issue"].get("fields") or {})
-    return [TicketEvent(f"jira:{tid}:deleted", tid, EventKind.DELETED, _epoch_ms(payload), actor)]
+    fields = payload["issue"].get("fields") or {}
+    actor = actor_role(cfg, payload.get("user"), fields)
+    at = _epoch_ms(payload)
+    return [TicketEvent(f"jira:{tid}:deleted", tid, EventKind.DELETED, at, actor, created_at(fields))]
 
 
 def _comment_created(cfg: JiraConfig, payload: Payload, headers: Headers) -> Events:

@@ -5,6 +5,8 @@ Two payload kinds are accepted:
 - the body of our trigger template (trigger_template.json), validated by schemas/trigger.schema.json.
 Event types are dispatched through `HANDLERS`; `IGNORED` lists the documented ticket events we
 accept and drop on purpose. Unknown `zen:event-type:ticket.*` types normalise to [] as well.
+Every event carries the ticket's `created_at` (both payload kinds state it), so a ticket first seen
+after its creation starts its clocks at its real creation.
 """
 
 from __future__ import annotations
@@ -51,12 +53,16 @@ class Context:
         self.at = parse_instant(payload["time"], "$.time")
         self.event_id = f"zendesk:{delivery}"
         self.delivery = delivery
+        raw_created = self.detail.get("created_at")
+        self.created_at = None if raw_created is None else parse_instant(raw_created, "$.detail.created_at")
 
     def changed(self, fields: Mapping[str, Any]) -> list[TicketEvent]:
         return [self.make(EventKind.CHANGED, fields)]
 
     def make(self, kind: EventKind, fields: Mapping[str, Any], **kw: Any) -> TicketEvent:
         actor = kw.pop("actor", None) or actor_of_change(self.detail, self.settings)
+        if self.created_at is not None:
+            fields = {**fields, "created_at": self.created_at}
         return TicketEvent(self.event_id, self.ticket_id, kind, self.at, actor, fields, **kw)
 
 
@@ -207,6 +213,11 @@ def _deleted(c: Context) -> list[TicketEvent]:
     return [c.make(EventKind.DELETED, {})]
 
 
+def _restored(c: Context) -> list[TicketEvent]:
+    # Only the fact: the ticket's fields are what they were before the deletion (already known).
+    return [c.make(EventKind.RESTORED, {})]
+
+
 HANDLERS: dict[str, Handler] = {
     "ticket.created": _created,
     "ticket.status_changed": _status,
@@ -222,6 +233,7 @@ HANDLERS: dict[str, Handler] = {
     "ticket.soft_deleted": _deleted,
     "ticket.permanently_deleted": _deleted,
     "ticket.marked_as_spam": _deleted,
+    "ticket.undeleted": _restored,
 }
 SUPPORTED = frozenset(_PREFIX + name for name in HANDLERS)
 #: Documented ticket events that cannot move an SLA clock; accepted and dropped.
@@ -244,7 +256,6 @@ IGNORED = frozenset(
         "submitter_changed",
         "task_due_at_changed",
         "merged",
-        "undeleted",
         "sla_policy_changed",
         "schedule_changed",
         "ola_policy_changed",
@@ -336,6 +347,7 @@ def normalise_trigger(
         "$.ticket.status",
     )
     fields["brand"] = (t.get("brand") or "").strip() or None
+    fields["created_at"] = created_at
     user = payload["current_user"]
     current = opt_id(user.get("id"))
     requester = opt_id(t.get("requester_id"))
@@ -350,7 +362,9 @@ def normalise_trigger(
     else:
         events = [TicketEvent(f"zendesk:{delivery}:0", tid, EventKind.CHANGED, updated_at, actor, fields)]
 
-    comment = trigger_comment(payload["latest_comment"], user, requester, tid, updated_at, settings)
+    comment = trigger_comment(
+        payload["latest_comment"], user, requester, tid, updated_at, settings, created_at=created_at
+    )
     if comment is not None:
         events.append(comment)
     return events
@@ -363,6 +377,8 @@ def trigger_comment(
     tid: str,
     updated_at: datetime,
     settings: ZendeskSettings,
+    *,
+    created_at: datetime | None = None,
 ) -> TicketEvent | None:
     """The latest comment as a COMMENTED event, or None when this update cannot vouch for it.
 
@@ -393,6 +409,6 @@ def trigger_comment(
         EventKind.COMMENTED,
         updated_at,
         role,
-        {},
+        {} if created_at is None else {"created_at": created_at},
         public=comment["is_public"] == "true",
     )

@@ -31,14 +31,30 @@ AGENT = "5b10ac8d82e05b22cc7d4ef5"
 CUSTOMER = "qm:4f0e2b7a-1c9d-4e55-9a2b-7f1d2c3b4a5e:0a1b2c3d-e4f5-4a6b-8c7d-9e0f1a2b3c4d"
 
 
-def ev(event_id: str, ticket: str, kind: str, at: str, actor: str, fields: Any = None, public: Any = None):
+CLOUD_CREATED = "2026-11-27T09:00:00.123000+00:00"  # issue.fields.created of the Cloud issue fixtures
+DC_CREATED = "2026-11-27T08:30:00+00:00"  # and of the Data Center ones (09:30+0100)
+
+
+def ev(
+    event_id: str,
+    ticket: str,
+    kind: str,
+    at: str,
+    actor: str,
+    fields: Any = None,
+    public: Any = None,
+    created_at: str | None = None,
+):
+    fields = dict(fields or {})
+    if created_at is not None:
+        fields["created_at"] = created_at
     return {
         "event_id": event_id,
         "ticket_id": ticket,
         "kind": kind,
         "at": at,
         "actor": actor,
-        "fields": fields or {},
+        "fields": fields,
         "public": public,
     }
 
@@ -61,6 +77,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
                 "project": "SUP",
                 "requester": CUSTOMER,
             },
+            created_at=CLOUD_CREATED,
         )
     ],
     "cloud_issue_updated_status.json": [
@@ -71,6 +88,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             "2026-11-27T10:00:00.789000+00:00",
             "agent",
             {"status": "pending", "status_name": "Waiting for customer"},
+            created_at=CLOUD_CREATED,
         )
     ],
     "cloud_issue_updated_fields.json": [
@@ -86,6 +104,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
                 "assignee": AGENT,
                 "type": "Incident",
             },
+            created_at=CLOUD_CREATED,
         )
     ],
     "cloud_issue_updated_resolved.json": [
@@ -96,6 +115,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             "2026-11-27T12:00:00+00:00",
             "agent",
             {"status": "solved", "status_name": "Resolved"},
+            created_at=CLOUD_CREATED,
         )
     ],
     "cloud_issue_updated_commented.json": [
@@ -106,6 +126,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             "2026-11-27T09:50:00.321000+00:00",
             "agent",
             public=True,
+            created_at=CLOUD_CREATED,
         )
     ],
     "cloud_comment_created_customer.json": [
@@ -146,6 +167,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             "2026-11-27T11:15:00+00:00",
             "connector",
             {"tags": ["billing", "sla-warning", "vip"]},
+            created_at=CLOUD_CREATED,
         )
     ],
     "cloud_comment_created_app.json": [
@@ -159,7 +181,14 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
         )
     ],
     "cloud_issue_deleted.json": [
-        ev("jira:10042:deleted", "10042", "deleted", "2026-11-27T14:33:20+00:00", "agent")
+        ev(
+            "jira:10042:deleted",
+            "10042",
+            "deleted",
+            "2026-11-27T14:33:20+00:00",
+            "agent",
+            created_at=CLOUD_CREATED,
+        )
     ],
     "cloud_comment_updated.json": [],
     "cloud_worklog_created.json": [],
@@ -180,6 +209,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
                 "project": "OPS",
                 "requester": "rita",
             },
+            created_at=DC_CREATED,
         )
     ],
     "dc_issue_updated_first_response_status.json": [
@@ -190,6 +220,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             "2026-11-27T09:00:00+00:00",
             "agent",
             {"status": "open", "status_name": "Triaged", "assignee": "dave"},
+            created_at=DC_CREATED,
         ),
         ev(
             "jira:20077:changelog:30500:first-response",
@@ -198,6 +229,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             "2026-11-27T09:00:00+00:00",
             "agent",
             public=True,
+            created_at=DC_CREATED,
         ),
     ],
     "dc_issue_updated_commented.json": [
@@ -208,6 +240,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             "2026-11-27T09:30:00+00:00",
             "requester",
             public=True,
+            created_at=DC_CREATED,
         )
     ],
     "dc_comment_created_restricted.json": [
@@ -487,9 +520,7 @@ def test_roles_precedence() -> None:
     assert users.actor_role(config, reporter, fields) is Role.REQUESTER
     assert users.actor_role(config, {"accountId": "c", "accountType": "customer"}, fields) is Role.REQUESTER
     assert users.actor_role(config, {"accountId": "a", "accountType": "atlassian"}, fields) is Role.AGENT
-    assert (
-        users.actor_role(config, {"accountId": "listed-user", "accountType": "app"}, fields) is Role.AGENT
-    )
+    assert users.actor_role(config, {"accountId": "listed-user", "accountType": "app"}, fields) is Role.AGENT
     assert users.actor_role(config, {"accountId": "bot", "accountType": "app"}, fields) is Role.OTHER
     assert users.actor_role(config, None, fields) is Role.OTHER
     assert users.actor_role(config, {"accountId": "x"}, fields, "note [sla-connector:k]") is Role.CONNECTOR
@@ -548,7 +579,7 @@ def test_status_change_whose_snapshot_moved_on_uses_the_map_or_open() -> None:
     payload = fixture("cloud_issue_updated_resolved.json")
     payload["changelog"]["items"][1]["toString"] = "Closed"  # the snapshot still says Resolved
     (event,) = adapter.normalise(payload, {})
-    assert event.fields == {"status": "open", "status_name": "Closed"}
+    assert event.fields == {"status": "open", "status_name": "Closed", "created_at": CLOUD_CREATED}
 
 
 def test_first_response_status_by_non_agent_adds_nothing() -> None:

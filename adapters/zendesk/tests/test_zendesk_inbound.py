@@ -14,6 +14,7 @@ from adapters.zendesk.tests.helpers import FIXTURES, NOW, adapter, fixture_bytes
 from sla.events import EventKind
 from sla.timeline import dedupe
 
+CREATED_AT = "2026-11-23T09:12:07+00:00"  # every fixture's ticket.created_at, carried by each event
 SNAP = {
     "status": "open",
     "status_name": "open",
@@ -34,6 +35,7 @@ def ev(
     actor: str = "other",
     public: bool | None = None,
     ticket: str = "5158",
+    created_at: str | None = CREATED_AT,
     **fields: Any,
 ) -> dict[str, Any]:
     return {
@@ -42,7 +44,7 @@ def ev(
         "kind": kind,
         "at": at,
         "actor": actor,
-        "fields": fields,
+        "fields": fields if created_at is None else {**fields, "created_at": created_at},
         "public": public,
     }
 
@@ -191,6 +193,13 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             "2026-11-24T08:00:00+00:00",
         )
     ],
+    "event_undeleted": [
+        ev(
+            "zendesk:0d3b7e21-6c4f-4a8e-9b15-f2a7c3e9d610",
+            "restored",
+            "2026-11-24T09:30:00+00:00",
+        )
+    ],
     "event_ignored_subject_changed": [],
     "event_unknown_ticket_type": [],
     "event_user_created": [],
@@ -324,13 +333,13 @@ def test_status_and_priority_casing_and_overrides() -> None:
     assert (event.fields["status"].value, event.fields["status_name"]) == ("on_hold", "waiting on vendor")
     payload = load("event_priority_changed")
     [event] = zd.normalise(payload, {})
-    assert event.fields == {"priority": "p1"}
+    assert event.fields == {"priority": "p1", "created_at": CREATED_AT}
 
 
 def test_default_priority_is_configurable() -> None:
     zd = adapter(default_priority="low")
     [event] = zd.normalise(load("event_priority_cleared"), {})
-    assert event.fields == {"priority": "low"}
+    assert event.fields == {"priority": "low", "created_at": CREATED_AT}
 
 
 def test_unmapped_status_is_a_clear_error() -> None:
