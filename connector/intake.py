@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import orjson
 import redis
 from redis.commands.core import Script
 
@@ -63,12 +64,13 @@ def accept(
     received_at: datetime,
     *,
     dedupe_ttl_s: int | None = None,
-    raw: str | None = None,
+    raw: str | bytes | None = None,
 ) -> bool:
     """Queue a verified delivery; True if new, False for a duplicate. Redis errors propagate.
 
-    `raw` is the JSON text `payload` was parsed from, when the caller has it (the receiver): it is
-    stored as received instead of serialising `payload` again (the workers parse it either way).
+    `raw` is the JSON text (str, or its UTF-8 bytes) `payload` was parsed from, when the caller has
+    it (the receiver): it is stored as received instead of serialising `payload` again (the workers
+    parse it either way).
     """
     if not instance or "\n" in instance:
         raise ValueError(f"accept: bad instance name {instance!r}")
@@ -76,8 +78,9 @@ def accept(
         raise ValueError(f"accept: empty delivery id for instance {instance!r}")
     if received_at.tzinfo is None:
         raise ValueError(f"accept: received_at {received_at!r} must be timezone-aware")
-    if raw is not None and not isinstance(raw, str):
-        raise ValueError(f"accept: raw must be the payload's JSON text (str), got {type(raw).__name__}")
+    if raw is not None and not isinstance(raw, str | bytes):
+        raise ValueError(
+            f"accept: raw must be the payload's JSON text (str or bytes), got {type(raw).__name__}")
     ttl = dedupe_ttl_s if dedupe_ttl_s is not None else _default_ttl()
     body = raw if raw is not None else json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     keys = (store.dedupe_key(instance, delivery_id), store.STREAM, store.LAST_EVENT)
@@ -87,7 +90,7 @@ def accept(
         delivery_id,
         ticket_id or "",
         body,
-        json.dumps(kept_headers(headers), separators=(",", ":")),
+        orjson.dumps(kept_headers(headers)),
         repr(received_at.timestamp()),
     )
     return bool(_ACCEPT(keys, args, client=conn))

@@ -126,7 +126,13 @@ def test_raw_text_is_stored_instead_of_a_new_serialisation(redis_conn: redis.Red
     assert redis_conn.xrange(store.STREAM)[0][1][b"p"] == raw.encode()
 
 
-def test_raw_must_be_text(redis_conn: redis.Redis) -> None:
-    with pytest.raises(ValueError, match="raw must be the payload's JSON text .str., got bytes"):
-        _accept(redis_conn, raw=b"{}")
+def test_raw_bytes_are_stored_as_received(redis_conn: redis.Redis) -> None:
+    raw = '{ "a" : "\u00e9t\u00e9" }'.encode()
+    assert _accept(redis_conn, payload={"a": "été"}, raw=raw)
+    assert redis_conn.xrange(store.STREAM)[0][1][b"p"] == raw
+
+
+def test_raw_must_be_text_or_bytes(redis_conn: redis.Redis) -> None:
+    with pytest.raises(ValueError, match="raw must be the payload's JSON text .str or bytes., got dict"):
+        _accept(redis_conn, raw={"a": 1})
     assert redis_conn.xlen(store.STREAM) == 0
