@@ -473,3 +473,37 @@ def test_the_held_connection_survives_the_server_closing_it(tmp_path: Path) -> N
         assert admin.xlen("sla:stream") == 3
     finally:
         server.stop()
+
+
+def test_a_utf8_body_is_queued_byte_for_byte(client: FlaskClient, redis_conn: redis.Redis) -> None:
+    body = b'{ "id" : "d-raw",  "ticket": "T-1", "note": "\xc3\xa9t\xc3\xa9 \\u00e9" }'
+    assert post(client, body).status_code == 202
+    assert redis_conn.xrange("sla:stream")[0][1][b"p"] == body
+
+
+def test_json_that_orjson_refuses_is_still_read_as_json_loads_reads_it(client: FlaskClient,
+                                                                        redis_conn: redis.Redis) -> None:
+    # orjson parses the hot path; an integer beyond 64 bits or a NaN literal (which json.loads reads)
+    # falls back to json.loads and is queued re-serialised, as before orjson.
+    for n, body in enumerate([b'{"id": "d-big", "ticket": "T-1", "n": 123456789012345678901234567890}',
+                              b'{"id": "d-nan", "ticket": "T-1", "n": NaN}']):
+        assert post(client, body).status_code == 202
+        queued = json.loads(redis_conn.xrange("sla:stream")[n][1][b"p"])
+        assert queued["id"] == f"d-{('big', 'nan')[n]}" and queued["ticket"] == "T-1"
+    assert json.loads(redis_conn.xrange("sla:stream")[0][1][b"p"])["n"] == 123456789012345678901234567890
+
+
+def test_a_content_length_that_is_not_a_number_is_ignored_as_werkzeug_ignores_it(client: FlaskClient) -> None:
+    # gunicorn refuses such a request itself; a server that frames the body (wsgi.input_terminated)
+    # and passes the header on gets the body read as sent, not a 500.
+    import io
+
+    body, headers = signed({"id": "d-cl", "ticket": "T-1"})
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/hooks/desk", "SERVER_NAME": "t", "SERVER_PORT": "80",
+               "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True,
+               "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "twelve",
+               **{"HTTP_" + k.upper().replace("-", "_"): v
+                  for k, v in headers.items() if k != "Content-Type"}}
+    statuses = []
+    out = b"".join(client.application(environ, lambda status, _headers: statuses.append(status)))
+    assert statuses == ["202 ACCEPTED"], out
