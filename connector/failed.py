@@ -5,8 +5,9 @@ Two kinds of entries, in the hash `sla:failed` (id -> JSON):
   instance). Its stream fields are kept, so `retry` puts it back on the stream as it was.
 - "ticket:<instance>:<ticket>": a ticket whose evaluation or write-back failed `max_attempts`
   times (a 404 without a deletion event too). Its events are safe in its log; `retry` resets the
-  attempts (and any `gone` mark) and looks at it again. `retry ticket:<instance>:<ticket>` also
-  works for a stored ticket that is not in the registry (e.g. one marked gone).
+  attempts (and any `gone` mark and refused effects) and looks at it again.
+  `retry ticket:<instance>:<ticket>` also works for a stored ticket that is not in the registry
+  (e.g. one marked gone, or one with refused effects).
 A ticket that fails does not block others: the worker records it here and moves on.
 """
 
@@ -128,9 +129,11 @@ def retry_failed(conn: redis.Redis, ids: Sequence[str] | None = None) -> int:
             fields["x"] = "1"  # a replay: the worker does not count it as a new delivery
             pipe.xadd(store.STREAM, fields)
         else:
-            # Also a `gone` mark: a replay asks the product again whatever an older 404 said.
+            # Also a `gone` mark: a replay asks the product again whatever an older 404 said; and
+            # the refused effects, so a value refused before (e.g. a priority since created) is tried.
             tk = store.ticket_key(entry["instance"], entry["ticket"])
-            pipe.hdel(tk, store.META + "attempts", store.META + "gone", store.META + "gone_at")
+            refused = [k for k in conn.hkeys(tk) if (store.text(k) or "").startswith(store.LEDGER_REJECTED)]
+            pipe.hdel(tk, store.META + "attempts", store.META + "gone", store.META + "gone_at", *refused)
             pipe.xadd(store.STREAM, {"k": "t", "i": entry["instance"], "t": entry["ticket"], "x": "1"})
         pipe.hdel(store.FAILED, entry_id)
         pipe.execute()

@@ -103,9 +103,15 @@ _GAUGES = {
 }
 
 
+# status() keys that repeat a counter (already exported as sla_<name>_total with all its labels).
+_COUNTED = frozenset({"effects_rejected"})
+
+
 def _gauge_families(snapshot: Mapping[str, Any]) -> Iterator[Metric]:
     """Known status() keys under stable names; other numbers as sla_pipeline_<key>; lists skipped."""
     for key, value in sorted(snapshot.items()):
+        if key in _COUNTED:
+            continue
         fallback = (_metric_name("sla_pipeline", str(key)), f"pipeline status {key}", "key")
         name, doc, label = _GAUGES.get(key, fallback)
         if value is None:

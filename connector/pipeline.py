@@ -18,6 +18,7 @@ covers what is left of it.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import time
@@ -29,7 +30,7 @@ from typing import Any
 
 import redis
 
-from adapters.base import ApiError, NotFound
+from adapters.base import ApiError, EffectRejected, NotFound
 from connector import failed, locks, retries, status, store, timers
 from connector.tuning import PipelineSettings
 from sla.effects import Effect, missing_effects
@@ -79,6 +80,7 @@ class Processor:
         self._sources: dict[tuple[str, str], list[str]] = {}
         self._deliveries: dict[tuple[str, str], list[str]] = {}
         self._tally = status.Tally()
+        self._takes_applied_keys = takes_keyword(self.evaluator, "applied_keys")
 
     # ------------------------------------------------------------ the batch
 
@@ -280,17 +282,17 @@ class Processor:
         tk = store.ticket_key(instance, ticket)
         extra: dict[str, Any] = self._ids(instance, ticket)
         applied: list[Effect] = []
+        refused: list[Effect] = []
         now_epoch = self.clock()
         evaluation = None
         try:
-            evaluation = self.evaluator(
-                self.config.policies,
-                self.config.calendars,
-                events,
-                datetime.fromtimestamp(now_epoch, UTC),
-                instance=instance,
-            )
-            missing = missing_effects(evaluation.desired, record.ledger_for(cfg.dry_run))
+            ledger = record.ledger_for(cfg.dry_run)
+            applied_keys = set(ledger) if cfg.dry_run else {*ledger, *record.rejected}
+            now = datetime.fromtimestamp(now_epoch, UTC)
+            evaluation = self._evaluate(events, now, instance, applied_keys)
+            missing = missing_effects(evaluation.desired, ledger)
+            if not cfg.dry_run:
+                missing = retries.unrefused(missing, record.rejected)
             if missing and cfg.dry_run:
                 for effect in missing:
                     log.info(
@@ -310,9 +312,18 @@ class Processor:
                     # A slow batch outlived the lock: someone else may be writing; look again later.
                     timers.schedule(final, instance, ticket, now_epoch + self.settings.defer_s)
                     return 0
-                applied = list(cfg.adapter.client().apply(ticket, missing))
+                try:
+                    applied = list(cfg.adapter.client().apply(ticket, missing))
+                except EffectRejected as exc:  # the good effects were written; these never will be
+                    applied = list(exc.applied)
+                    refused = retries.record_rejected(
+                        self.conn, self._tally, record, cfg.product, missing, exc.rejected, now_epoch, extra
+                    )
                 if applied:  # record at once: the smaller the window, the fewer marker checks
                     self.conn.hset(tk, mapping={e.key: e.ledger_value for e in applied})
+                    stale = [store.LEDGER_REJECTED + e.key for e in applied if e.key in record.rejected]
+                    if stale:  # a new value of a refused effect was written
+                        self.conn.hdel(tk, *stale)
                     for effect in applied:
                         log.info(
                             "effect written",
@@ -339,10 +350,20 @@ class Processor:
         retries.clear_failures(final, record)
         if "gone" in record.meta:  # left by an older version after a bare 404: the ticket answered
             final.hdel(tk, store.META + "gone", store.META + "gone_at")
-        if len(applied) < len(missing):
+        if len(applied) + len(refused) < len(missing):
             timers.schedule(final, instance, ticket, now_epoch + retries.backoff(self.settings, 1))
         self._schedule_next_check(final, instance, ticket, evaluation, now_epoch)
         return len(applied)
+
+    def _evaluate(
+        self, events: list[TicketEvent], now: datetime, instance: str, applied_keys: set[str]
+    ) -> Any:
+        """The evaluator's answer; `applied_keys` (ledger keys, so a cycle keeps the key its effects
+        were written under) only to evaluators that take it, e.g. ones written before it existed."""
+        kwargs: dict[str, Any] = {"instance": instance}
+        if self._takes_applied_keys:
+            kwargs["applied_keys"] = frozenset(applied_keys)
+        return self.evaluator(self.config.policies, self.config.calendars, events, now, **kwargs)
 
     def _schedule_next_check(
         self, final: Any, instance: str, ticket: str, evaluation: Any, now_epoch: float, floor: float = 0
@@ -393,6 +414,19 @@ class Processor:
             "delivery": ",".join(dict.fromkeys(deliveries)) if deliveries else None,
             "entry": ",".join(dict.fromkeys(self._sources.get((instance, ticket), ()))) or None,
         }
+
+
+def takes_keyword(func: Callable[..., Any], name: str) -> bool:
+    """Whether `func` names the keyword parameter `name`.
+
+    Not for a bare `**kwargs`: a wrapper that passes them on to an older evaluator would fail.
+    """
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):  # no signature to read: pass only what every evaluator takes
+        return False
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return name in params and params[name].kind in kinds
 
 
 def _append(final: Any, instance: str, ticket: str, events: list[TicketEvent]) -> None:

@@ -3,18 +3,21 @@
 Split from connector/pipeline.py (the batch controller) to keep each module small. A failure
 never blocks other tickets: the ticket gets a timer `backoff(attempts)` later (at least the
 product's Retry-After on a 429) and, after `max_attempts`, an entry in the failed registry.
+An effect whose value the product refuses is no failure: it is recorded once as rejected
+(`record_rejected`) and not sent again while the evaluation wants that same value (`unrefused`).
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adapters.base import ApiError, NotFound, RateLimited
-from connector import failed, store, timers
+from connector import failed, status, store, timers
 from connector.tuning import PipelineSettings
+from sla.effects import Effect
 from sla.events import EventKind, TicketEvent
 
 log = logging.getLogger("sla_connector.pipeline")
@@ -145,3 +148,53 @@ def drop_disproved_mark(
     record.meta.pop("gone", None)
     record.meta.pop("gone_at", None)
     return True
+
+
+def unrefused(missing: Sequence[Effect], rejected: Mapping[str, Mapping[str, Any]]) -> list[Effect]:
+    """`missing` without the effects whose value the product already refused.
+
+    A refusal is kept per key with the refused ledger value: a later evaluation that wants another
+    value for that key (another due date, another priority) tries it; the same value is never sent
+    again (`failed retry ticket:<instance>:<ticket>` forgets the refusals, e.g. after a mapping fix).
+    """
+    return [e for e in missing if (rejected.get(e.key) or {}).get("value") != e.ledger_value]
+
+
+def record_rejected(
+    conn: Any,
+    tally: status.Tally,
+    record: store.TicketRecord,
+    product: str,
+    missing: Sequence[Effect],
+    reasons: Mapping[str, str],
+    now: float,
+    log_fields: Mapping[str, Any],
+) -> list[Effect]:
+    """Record the effects of `missing` the product refused, once: "rej:<key>" = refused value, why, when.
+
+    Written at once (like applied effects), logged (one WARNING each) and counted
+    (`effects_rejected` by instance, product, kind). Not a failure: no retry, no failed registry,
+    since the same value would be refused again. Returns the refused effects.
+    """
+    refused = [e for e in missing if e.key in reasons]
+    if not refused:
+        return []
+    mapping = {
+        store.LEDGER_REJECTED + e.key: store.encode_rejection(e.ledger_value, reasons[e.key], now)
+        for e in refused
+    }
+    conn.hset(store.ticket_key(record.instance, record.ticket), mapping=mapping)
+    for effect in refused:
+        log.warning(
+            "effect rejected by the product: not written, not retried",
+            extra={
+                **log_fields,
+                "event": "effect_rejected",
+                "effect": effect.key,
+                "kind": str(effect.kind),
+                "reason": reasons[effect.key],
+            },
+        )
+        labels = {"instance": record.instance, "product": product, "kind": str(effect.kind)}
+        tally.incr("effects_rejected", labels)
+    return refused

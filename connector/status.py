@@ -130,6 +130,17 @@ def counters(conn: redis.Redis) -> dict[str, dict[Labels, float]]:
     return out
 
 
+def per_instance(conn: redis.Redis, name: str) -> dict[str, float]:
+    """Counter `name` summed per instance (over its other labels), e.g. effects_rejected."""
+    out: dict[str, float] = {}
+    for raw_field, raw_value in conn.hgetall(store.COUNTERS).items():
+        counter, labels = json.loads(raw_field)
+        if counter == name:
+            instance = dict(labels).get("instance", "")
+            out[instance] = out.get(instance, 0.0) + float(raw_value)
+    return dict(sorted(out.items()))
+
+
 def status(conn: redis.Redis, heartbeat_ttl_s: float = 15.0) -> dict:
     depth, age = queue_depth(conn)
     last = {store.text(k): float(v) for k, v in conn.hgetall(store.LAST_EVENT).items()}
@@ -143,4 +154,6 @@ def status(conn: redis.Redis, heartbeat_ttl_s: float = 15.0) -> dict:
         "workers": workers,
         "scheduler_alive": scheduler_alive(conn),
         "last_event_at": dict(sorted(last.items())),
+        # Effects the products refused (recorded once, not retried): see each ticket's "rejected".
+        "effects_rejected": per_instance(conn, "effects_rejected"),
     }

@@ -8,8 +8,9 @@ with 20 events stays under 4 KiB (`bench/timer_bench.py` measures it with MEMORY
   order-independent rule; the worker appends only rows that win that rule while holding the
   ticket's lock).
 - `sla:tk:<instance>:<ticket>`  hash: the ledger of applied effects (the keys of
-  `sla.effects.missing_effects`), the dry-run ledger under "dry:<key>", and bookkeeping under
-  "#<name>" (attempts, gone, b:<clock> once a clock's breach has been counted).
+  `sla.effects.missing_effects`), the dry-run ledger under "dry:<key>", effects the product
+  refused under "rej:<key>" (JSON: the refused ledger value, the reason, when), and bookkeeping
+  under "#<name>" (attempts, gone, b:<clock> once a clock's breach has been counted).
 
 Shared keys:
 
@@ -44,6 +45,7 @@ WORKERS = "sla:workers"  # sorted set: worker name -> last heartbeat epoch
 SCHEDULER = "sla:scheduler"  # string with a TTL while a scheduler loop is alive
 
 LEDGER_DRY = "dry:"  # prefix of dry-run ledger fields
+LEDGER_REJECTED = "rej:"  # prefix of refused effects: JSON {"value": ledger value, "reason", "at"}
 META = "#"  # prefix of bookkeeping fields
 GONE_LEGACY = "1"  # "#gone" as older versions set it after any 404 (now the reason is stored)
 
@@ -192,6 +194,7 @@ class TicketRecord:
     stored_rows: int = 0  # list length; more than len(events) means duplicates to compact
     ledger: dict[str, str] = field(default_factory=dict)
     dry_ledger: dict[str, str] = field(default_factory=dict)
+    rejected: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> value, reason, at
     meta: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -219,9 +222,28 @@ def decode_record(
             record.meta[key[len(META) :]] = value
         elif key.startswith(LEDGER_DRY):
             record.dry_ledger[key[len(LEDGER_DRY) :]] = value
+        elif key.startswith(LEDGER_REJECTED):
+            record.rejected[key[len(LEDGER_REJECTED) :]] = decode_rejection(value)
         else:
             record.ledger[key] = value
     return record
+
+
+def encode_rejection(value: str, reason: str, at: float) -> str:
+    return json.dumps({"value": value, "reason": reason, "at": at}, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_rejection(raw: str) -> dict[str, Any]:
+    """A "rej:<key>" field; anything unreadable counts as refusing no value (so it is tried again)."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("value"), str):
+        return {"value": None, "reason": f"unreadable: {raw[:100]!r}", "at": None}
+    at = data.get("at")
+    at = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
+    return {"value": data["value"], "reason": str(data.get("reason") or ""), "at": at}
 
 
 def load_record(conn: Any, instance: str, ticket: str) -> TicketRecord | None:

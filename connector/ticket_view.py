@@ -26,12 +26,23 @@ def ticket_state(
     record = store.load_record(conn, instance, ticket_id)
     if record is None or not record.events:
         return None
-    evaluation = (evaluator or _default_evaluator())(
-        config.policies, config.calendars, record.events, now, instance=instance
-    )
+    from connector.pipeline import takes_keyword  # imported late: pipeline imports this module
+
+    evaluate = evaluator or _default_evaluator()
+    kwargs: dict[str, Any] = {"instance": instance}
+    if takes_keyword(evaluate, "applied_keys"):  # the keys the pipeline evaluates with, so they match
+        ledger = record.ledger_for(cfg.dry_run)
+        kwargs["applied_keys"] = frozenset(ledger) if cfg.dry_run else frozenset({*ledger, *record.rejected})
+    evaluation = evaluate(config.policies, config.calendars, record.events, now, **kwargs)
     out = dict(evaluation.to_dict())
     out["ledger"] = dict(sorted(record.ledger.items()))
     out["dry_run_ledger"] = dict(sorted(record.dry_ledger.items()))
+    # Effects the product refused: recorded once with the refused value and why, never retried
+    # until the evaluation wants another value for the key (or `failed retry` forgets them).
+    out["rejected"] = {
+        key: {**r, "at": None if r.get("at") is None else datetime.fromtimestamp(r["at"], UTC).isoformat()}
+        for key, r in sorted(record.rejected.items())
+    }
     out["dry_run"] = bool(cfg.dry_run)
     out["event_count"] = len(record.events)
     out["gone"] = record.gone

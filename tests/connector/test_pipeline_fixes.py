@@ -242,6 +242,9 @@ def test_a_bad_value_does_not_stop_the_later_escalations(redis_conn: redis.Redis
         posts = [c for c in rsps.calls if c.request.method == "POST"]
     assert len(posts) == 1 and "still open" in posts[0].request.body.decode()
     assert clock.now >= (T0 + timedelta(hours=1, seconds=10)).timestamp()
-    # The bad value is reported: the ticket is in the failed registry with the effect named.
-    [entry] = failed.list_failed(redis_conn)
-    assert entry["id"] == "ticket:desk:T-1" and "'action:" in entry["error"] and "critical" in entry["error"]
+    # The bad value is recorded once as rejected, naming the effect; the ticket is not failed.
+    assert failed.list_failed(redis_conn) == []
+    record = store.load_record(redis_conn, "desk", "T-1")
+    [(key, rejection)] = record.rejected.items()
+    assert key.startswith("action:") and rejection["value"] == "critical"
+    assert "critical" in rejection["reason"]

@@ -29,6 +29,7 @@ def test_status_of_an_empty_store(redis_conn: redis.Redis) -> None:
         "workers": [],
         "scheduler_alive": False,
         "last_event_at": {},
+        "effects_rejected": {},
     }
     assert status.counters(redis_conn) == {}
     assert not status.workers_alive(redis_conn) and not status.scheduler_alive(redis_conn)
@@ -77,3 +78,20 @@ def test_counters_count_what_the_workers_did(redis_conn: redis.Redis) -> None:
     buckets = c["processing_latency_seconds_bucket"]
     assert buckets[(("le", "+Inf"),)] == 2.0
     assert list(buckets.values()) == sorted(buckets.values())  # cumulative
+
+
+def test_rejected_effects_are_counted_per_instance_and_exported_once(redis_conn: redis.Redis) -> None:
+    from connector.metrics import PipelineCollector
+
+    tally = status.Tally()
+    tally.incr("effects_rejected", {"instance": "desk", "product": "testdesk", "kind": "set_priority"})
+    tally.incr("effects_rejected", {"instance": "desk", "product": "testdesk", "kind": "add_tag"})
+    tally.incr("effects_rejected", {"instance": "zen", "product": "zendesk", "kind": "set_due"})
+    tally.incr("effects_applied", {"instance": "desk", "product": "testdesk"}, 5)
+    tally.flush(redis_conn)
+    assert status.status(redis_conn)["effects_rejected"] == {"desk": 2.0, "zen": 1.0}
+    families = {f.name: f for f in PipelineCollector(redis_conn).collect()}
+    samples = {tuple(sorted(s.labels.items())): s.value for s in families["sla_effects_rejected"].samples}
+    assert samples[(("instance", "desk"), ("kind", "set_priority"), ("product", "testdesk"))] == 1.0
+    assert len(samples) == 3
+    assert not any("pipeline_effects_rejected" in name for name in families)  # not repeated as a gauge
