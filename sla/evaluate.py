@@ -6,6 +6,7 @@ docs/sla-semantics.md for the rules in an admin's words).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sla.effects import DesiredEffects, EffectKind
 from sla.events import EventKind, Role, Status, TicketEvent
-from sla.metrics import Clock, Interval, MetricState, MetricStatus, measure, template_values
+from sla.metrics import Clock, Interval, MetricState, MetricStatus, cycle_id, measure, template_values
 from sla.policy import Policy, PolicySet
 from sla.templates import render
 from sla.timeline import STOPPED, Timeline, build_timeline
@@ -59,7 +60,7 @@ def _is_reply(ev: TicketEvent, role: Role) -> bool:
 _RANK = {EventKind.CREATED: 0, EventKind.COMMENTED: 1}
 
 
-def _reply_clocks(tl: Timeline) -> tuple[Clock, list[Clock]]:
+def _reply_clocks(tl: Timeline, applied: frozenset[str] = frozenset()) -> tuple[Clock, list[Clock]]:
     """First response, and the next-reply cycles; solving the ticket cancels an open reply clock.
 
     A requester's comment on a solved ticket opens a cycle only when the ticket is reopened (a
@@ -68,14 +69,26 @@ def _reply_clocks(tl: Timeline) -> tuple[Clock, list[Clock]]:
     A cycle is keyed by the event it follows (the latest agent public reply or reopening before it),
     not by the requester comment that opens it: a requester comment delivered late, timed inside the
     open cycle before its opener, moves the cycle's start but cannot change that event, so the
-    cycle's comments are not posted again under a new key.
+    cycle's comments are not posted again under a new key. One late delivery could still change
+    it: an agent reply timed between that event and the cycle's start. So among the candidates (the
+    replies and reopenings since the previous cycle ended) the latest one whose cycle id is in
+    `applied` (ids of cycles whose effects were written) wins: the cycle keeps the key its effects
+    were written under. Each cycle has its own candidates, so two cycles never share a key.
     """
     first: Clock | None = None
     cycles: list[Clock] = []
     cycle_start: datetime | None = None
-    anchor = ""  # event_id of the latest agent public reply or reopening: the next cycle's identity
-    key = ""  # the anchor of the open cycle
+    anchor = ""  # event_id of the latest agent public reply or reopening
+    since: list[str] = []  # the anchors since the last cycle ended: the next cycle's candidates
+    key = ""  # the anchor the open cycle is keyed by
     waiting: bool = False  # a requester wrote while the ticket was solved
+
+    def keyed() -> str:
+        for candidate in reversed(since):
+            if cycle_id(candidate) in applied:
+                return candidate
+        return since[-1] if since else anchor
+
     status = Status.NEW
     # At one instant, comments before status changes: "reply and solve" in one update is a reply,
     # and "comment and reopen" opens a cycle at the comment.
@@ -90,28 +103,38 @@ def _reply_clocks(tl: Timeline) -> tuple[Clock, list[Clock]]:
                 if cycle_start is not None:
                     span = ((cycle_start, t),)
                     cycles.append(Clock(cycle_start, span, stopped_at=t, cancelled=True, anchor=key))
-                    cycle_start = None
+                    cycle_start, since = None, []
             elif was_stopped:
                 anchor = ev.event_id
+                since.append(anchor)
                 if waiting:
-                    cycle_start, key, waiting = t, anchor, False
+                    cycle_start, key, waiting = t, keyed(), False
         elif _is_reply(ev, Role.AGENT):
             waiting, anchor = False, ev.event_id
             if first is None:
                 first = Clock(tl.created, ((tl.created, t),), stopped_at=t)
             elif cycle_start is not None:
                 cycles.append(Clock(cycle_start, ((cycle_start, t),), stopped_at=t, anchor=key))
-                cycle_start = None
+                cycle_start, since = None, []
+            since.append(anchor)
         elif _is_reply(ev, Role.REQUESTER) and first is not None and cycle_start is None:
             if status in STOPPED:
                 waiting = True
             else:
-                cycle_start, key = t, anchor
+                cycle_start, key = t, keyed()
     if first is None:
         first = Clock(tl.created, ((tl.created, None),))
     if cycle_start is not None:
         cycles.append(Clock(cycle_start, ((cycle_start, None),), anchor=key))
     return first, cycles
+
+
+_CYCLE_IN_KEY = re.compile(r"next_reply#([0-9a-f]{10})(?![0-9a-f])")
+
+
+def applied_cycle_ids(applied_keys: Iterable[str]) -> frozenset[str]:
+    """The next-reply cycle ids named by ledger keys ("comment:next_reply#3f9a0c12de:warn", ...)."""
+    return frozenset(m.group(1) for key in applied_keys for m in _CYCLE_IN_KEY.finditer(key))
 
 
 def _resolution_clock(tl: Timeline, policy: Policy) -> Clock:
@@ -133,9 +156,13 @@ def _resolution_clock(tl: Timeline, policy: Policy) -> Clock:
 
 
 def _measure_all(
-    tl: Timeline, policy: Policy, calendars: Mapping[str, BusinessCalendar], now: datetime
+    tl: Timeline,
+    policy: Policy,
+    calendars: Mapping[str, BusinessCalendar],
+    now: datetime,
+    applied: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, MetricState], list[datetime]]:
-    first, cycles = _reply_clocks(tl)
+    first, cycles = _reply_clocks(tl, applied)
     clocks: dict[str, list[Clock]] = {"first_response": [first], "next_reply": cycles}
     if "resolution" in policy.metrics:
         clocks["resolution"] = [_resolution_clock(tl, policy)]
@@ -217,10 +244,17 @@ def evaluate(
     now: datetime,
     *,
     instance: str | None = None,
+    applied_keys: Iterable[str] = (),
 ) -> Evaluation:
-    """The SLA state of one ticket at `now`, from the set of its events."""
+    """The SLA state of one ticket at `now`, from the set of its events.
+
+    `applied_keys`: the keys of the ticket's ledger (effects already written). Only next-reply
+    cycle keys are read from them, so that a cycle keeps the key its effects were written under
+    when a late agent reply would otherwise re-key it (see `_reply_clocks`).
+    """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"evaluate: now={now!r} must be timezone-aware")
+    applied = applied_cycle_ids(applied_keys)
     tl = build_timeline(events, now)
     if tl is None:
         return Evaluation(ticket_id="", policy_id=None, policy_version=None)
@@ -229,12 +263,12 @@ def evaluate(
         # Gone: every clock is cancelled as of the deletion, and nothing is written back.
         metrics: dict[str, MetricState] = {}
         if policy is not None:
-            measured, _ = _measure_all(tl, policy, calendars, tl.deleted_at)
+            measured, _ = _measure_all(tl, policy, calendars, tl.deleted_at, applied)
             metrics = {name: _cancel(m, tl.deleted_at) for name, m in measured.items()}
         return Evaluation(tl.ticket_id, None, None, metrics)
     if policy is None:
         return Evaluation(tl.ticket_id, None, None, desired=DesiredEffects(tags_absent=policies.managed_tags))
-    metrics, future = _measure_all(tl, policy, calendars, now)
+    metrics, future = _measure_all(tl, policy, calendars, now, applied)
     desired = _desired(tl, policy, policies, calendars, metrics)
     later = [t for t in future if t > now]
     return Evaluation(tl.ticket_id, policy.id, policy.version, metrics, desired, min(later, default=None))

@@ -1,7 +1,9 @@
 """Next-reply cycles are keyed by the event they follow (the latest agent public reply or reopening
 before them), not by their position (regression B7: an earlier cycle that arrives late renumbers the
 later ones) nor by the requester comment that opens them (regression R4: an earlier requester comment
-delivered late moves the cycle's start); neither may re-post their comments.
+delivered late moves the cycle's start); neither may re-post their comments. The third late delivery,
+an agent reply between that event and the cycle's start, would change the event: the ledger's keys
+(`applied_keys`) let the cycle keep the key its effects were written under.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sla.calendar import BusinessCalendar
 from sla.effects import Effect, EffectKind, missing_effects
-from sla.evaluate import Evaluation, evaluate
+from sla.evaluate import Evaluation, applied_cycle_ids, evaluate
 from sla.events import TicketEvent
 from sla.metrics import cycle_id
 from sla.policy import load_policies
@@ -100,6 +102,55 @@ def test_each_cycle_is_keyed_by_the_latest_agent_reply_before_it() -> None:
     own = TicketEvent("own", "1", "commented", T + timedelta(minutes=55), "connector", public=True)
     again = run([*BASE, *OPEN, note, own], 150).metrics["next_reply"]
     assert again.key == f"next_reply#{cycle_id('a2')}"
+
+
+def test_a_late_agent_reply_before_the_open_cycle_does_not_re_key_it() -> None:
+    """The case the event alone cannot decide: a2b (08:50), an agent reply between the reply a2
+    (08:40) the open cycle follows and its opener r2 (09:00), delivered after the cycle's warning
+    was posted. The cycle keeps the key its effects were written under (the ledger's keys)."""
+    first = run(BASE + OPEN, 150)
+    ledger = ledger_of(first)
+    key = f"next_reply#{cycle_id('a2')}:warn"
+    assert list(first.desired.comments) == [key]
+
+    late = [*BASE, *OPEN, ev("a2b", 50, "agent")]
+    later = evaluate(POLICIES, CALENDARS, late, T + timedelta(minutes=150), applied_keys=ledger)
+    assert missing_effects(later.desired, ledger) == []
+    assert list(later.desired.comments) == [key]
+    assert later.metrics["next_reply"].key == f"next_reply#{cycle_id('a2')}"
+    # With nothing written yet, the rule alone applies: the latest reply before the cycle.
+    assert list(run(late, 150).desired.comments) == [f"next_reply#{cycle_id('a2b')}:warn"]
+
+
+def test_the_ledger_keeps_every_case_right_together() -> None:
+    """B7, R4 and the late agent reply, each delivered after the warning, evaluated with the ledger."""
+    ledger = ledger_of(run(BASE + OPEN, 150))
+    for late in (LATE, [ev("r1b", 55, "requester")], [ev("a2b", 50, "agent")]):
+        events = [*BASE, *OPEN, *late]
+        later = evaluate(POLICIES, CALENDARS, events, T + timedelta(minutes=150), applied_keys=ledger)
+        assert [e for e in missing_effects(later.desired, ledger) if e.kind is EffectKind.COMMENT] == []
+        assert later.metrics["next_reply"].key == f"next_reply#{cycle_id('a2')}"
+
+
+def test_a_cycle_never_takes_a_key_of_another_cycle() -> None:
+    """Solved while its cycle was open (the warning posted under a1), then reopened by the
+    requester: the new cycle follows the reopening, even though a1's key is in the ledger."""
+    events = [ev("c", 0, priority="high", status="open"), ev("a1", 5, "agent"), ev("r1", 10, "requester")]
+    ledger = ledger_of(run(events, 90))
+    assert list(ledger) == ["due", f"comment:next_reply#{cycle_id('a1')}:warn"]
+    events += [ev("s", 95, status="solved"), ev("r2", 100, "requester"), ev("o", 100, status="open")]
+    later = evaluate(POLICIES, CALENDARS, events, T + timedelta(minutes=200), applied_keys=ledger)
+    nr = later.metrics["next_reply"]
+    assert [c.cycle_id for c in (*nr.past_cycles, nr)] == [cycle_id("a1"), cycle_id("o")]
+    assert f"next_reply#{cycle_id('o')}:warn" in later.desired.comments
+
+
+def test_cycle_ids_are_read_from_ledger_keys_only_where_they_name_a_cycle() -> None:
+    a, b = cycle_id("a"), cycle_id("b")
+    keys = [f"comment:next_reply#{a}:warn", f"action:next_reply#{b}:warn:priority", "due", "tag:x",
+            "comment:resolution:breach", f"comment:next_reply#{a}0:warn", "comment:first_response:warn"]
+    assert applied_cycle_ids(keys) == {a, b}
+    assert applied_cycle_ids([]) == frozenset()
 
 
 def test_cycle_ids_are_short_safe_distinct_and_reported() -> None:
