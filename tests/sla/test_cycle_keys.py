@@ -91,8 +91,8 @@ def test_a_late_earlier_requester_comment_in_the_open_cycle_does_not_re_post_its
 
 
 def test_each_cycle_is_keyed_by_the_latest_agent_reply_before_it() -> None:
-    # Two agent replies in a row: the cycle follows the second. This is also the one late delivery
-    # that re-keys an open cycle: an agent reply timed between that reply and the cycle's start.
+    # Two agent replies in a row: the cycle follows the second (with nothing in the ledger; with
+    # effects written under the first, see test_a_late_agent_reply_before_the_open_cycle...).
     twice = [ev("r1", 10, "requester"), ev("a1", 20, "agent"), ev("a1b", 30, "agent")]
     twice.append(ev("r2", 60, "requester"))
     nr = run(BASE + twice, 150).metrics["next_reply"]
