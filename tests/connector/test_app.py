@@ -414,8 +414,9 @@ def test_starts_while_redis_is_down_then_queues_once_it_is_up(tmp_path: Path) ->
         server.stop()
 
 
-def test_concurrent_deliveries_share_the_held_connection_safely(redis_conn: redis.Redis) -> None:
-    # A threaded server (flask run) sends deliveries through one held connection: each is queued once.
+def test_concurrent_deliveries_on_threads_hold_a_connection_each(redis_conn: redis.Redis) -> None:
+    # A threaded server (gunicorn gthread, flask run) holds one connection per serving thread: each
+    # delivery is queued once, and the pool holds no more connections than there were threads.
     from concurrent.futures import ThreadPoolExecutor
 
     app = create_app(make_config(), redis_conn)
@@ -428,6 +429,21 @@ def test_concurrent_deliveries_share_the_held_connection_safely(redis_conn: redi
     assert statuses == [202] * 64
     delivered = {json.loads(f[b"p"])["id"] for _, f in redis_conn.xrange("sla:stream")}
     assert delivered == {f"c-{n}" for n in range(64)}
+    assert len(redis_conn.client_list()) <= 8 + 1  # connections the server sees: + the test's own
+
+
+def test_a_thread_per_request_server_gives_its_held_connections_back(redis_conn: redis.Redis) -> None:
+    # werkzeug's threaded dev server starts a thread per request: when the thread ends, its held
+    # connection goes back to the pool instead of piling up.
+    import threading
+
+    app = create_app(make_config(), redis_conn)
+    for n in range(20):
+        thread = threading.Thread(target=post, args=(app.test_client(), {"id": f"t-{n}", "ticket": "T"}))
+        thread.start()
+        thread.join()
+    assert redis_conn.xlen("sla:stream") == 20
+    assert len(redis_conn.client_list()) <= 2  # connections the server sees: + the test's own
 
 
 def test_the_held_connection_survives_a_redis_restart(tmp_path: Path) -> None:
