@@ -1,0 +1,429 @@
+"""`sla-connector backfill`: product reads faked with `responses`, event logs and timers in the real
+test Redis, and the real worker pipeline evaluating and writing back what backfill brought in."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import responses
+
+from connector import backfill, store, timers
+from connector.cli import main
+from connector.config import Config, config_from_dict
+from connector.intake import accept
+from connector.pipeline import Processor
+from connector.tuning import PipelineSettings
+from sla.events import EventKind, TicketEvent
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fakes import testdesk  # noqa: E402
+from fakes.harness import Clock, drain  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+JIRA_FIXTURES = ROOT / "adapters/jira/tests/fixtures"
+ZENDESK_FIXTURES = ROOT / "adapters/zendesk/tests/fixtures"
+JIRA = "https://acme.atlassian.net/rest/api/3"
+ZENDESK = "https://acme.zendesk.com"
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+ENV = {
+    "JIRA_EMAIL": "bot@acme.example",
+    "JIRA_API_TOKEN": "jira-token-VALUE-never-shown",
+    "JIRA_WEBHOOK_SECRET": "jira-webhook-secret",
+    "ZENDESK_EMAIL": "bot@acme.example",
+    "ZENDESK_API_TOKEN": "zendesk-token-VALUE-never-shown",
+    "ZENDESK_WEBHOOK_SECRET": "zendesk-webhook-secret",
+}
+CONFIG = {
+    "instances": {
+        "acme-jira": {
+            "product": "jira",
+            "base_url": "https://acme.atlassian.net",
+            "deployment": "cloud",
+            "auth": {"email_env": "JIRA_EMAIL", "token_env": "JIRA_API_TOKEN"},
+            "webhook_secret_env": "JIRA_WEBHOOK_SECRET",
+            "webhook_jql": "project = SUP",
+        },
+        "acme-zendesk": {
+            "product": "zendesk",
+            "subdomain": "acme",
+            "auth": {"email_env": "ZENDESK_EMAIL", "token_env": "ZENDESK_API_TOKEN"},
+            "webhook": {"secret_env": "ZENDESK_WEBHOOK_SECRET"},
+            "connector_user_id": 900000000001,
+            "custom_statuses": {"8447388091999": "on_hold"},
+            "http": {"max_attempts": 1},  # a 5xx is not retried here: tests do not wait
+        },
+    },
+    "calendars": {"always": {"timezone": "UTC", "hours": "24x7"}},
+    "policies": [
+        {
+            "id": "standard",
+            "version": 1,
+            "metrics": {"resolution": {"calendar": "always",
+                                       "targets": dict.fromkeys(("urgent", "high", "normal", "low"), "4h")}},
+            "escalations": [{"name": "breach", "metric": "resolution", "at": "breach",
+                             "actions": [{"tag": "sla-breached"}]}],
+        }
+    ],
+}
+
+
+def config(dry_run: bool = False) -> Config:
+    data = json.loads(json.dumps(CONFIG))
+    for inst in data["instances"].values():
+        inst["dry_run"] = dry_run
+    return config_from_dict(data, env=ENV, source="<test>")
+
+
+def jira_fixture(name: str) -> Any:
+    return json.loads((JIRA_FIXTURES / "backfill" / f"{name}.json").read_text())
+
+
+def fake_jira(rsps: responses.RequestsMock, *, second_page: bool = True) -> None:
+    rsps.assert_all_requests_are_fired = False
+    page1, page2 = jira_fixture("cloud_search_page1"), jira_fixture("cloud_search_page2")
+    if not second_page:
+        page1 = {**page1, "nextPageToken": None, "isLast": True}
+
+    def search(request: Any) -> tuple[int, dict[str, str], str]:
+        # The second page answers the first page's token (a callback: every run reads both again).
+        page = page2 if request.params.get("nextPageToken") == "CAEaAggD" else page1
+        return 200, {}, json.dumps(page)
+
+    rsps.add_callback(responses.GET, f"{JIRA}/search/jql", callback=search, content_type="application/json")
+    rsps.get(f"{JIRA}/status", json=jira_fixture("cloud_statuses"))
+    for issue in ("10042", "10043"):
+        rsps.get(f"{JIRA}/issue/{issue}/changelog", json=jira_fixture(f"cloud_changelog_{issue}"))
+        rsps.get(f"{JIRA}/issue/{issue}/comment", json=jira_fixture(f"cloud_comments_{issue}"))
+        rsps.put(f"{JIRA}/issue/{issue}", status=204)
+
+
+def run_backfill(conn: redis.Redis, cfg: Config, instance: str = "acme-jira", **kw: Any) -> list[Any]:
+    return list(backfill.run(conn, cfg.instances[instance], NOW - timedelta(days=30), NOW, **kw))
+
+
+def log_ids(conn: redis.Redis, instance: str, ticket: str) -> list[str]:
+    return [json.loads(row)[0] for row in conn.lrange(store.events_key(instance, ticket), 0, -1)]
+
+
+# ---------------------------------------------------------------- appending
+
+
+def test_backfill_appends_each_ticket_once_and_schedules_a_look_now(redis_conn: redis.Redis) -> None:
+    cfg = config()
+    with responses.RequestsMock() as rsps:
+        fake_jira(rsps)
+        first = run_backfill(redis_conn, cfg)
+        second = run_backfill(redis_conn, cfg)
+    found = [[(o.ticket, o.events, o.new, o.known) for o in run] for run in (first, second)]
+    assert found[0] == [("10042", 5, 5, False), ("10043", 3, 3, False)]
+    assert found[1] == [("10042", 5, 0, True), ("10043", 3, 0, True)]
+    assert log_ids(redis_conn, "acme-jira", "10042") == [
+        "jira:10042:created", "jira:10042:comment:10500", "jira:10042:changelog:10301",
+        "jira:10042:changelog:10302", "jira:10042:comment:10501",
+    ]
+    assert redis_conn.llen(store.events_key("acme-jira", "10043")) == 3  # nothing appended twice
+    for ticket in ("10042", "10043"):
+        assert timers.due_at(redis_conn, "acme-jira", ticket) == NOW.timestamp()
+
+
+def test_backfill_during_live_traffic_appends_only_what_the_webhooks_did_not_bring(
+    redis_conn: redis.Redis,
+) -> None:
+    cfg = config(dry_run=True)
+    clock = Clock(NOW)
+    processor = Processor(redis_conn, cfg, PipelineSettings(), clock=clock)
+    webhook = json.loads((JIRA_FIXTURES / "cloud_issue_created.json").read_text())
+    assert accept(redis_conn, "acme-jira", "d-created", "10042", webhook, {}, NOW)
+    drain(redis_conn, processor)
+    assert log_ids(redis_conn, "acme-jira", "10042") == ["jira:10042:created"]
+    with responses.RequestsMock() as rsps:
+        fake_jira(rsps, second_page=False)
+        [outcome] = run_backfill(redis_conn, cfg)
+    # The creation the webhook stored is the same event: only the four later ones are new.
+    assert (outcome.events, outcome.new, outcome.known) == (5, 4, True)
+    assert outcome.line(dry_run=False) == "10042: 5 events, 4 new (already tracked); appended 4"
+    assert sorted(log_ids(redis_conn, "acme-jira", "10042")) == sorted(
+        ["jira:10042:created", "jira:10042:comment:10500", "jira:10042:changelog:10301",
+         "jira:10042:changelog:10302", "jira:10042:comment:10501"]
+    )
+
+
+def test_a_later_webhook_of_a_backfilled_change_is_the_same_event(redis_conn: redis.Redis) -> None:
+    cfg = config(dry_run=True)
+    with responses.RequestsMock() as rsps:
+        fake_jira(rsps, second_page=False)
+        run_backfill(redis_conn, cfg)
+    processor = Processor(redis_conn, cfg, PipelineSettings(), clock=Clock(NOW))
+    webhook = json.loads((JIRA_FIXTURES / "cloud_issue_updated_status.json").read_text())
+    assert accept(redis_conn, "acme-jira", "d-status", "10042", webhook, {}, NOW)
+    drain(redis_conn, processor)
+    record = store.load_record(redis_conn, "acme-jira", "10042")
+    assert record is not None
+    ids = [e.event_id for e in record.events]
+    assert ids.count("jira:10042:changelog:10301") == 1 and len(ids) == 5
+    # The backfilled change (timed by its history) wins over the delivery's later timestamp.
+    change = next(e for e in record.events if e.event_id == "jira:10042:changelog:10301")
+    assert change.at == datetime(2026, 11, 27, 10, 0, 0, 500000, tzinfo=UTC)
+
+
+def test_dry_run_reads_and_reports_but_writes_nothing(redis_conn: redis.Redis) -> None:
+    cfg = config()
+    with responses.RequestsMock() as rsps:
+        fake_jira(rsps)
+        outcomes = run_backfill(redis_conn, cfg, dry_run=True)
+    assert [(o.ticket, o.new, o.known) for o in outcomes] == [("10042", 5, False), ("10043", 3, False)]
+    assert outcomes[0].line(dry_run=True) == "10042: 5 events, 5 new (not tracked before); would append 5"
+    assert redis_conn.dbsize() == 0
+
+
+def test_a_deleted_ticket_that_is_not_tracked_is_skipped_and_a_bad_one_reported(
+    redis_conn: redis.Redis,
+) -> None:
+    cfg = config()
+    export = json.loads((ZENDESK_FIXTURES / "backfill/export_page2.json").read_text())
+    export["tickets"][0]["status"] = "escalated"  # mapped nowhere: this ticket cannot be read
+    export["tickets"][0]["custom_status_id"] = None
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{ZENDESK}/api/v2/incremental/tickets/cursor.json", json=export)
+        rsps.get(f"{ZENDESK}/api/v2/tickets/5159/audits.json",
+                 json=json.loads((ZENDESK_FIXTURES / "backfill/audits_5159.json").read_text()))
+        rsps.get(f"{ZENDESK}/api/v2/users/show_many.json", json={"users": []})
+        bad, deleted = run_backfill(redis_conn, cfg, "acme-zendesk")
+    assert bad.error and bad.line(False).startswith("5159: failed: PayloadError: ")
+    assert "status 'escalated' is not mapped" in bad.line(False)
+    assert (deleted.skipped, deleted.error) == ("deleted, and not tracked", False)
+    assert redis_conn.dbsize() == 0
+
+
+def test_a_deletion_of_a_tracked_ticket_is_appended(redis_conn: redis.Redis) -> None:
+    created = store.encode_event(
+        TicketEvent("zendesk:5160:created", "5160", EventKind.CREATED, NOW - timedelta(days=7))
+    )
+    redis_conn.rpush(store.events_key("acme-zendesk", "5160"), created)
+    export = json.loads((ZENDESK_FIXTURES / "backfill/export_page2.json").read_text())
+    with responses.RequestsMock() as rsps:
+        deleted_only = {**export, "tickets": export["tickets"][1:]}
+        rsps.get(f"{ZENDESK}/api/v2/incremental/tickets/cursor.json", json=deleted_only)
+        [outcome] = run_backfill(redis_conn, config(), "acme-zendesk")
+    assert (outcome.new, outcome.known, outcome.skipped) == (1, True, None)
+    assert log_ids(redis_conn, "acme-zendesk", "5160") == ["zendesk:5160:created", "zendesk:5160:deleted"]
+
+
+def test_limit_stops_before_reading_the_next_page(redis_conn: redis.Redis) -> None:
+    with responses.RequestsMock() as rsps:
+        fake_jira(rsps)
+        outcomes = run_backfill(redis_conn, config(), limit=1)
+        searches = [c for c in rsps.calls if "/search/jql" in c.request.url]
+    assert [o.ticket for o in outcomes] == ["10042"]
+    assert len(searches) == 1
+
+
+# ---------------------------------------------------------------- end to end with the worker
+
+
+def test_backfill_then_a_worker_writes_the_due_date_once(redis_conn: redis.Redis) -> None:
+    cfg = config()
+    clock = Clock(NOW)
+    processor = Processor(redis_conn, cfg, PipelineSettings(), clock=clock)
+    with responses.RequestsMock() as rsps:
+        fake_jira(rsps)
+        run_backfill(redis_conn, cfg)
+        drain(redis_conn, processor, fire_timers_at=clock.now)
+        # Again: a second backfill and look add nothing, so nothing is written again.
+        run_backfill(redis_conn, cfg)
+        timers.schedule(redis_conn, "acme-jira", "10043", clock.now)
+        drain(redis_conn, processor, fire_timers_at=clock.now)
+        puts = [json.loads(c.request.body) for c in rsps.calls if c.request.method == "PUT"]
+        put_urls = [c.request.url.split("?")[0] for c in rsps.calls if c.request.method == "PUT"]
+    # 10043: created 2026-11-20 08:00 at priority High (4 h), solved, reopened: long breached.
+    assert put_urls.count(f"{JIRA}/issue/10043") == 1
+    body = puts[put_urls.index(f"{JIRA}/issue/10043")]
+    assert body["fields"]["duedate"] == "2026-11-20"
+    assert body["update"]["labels"] == [{"add": "sla-breached"}]
+    assert len(puts) == len(set(put_urls))  # no issue written twice
+    assert store.load_record(redis_conn, "acme-jira", "10043").ledger  # recorded as applied
+
+
+# ---------------------------------------------------------------- --since
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30d", NOW - timedelta(days=30)),
+        ("12h", NOW - timedelta(hours=12)),
+        ("2026-10-01", datetime(2026, 10, 1, tzinfo=UTC)),
+        ("2026-10-01T08:00:00+02:00", datetime(2026, 10, 1, 6, tzinfo=UTC)),
+        ("2026-10-01T06:00:00Z", datetime(2026, 10, 1, 6, tzinfo=UTC)),
+    ],
+)
+def test_since_forms(text: str, expected: datetime) -> None:
+    assert backfill.parse_since(text, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0d", "must be more than 0d"),
+        ("30 days", "expected a number of days or hours"),
+        ("-3d", "expected a number of days or hours"),
+        ("2026-13-01", "expected a number of days or hours"),
+        ("2026-10-01T08:00", "an instant needs a time zone"),
+        ("2026-12-01", "is not in the past"),
+    ],
+)
+def test_bad_since_is_refused(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        backfill.parse_since(text, NOW)
+
+
+# ---------------------------------------------------------------- the command
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """main() configures the root logger for the process; put back what pytest had."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Path:
+    import yaml
+
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    data = json.loads(json.dumps(CONFIG))
+    data["instances"]["desk"] = {"product": "testdesk", "base_url": "https://desk.test"}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    testdesk.register()
+    return path
+
+
+def cli(capsys: pytest.CaptureFixture[str], path: Path, *argv: str) -> tuple[int, str, str]:
+    code = main(["--config", str(path), "backfill", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_prints_each_ticket_and_a_summary(
+    capsys: pytest.CaptureFixture[str], cli_config: Path, redis_conn: redis.Redis
+) -> None:
+    with responses.RequestsMock() as rsps:
+        fake_jira(rsps)
+        code, out, err = cli(capsys, cli_config, "acme-jira", "--since", "2026-11-21")
+        assert code == 0, err
+        assert out.splitlines()[:2] == [
+            "10042: 5 events, 5 new (not tracked before); appended 5",
+            "10043: 3 events, 3 new (not tracked before); appended 3",
+        ]
+        assert out.splitlines()[2] == (
+            "acme-jira: 2 tickets updated since 2026-11-21T00:00:00+00:00, 8 events, 8 new, 0 skipped, "
+            "0 failed (new events appended, tickets scheduled)"
+        )
+        code, out, _ = cli(capsys, cli_config, "acme-jira", "--since", "2026-11-21", "--dry-run")
+    assert code == 0
+    assert out.splitlines()[0] == "10042: 5 events, 0 new (already tracked); would append 0"
+    assert out.splitlines()[-1].endswith("8 events, 0 new, 0 skipped, 0 failed (dry run: nothing written)")
+
+
+def test_cli_dry_run_writes_nothing(
+    capsys: pytest.CaptureFixture[str], cli_config: Path, redis_conn: redis.Redis
+) -> None:
+    with responses.RequestsMock() as rsps:
+        fake_jira(rsps)
+        code, out, _ = cli(capsys, cli_config, "acme-jira", "--dry-run", "--limit", "1")
+    assert code == 0
+    first, summary = out.splitlines()
+    assert first == "10042: 5 events, 5 new (not tracked before); would append 5"
+    assert summary.startswith("acme-jira: 1 tickets updated since ")  # 30 days before now, by default
+    assert summary.endswith(", 5 events, 5 new, 0 skipped, 0 failed (dry run: nothing written)")
+    assert redis_conn.dbsize() == 0
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_cli_refused_credentials_name_the_variables_not_their_values(
+    capsys: pytest.CaptureFixture[str], cli_config: Path, redis_conn: redis.Redis, status: int
+) -> None:
+    with responses.RequestsMock() as rsps:
+        refused = {"errorMessages": ["Client must be authenticated to access this resource."]}
+        rsps.get(f"{JIRA}/search/jql", status=status, json=refused)
+        code, out, err = cli(capsys, cli_config, "acme-jira")
+    assert code == 1
+    assert f"jira refused the credentials of instance 'acme-jira' (HTTP {status})" in err
+    assert "JIRA_EMAIL, JIRA_API_TOKEN" in err
+    assert ENV["JIRA_API_TOKEN"] not in out + err
+    assert redis_conn.dbsize() == 0
+
+
+def test_cli_other_api_failures_exit_1_and_say_a_rerun_is_safe(
+    capsys: pytest.CaptureFixture[str], cli_config: Path, redis_conn: redis.Redis
+) -> None:
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{ZENDESK}/api/v2/incremental/tickets/cursor.json", status=503, body="down")
+        code, _, err = cli(capsys, cli_config, "acme-zendesk")
+    assert code == 1
+    assert "zendesk API call failed (HTTP 503)" in err and "running backfill again is safe" in err
+
+
+def test_cli_a_ticket_that_cannot_be_read_exits_1_after_the_others(
+    capsys: pytest.CaptureFixture[str], cli_config: Path, redis_conn: redis.Redis
+) -> None:
+    export = json.loads((ZENDESK_FIXTURES / "backfill/export_page2.json").read_text())
+    export["tickets"][0]["status"] = "escalated"
+    export["tickets"][0]["custom_status_id"] = None
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{ZENDESK}/api/v2/incremental/tickets/cursor.json", json=export)
+        rsps.get(f"{ZENDESK}/api/v2/tickets/5159/audits.json",
+                 json=json.loads((ZENDESK_FIXTURES / "backfill/audits_5159.json").read_text()))
+        rsps.get(f"{ZENDESK}/api/v2/users/show_many.json", json={"users": []})
+        code, out, _ = cli(capsys, cli_config, "acme-zendesk")
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0].startswith("5159: failed: PayloadError:")
+    assert lines[1] == "5160: skipped: deleted, and not tracked"
+    assert lines[2].endswith("1 events, 0 new, 1 skipped, 1 failed (new events appended, tickets scheduled)")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ghost"], "unknown instance 'ghost' (configured: acme-jira, acme-zendesk, desk)"),
+        (["acme-jira", "--since", "yesterday"], "--since 'yesterday': expected a number of days or hours"),
+        (["acme-jira", "--since", "2027-01-01"], "is not in the past"),
+        (["desk"], "the testdesk adapter has no backfill (no module adapters/testdesk/backfill.py)"),
+    ],
+)
+def test_cli_usage_errors_exit_2(
+    capsys: pytest.CaptureFixture[str],
+    cli_config: Path,
+    redis_conn: redis.Redis,
+    argv: list[str],
+    message: str,
+) -> None:
+    with responses.RequestsMock():  # no product call is made
+        code, out, err = cli(capsys, cli_config, *argv)
+    assert code == 2
+    assert message in err and out == ""
+    assert redis_conn.dbsize() == 0
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "many"])
+def test_cli_bad_limit_exits_2(capsys: pytest.CaptureFixture[str], cli_config: Path, limit: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli(capsys, cli_config, "acme-jira", "--limit", limit)
+    assert info.value.code == 2
+    assert "--limit" in capsys.readouterr().err
