@@ -309,7 +309,8 @@ def cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) 
     data["instances"]["desk"] = {"product": "testdesk", "base_url": "https://desk.test"}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data))
-    testdesk.register()
+    # A product without backfill; restored afterwards (other modules register their own testdesk).
+    monkeypatch.setitem(sys.modules, "adapters.testdesk", testdesk)
     return path
 
 
