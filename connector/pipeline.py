@@ -287,9 +287,8 @@ class Processor:
         evaluation = None
         try:
             ledger = record.ledger_for(cfg.dry_run)
-            applied_keys = set(ledger) if cfg.dry_run else {*ledger, *record.rejected}
             now = datetime.fromtimestamp(now_epoch, UTC)
-            evaluation = self._evaluate(events, now, instance, applied_keys)
+            evaluation = self._evaluate(events, now, instance, record.applied_keys(cfg.dry_run))
             missing = missing_effects(evaluation.desired, ledger)
             if not cfg.dry_run:
                 missing = retries.unrefused(missing, record.rejected)
@@ -356,13 +355,13 @@ class Processor:
         return len(applied)
 
     def _evaluate(
-        self, events: list[TicketEvent], now: datetime, instance: str, applied_keys: set[str]
+        self, events: list[TicketEvent], now: datetime, instance: str, applied_keys: frozenset[str]
     ) -> Any:
         """The evaluator's answer; `applied_keys` (ledger keys, so a cycle keeps the key its effects
         were written under) only to evaluators that take it, e.g. ones written before it existed."""
         kwargs: dict[str, Any] = {"instance": instance}
         if self._takes_applied_keys:
-            kwargs["applied_keys"] = frozenset(applied_keys)
+            kwargs["applied_keys"] = applied_keys
         return self.evaluator(self.config.policies, self.config.calendars, events, now, **kwargs)
 
     def _schedule_next_check(

@@ -208,6 +208,12 @@ class TicketRecord:
     def ledger_for(self, dry_run: bool) -> dict[str, str]:
         return self.dry_ledger if dry_run else self.ledger
 
+    def applied_keys(self, dry_run: bool) -> frozenset[str]:
+        """The keys `sla.evaluate` is given: written (or logged in dry-run) and refused effects."""
+        if dry_run:
+            return frozenset(self.dry_ledger)
+        return frozenset({*self.ledger, *self.rejected})
+
 
 def decode_record(
     instance: str, ticket: str, rows: list[bytes], hash_: Mapping[bytes, bytes]

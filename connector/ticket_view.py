@@ -30,9 +30,8 @@ def ticket_state(
 
     evaluate = evaluator or _default_evaluator()
     kwargs: dict[str, Any] = {"instance": instance}
-    if takes_keyword(evaluate, "applied_keys"):  # the keys the pipeline evaluates with, so they match
-        ledger = record.ledger_for(cfg.dry_run)
-        kwargs["applied_keys"] = frozenset(ledger) if cfg.dry_run else frozenset({*ledger, *record.rejected})
+    if takes_keyword(evaluate, "applied_keys"):  # as the pipeline evaluates, so the keys match
+        kwargs["applied_keys"] = record.applied_keys(cfg.dry_run)
     evaluation = evaluate(config.policies, config.calendars, record.events, now, **kwargs)
     out = dict(evaluation.to_dict())
     out["ledger"] = dict(sorted(record.ledger.items()))

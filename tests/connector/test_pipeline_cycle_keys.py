@@ -19,6 +19,7 @@ import responses
 from connector import store, timers
 from connector.config import Config, config_from_dict
 from connector.pipeline import Processor
+from connector.ticket_view import ticket_state
 from sla.events import EventKind, TicketEvent
 from sla.metrics import cycle_id
 
@@ -104,6 +105,9 @@ def test_a_late_agent_reply_before_the_open_cycle_does_not_post_its_comment_agai
     assert len(desk.comments) == 1
     ledger = store.load_record(redis_conn, "desk", "T-1").ledger
     assert {k for k in ledger if k.startswith("comment:")} == {WARN}
+    # The ticket API evaluates with the same keys, so it shows the key the pipeline uses.
+    state = ticket_state(redis_conn, processor.config, "desk", "T-1", clock.dt)
+    assert state["metrics"]["next_reply"]["cycle_id"] == cycle_id("a2")
 
 
 def test_the_marker_check_still_stops_a_second_post_when_the_ledger_write_was_lost(
