@@ -27,7 +27,7 @@ from adapters.zendesk.client import ZendeskClient
 from adapters.zendesk.config import ZendeskSettings
 from adapters.zendesk.http import ZendeskHttp
 from adapters.zendesk.inbound import actor_of_change, comment_role, opt_id, parse_instant, snapshot
-from sla.events import FIELDS, EventKind, TicketEvent
+from sla.events import EventKind, TicketEvent
 
 #: A one-off admin command may wait out a longer Retry-After than a worker would (the incremental
 #: export allows 10 requests a minute).
@@ -112,8 +112,8 @@ def ticket_events(
     """The events of one ticket (an export row and its audits, any order), sorted by time."""
     tid = str(ticket["id"])
     created_at = parse_instant(ticket["created_at"], "$.created_at")
-    # Webhook events state the ticket's creation where the canonical events know the field.
-    common = {"created_at": created_at} if "created_at" in FIELDS else {}
+    # Every event states the ticket's creation, as the webhooks' events do (inbound.py).
+    common = {"created_at": created_at}
     audits = sorted(audits, key=lambda a: (parse_instant(a["created_at"], "$.audits[].created_at"), a["id"]))
     raw = fields_at_creation(ticket, audits)
     creator = opt_id(audits[0].get("author_id")) if audits else opt_id(ticket.get("submitter_id"))
