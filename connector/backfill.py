@@ -136,7 +136,11 @@ def append_events(
 ) -> TicketOutcome:
     """Append the events the ticket's log lacks and schedule a look at `now_epoch` (not in a dry run)."""
     key = store.events_key(instance, ticket)
-    stored = dedupe(store.decode_event(ticket, row) for row in conn.lrange(key, 0, -1))
+    try:
+        stored = dedupe(store.decode_event(ticket, row) for row in conn.lrange(key, 0, -1))
+    except (ValueError, KeyError, IndexError, TypeError) as exc:  # the workers report it as failed too
+        why = f"its stored log cannot be read: {exc!r}"
+        return TicketOutcome(ticket, len(events), skipped=why, error=True)
     if not stored and store.is_deleted(events):
         return TicketOutcome(ticket, len(events), skipped="deleted, and not tracked")
     held = {e.event_id: e for e in stored}

@@ -217,6 +217,16 @@ def test_a_deletion_of_a_tracked_ticket_is_appended(redis_conn: redis.Redis) -> 
     assert log_ids(redis_conn, "acme-zendesk", "5160") == ["zendesk:5160:created", "zendesk:5160:deleted"]
 
 
+def test_a_ticket_whose_stored_log_cannot_be_read_is_reported_and_left_alone(redis_conn: redis.Redis) -> None:
+    redis_conn.rpush(store.events_key("acme-jira", "10042"), "not json")
+    with responses.RequestsMock() as rsps:
+        fake_jira(rsps)
+        broken, fine = run_backfill(redis_conn, config())
+    assert broken.error and broken.line(False).startswith("10042: failed: its stored log cannot be read: ")
+    assert redis_conn.lrange(store.events_key("acme-jira", "10042"), 0, -1) == [b"not json"]
+    assert (fine.ticket, fine.new) == ("10043", 3)
+
+
 def test_limit_stops_before_reading_the_next_page(redis_conn: redis.Redis) -> None:
     with responses.RequestsMock() as rsps:
         fake_jira(rsps)
