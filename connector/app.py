@@ -155,11 +155,14 @@ def create_app(config: Config | None = None, conn: redis.Redis | None = None) ->
         mimetype = _mimetype(environ.get("CONTENT_TYPE", ""))
         if mimetype != "application/json" and not mimetype.endswith("+json"):
             return reject(instance, 415, "unsupported_media_type", "expected Content-Type: application/json")
-        if length is not None or environ.get("wsgi.input_terminated"):
-            # The server frames the body (gunicorn: Content-Length or chunked): read it directly.
-            body = environ["wsgi.input"].read(max_body + 1)
+        stream = environ["wsgi.input"]
+        if length is not None:
+            # Exactly Content-Length bytes: a server's raw socket stream (werkzeug's) would wait for more.
+            body = stream.read(length)
+        elif environ.get("wsgi.input_terminated"):
+            body = stream.read(max_body + 1)  # the server ends the stream (chunked): the limit holds
         else:
-            body = request.stream.read(max_body + 1)  # werkzeug's safe default for other servers
+            body = request.stream.read(max_body + 1)  # neither: werkzeug's safe default
         if len(body) > max_body:
             return reject(instance, 413, "too_large", f"the body exceeds {max_body} bytes")
         headers = _lower_headers(environ)

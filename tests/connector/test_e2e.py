@@ -323,7 +323,7 @@ def test_dry_run_writes_nothing_and_records_what_it_would_have_written(
         time.sleep(1.0)
         assert jira.requests == [] and zendesk.requests == []
         log = stack.worker_log("dry-w1")
-        assert log.count('"effect": "comment:resolution:breach"') == 2  # logged once per ticket
+        assert log.count('"effect":"comment:resolution:breach"') == 2  # logged once per ticket
         assert {k.decode() for k in redis_conn.hkeys(key)} >= {
             "dry:due",
             "dry:tag:sla-warning",
