@@ -251,6 +251,9 @@ def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     print(f"queue: {data.get('queue_depth', 0)} pending" + (f", oldest {age:.1f}s old" if age else ""))
     print(f"timers pending: {data.get('timers_pending', 0)}")
     print(f"failed: {data.get('failed', 0)}")
+    refused = data.get("effects_rejected") or {}
+    if refused:  # values the products refused, recorded once (the ticket API shows which)
+        print("effects refused: " + ", ".join(f"{name} {count:g}" for name, count in sorted(refused.items())))
     print(f"workers alive: {data.get('workers_alive', 0)} {' '.join(data.get('workers') or [])}".rstrip())
     print(f"scheduler: {'alive' if data.get('scheduler_alive') else 'not running'}")
     last = data.get("last_event_at") or {}

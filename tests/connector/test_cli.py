@@ -235,6 +235,11 @@ def test_status(capsys: pytest.CaptureFixture[str], config_path: Path, with_redi
     ]
     code, out, _ = run(capsys, "--config", str(config_path), "status", "--json")
     assert code == 0 and json.loads(out)["workers_alive"] == 1
+    # Values a product refused (recorded once by the pipeline) get a line of their own.
+    for labels in ({"instance": "desk", "kind": "tag"}, {"instance": "desk", "kind": "priority"}):
+        status.incr(with_redis, "effects_rejected", labels)
+    code, out, _ = run(capsys, "--config", str(config_path), "status")
+    assert "effects refused: desk 2" in out.splitlines()
 
 
 def test_worker_burst_processes_what_the_receiver_accepted(

@@ -89,9 +89,10 @@ class CountingEvaluator:
         now: datetime,
         *,
         instance: str | None = None,
+        applied_keys: Any = (),
     ) -> Evaluation:
         self.calls.append((events[0].ticket_id, len(events), now))
-        return evaluate(policies, calendars, events, now, instance=instance)
+        return evaluate(policies, calendars, events, now, instance=instance, applied_keys=applied_keys)
 
 
 class FailingEvaluator:
