@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sla.events import EventKind, Role, Status, TicketEvent
-from sla.timeline import dedupe
+from sla.timeline import dedupe, final_deletion
 
 PREFIX = "sla:"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -90,6 +90,7 @@ _KIND_CODE = {
     EventKind.CHANGED: "u",
     EventKind.COMMENTED: "c",
     EventKind.DELETED: "d",
+    EventKind.RESTORED: "r",
 }
 _CODE_KIND = {v: k for k, v in _KIND_CODE.items()}
 _ROLE_CODE = {Role.AGENT: "a", Role.REQUESTER: "r", Role.CONNECTOR: "s", Role.OTHER: "o"}
@@ -264,18 +265,18 @@ def load_record(conn: Any, instance: str, ticket: str) -> TicketRecord | None:
 
 
 def last_status(events: list[TicketEvent]) -> Status | None:
+    if final_deletion(events) is not None:  # deleted and not restored
+        return Status.CLOSED
     status: Status | None = None
     for event in events:
-        if event.kind is EventKind.DELETED:
-            return Status.CLOSED
         if event.fields.get("status") is not None:
             status = Status(event.fields["status"])
     return status
 
 
 def is_deleted(events: list[TicketEvent]) -> bool:
-    """The product told us the ticket was deleted (only then does a 404 mean it is gone)."""
-    return any(event.kind is EventKind.DELETED for event in events)
+    """The product told us the ticket was deleted and not restored (only then does a 404 mean it is gone)."""
+    return final_deletion(events) is not None
 
 
 def is_finished(events: list[TicketEvent]) -> bool:

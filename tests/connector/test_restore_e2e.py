@@ -103,12 +103,6 @@ def _restored_payload() -> dict[str, Any]:
     return load("event_undeleted")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="connector/store.py has no row code for EventKind.RESTORED and store.is_deleted ignores restores "
-    "(see the report of this change): the restore's entry fails in Processor._ticket",
-)
 def test_a_deleted_then_restored_ticket_is_written_to_again(stack: Any, redis_conn) -> None:
     client, processor, clock = stack
     with responses.RequestsMock() as rsps:

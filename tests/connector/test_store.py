@@ -96,3 +96,20 @@ def test_rows_sharing_an_event_id_resolve_the_same_whatever_their_order() -> Non
     second = store.decode_record("zd", "77", [rows[0], rows[2], rows[1]], {})
     assert first.events == second.events == [opened, reply]
     assert first.stored_rows == 3
+
+
+def test_a_restore_undoes_the_deletion_for_the_store() -> None:
+    t0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+    def event(event_id: str, kind: EventKind, hours: int, **fields: object) -> TicketEvent:
+        return TicketEvent(event_id, "T-1", kind, t0 + timedelta(hours=hours), Role.AGENT, fields)
+
+    created = event("c", EventKind.CREATED, 0, status="open")
+    deleted, restored = event("d", EventKind.DELETED, 1), event("r", EventKind.RESTORED, 2)
+    assert store.is_deleted([created, deleted]) and store.last_status([created, deleted]) == "closed"
+    # Delivered in any order, a restore after the deletion means the ticket exists, as it was.
+    for log in ([created, deleted, restored], [restored, created, deleted]):
+        assert not store.is_deleted(log) and store.last_status(log) == "open" and not store.is_finished(log)
+    again = event("d2", EventKind.DELETED, 3)
+    assert store.is_deleted([created, deleted, restored, again])
+    assert store.decode_event("T-1", store.encode_event(restored)) == restored
