@@ -93,7 +93,46 @@ def accept(
         orjson.dumps(kept_headers(headers)),
         repr(received_at.timestamp()),
     )
-    return bool(_ACCEPT(keys, args, client=conn))
+    return bool(_run_accept(conn, keys, args))
+
+
+def _run_accept(conn: redis.Redis, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+    """The script through redis-py's Script, or, on a client that holds one connection (the receiver's),
+    sent straight on that connection.
+
+    The receiver's per-delivery CPU is what bounds its throughput. redis-py's generic command path
+    (Script -> evalsha -> execute_command -> retry wrapper -> pack -> parse callbacks) costs more
+    user CPU than the rest of the enqueue (measured in bench/receiver_bench.py, docs/benchmarks.md);
+    the held connection's own send/read keep redis-py's socket handling, health check, reply parser
+    and error types, and a NOSCRIPT reply (a restarted server) loads the script once through Script.
+    """
+    connection = getattr(conn, "connection", None)  # set on single_connection_client=True clients
+    if connection is None:
+        return _ACCEPT(keys, args, client=conn)
+    command = _pack(_EVALSHA, _ACCEPT_SHA, b"%d" % len(keys), *map(_bulk, keys), *map(_bulk, args))
+    with conn.single_connection_lock:  # as redis-py does for a client threads share
+        # On a socket error both calls drop the connection; the next command reconnects.
+        connection.send_packed_command([command])
+        try:
+            return connection.read_response()
+        except redis.exceptions.NoScriptError:  # a restarted or flushed server: load it, once
+            pass
+    return _ACCEPT(keys, args, client=conn)
+
+
+_EVALSHA = b"EVALSHA"
+_ACCEPT_SHA = _ACCEPT.sha.encode()
+
+
+def _bulk(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return value.encode() if isinstance(value, str) else repr(value).encode()  # int: as redis-py packs it
+
+
+def _pack(*parts: bytes) -> bytes:
+    """One command in the Redis protocol (RESP): an array of bulk strings."""
+    return b"".join([b"*%d\r\n" % len(parts), *(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)])
 
 
 @functools.cache

@@ -136,3 +136,55 @@ def test_raw_must_be_text_or_bytes(redis_conn: redis.Redis) -> None:
     with pytest.raises(ValueError, match="raw must be the payload's JSON text .str or bytes., got dict"):
         _accept(redis_conn, raw={"a": 1})
     assert redis_conn.xlen(store.STREAM) == 0
+
+
+# The receiver's held connection (single_connection_client) sends the script itself (intake._run_accept).
+
+
+def _held(conn: redis.Redis) -> redis.Redis:
+    return redis.Redis(connection_pool=conn.connection_pool, single_connection_client=True)
+
+
+def test_a_held_connection_queues_the_same_entry_as_the_generic_path(redis_conn: redis.Redis) -> None:
+    headers = {"Content-Type": "application/json", "X-Atlassian-Webhook-Identifier": "é-1"}
+    assert _accept(redis_conn, "g-1", headers=headers, dedupe_ttl_s=77, raw=b'{"a": "\xc3\xa9"}')
+    assert _accept(_held(redis_conn), "h-1", headers=headers, dedupe_ttl_s=77, raw=b'{"a": "\xc3\xa9"}')
+    (_, generic), (_, held) = redis_conn.xrange(store.STREAM)
+    assert {**generic, b"d": b"h-1"} == held
+    assert redis_conn.ttl(store.dedupe_key("acme", "h-1")) == 77
+    assert _accept(_held(redis_conn), "h-1") is False  # and dedupes like it
+
+
+def test_a_held_connection_reloads_the_script_after_the_server_lost_it(redis_conn: redis.Redis) -> None:
+    held = _held(redis_conn)
+    assert _accept(held, "s-1")
+    redis_conn.script_flush()  # as after a restart without persistence of scripts
+    assert _accept(held, "s-2") is True
+    assert _accept(held, "s-2") is False
+    assert redis_conn.xlen(store.STREAM) == 2
+
+
+def test_a_held_connection_reconnects_after_the_server_closed_it(redis_conn: redis.Redis) -> None:
+    held = _held(redis_conn)
+    assert _accept(held, "k-1")
+    redis_conn.client_kill_filter(_type="normal", skipme=True)
+    with pytest.raises(redis.ConnectionError):
+        _accept(held, "k-2")  # noticed on this command (the receiver retries once)
+    assert _accept(held, "k-2") is True
+    assert redis_conn.xlen(store.STREAM) == 2
+
+
+def test_the_protocol_packing_matches_redis_py() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+    from redis.connection import Connection
+
+    from connector.intake import _bulk, _pack
+
+    connection = Connection()
+
+    @given(st.lists(st.one_of(st.binary(), st.text(), st.integers()), max_size=12))
+    def check(args: list) -> None:
+        assert _pack(b"EVALSHA", *map(_bulk, args)) == b"".join(connection.pack_command("EVALSHA", *args))
+
+    check()
