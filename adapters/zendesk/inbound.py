@@ -61,9 +61,10 @@ class Context:
 
     def make(self, kind: EventKind, fields: Mapping[str, Any], **kw: Any) -> TicketEvent:
         actor = kw.pop("actor", None) or actor_of_change(self.detail, self.settings)
+        event_id = kw.pop("event_id", None) or self.event_id
         if self.created_at is not None:
             fields = {**fields, "created_at": self.created_at}
-        return TicketEvent(self.event_id, self.ticket_id, kind, self.at, actor, fields, **kw)
+        return TicketEvent(event_id, self.ticket_id, kind, self.at, actor, fields, **kw)
 
 
 # ---------------------------------------------------------------- value mapping
@@ -166,7 +167,9 @@ def snapshot(detail: Mapping[str, Any], settings: ZendeskSettings, path: str) ->
 
 
 def _created(c: Context) -> list[TicketEvent]:
-    return [c.make(EventKind.CREATED, snapshot(c.detail, c.settings, "$.detail.status"))]
+    # The id the trigger body and backfill give the same creation, so all three dedupe.
+    return [c.make(EventKind.CREATED, snapshot(c.detail, c.settings, "$.detail.status"),
+                   event_id=f"zendesk:{c.ticket_id}:created")]
 
 
 def _status(c: Context) -> list[TicketEvent]:
@@ -206,7 +209,10 @@ def _comment(c: Context) -> list[TicketEvent]:
         opt_id(c.detail.get("requester_id")),
         c.settings,
     )
-    return [c.make(EventKind.COMMENTED, {}, actor=role, public=bool(comment["is_public"]))]
+    # Keyed by the comment's own id (as trigger bodies and backfill key it), else by the event's.
+    comment_id = opt_id(comment.get("id"))
+    event_id = f"zendesk:{c.ticket_id}:comment:{comment_id}" if comment_id else None
+    return [c.make(EventKind.COMMENTED, {}, actor=role, public=bool(comment["is_public"]), event_id=event_id)]
 
 
 def _deleted(c: Context) -> list[TicketEvent]:

@@ -52,7 +52,7 @@ def ev(
 EXPECTED: dict[str, list[dict[str, Any]]] = {
     "event_ticket_created": [
         ev(
-            "zendesk:cbe4028c-7239-495d-b020-f22348516046",
+            "zendesk:5158:created",
             "created",
             "2026-11-23T09:12:07.672717+00:00",
             "requester",
@@ -143,7 +143,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     ],
     "event_comment_added_agent": [
         ev(
-            "zendesk:d4f5c389-8f4a-4c2e-a1b9-8e4f39c71d52",
+            "zendesk:5158:comment:14543565489940",
             "commented",
             "2026-11-23T10:15:30.123456+00:00",
             "agent",
@@ -152,7 +152,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     ],
     "event_comment_added_requester": [
         ev(
-            "zendesk:e5a6d49a-9a5b-4d3f-b2ca-9f5a4ad82e63",
+            "zendesk:5158:comment:14543565490001",
             "commented",
             "2026-11-23T12:01:02+00:00",
             "requester",
@@ -161,7 +161,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     ],
     "event_comment_added_private_note": [
         ev(
-            "zendesk:f6b7e5ab-0b6c-4e4a-83db-a06b5be93f74",
+            "zendesk:5158:comment:14543565490002",
             "commented",
             "2026-11-23T12:05:00+00:00",
             "agent",
@@ -170,7 +170,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     ],
     "event_comment_added_connector": [
         ev(
-            "zendesk:a7c8f6bc-1c7d-4f5b-94ec-b17c6cfa4085",
+            "zendesk:5158:comment:14543565490003",
             "commented",
             "2026-11-23T13:00:01+00:00",
             "connector",
@@ -179,7 +179,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     ],
     "event_comment_added_marker_only": [
         ev(
-            "zendesk:b8d907cd-2d8e-406c-a5fd-c28d7d0b5196",
+            "zendesk:5158:comment:14543565490004",
             "commented",
             "2026-11-23T13:05:00+00:00",
             "connector",
@@ -517,3 +517,17 @@ def test_dropped_events_are_logged_apart(name: str, event: str, caplog: pytest.L
     [record] = caplog.records
     assert record.getMessage() == event
     assert record.event_type == load(name)["type"]
+
+
+def test_event_and_trigger_webhooks_give_a_creation_the_same_id() -> None:
+    # Either webhook kind (and backfill) may report one creation: one id, so the event log keeps one.
+    by_event = check_fixture("event_ticket_created")
+    by_trigger = check_fixture("trigger_ticket_created")
+    created = [e["event_id"] for e in by_event + by_trigger if e["kind"] == "created"]
+    assert created == ["zendesk:5158:created", "zendesk:5158:created"]
+
+
+def test_an_event_webhook_comment_is_keyed_by_the_comment_id() -> None:
+    payload = json.loads(fixture_bytes("event_comment_added_agent"))
+    (event,) = check_fixture("event_comment_added_agent")
+    assert event["event_id"] == f"zendesk:5158:comment:{payload['event']['comment']['id']}"
