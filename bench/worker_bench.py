@@ -67,7 +67,7 @@ _CREATED, _COMMENT, _STATUS = (
 )
 
 
-def _jira_time(at: datetime) -> str:
+def jira_time(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
 
 
@@ -76,7 +76,7 @@ def ticket_payloads(issue: str, created: datetime, count: int) -> list[tuple[str
     out = []
     p = copy.deepcopy(_CREATED)
     p["issue"]["id"], p["issue"]["key"] = issue, f"SUP-{issue}"
-    p["issue"]["fields"]["created"] = _jira_time(created)
+    p["issue"]["fields"]["created"] = jira_time(created)
     p["timestamp"] = int(created.timestamp() * 1000)
     out.append((f"{issue}-0", p))
     for i in range(1, count):
@@ -87,7 +87,7 @@ def ticket_payloads(issue: str, created: datetime, count: int) -> list[tuple[str
         else:
             p = copy.deepcopy(_COMMENT)
             p["comment"]["id"] = f"{issue}{i:03d}"
-            p["comment"]["created"] = p["comment"]["updated"] = _jira_time(at)
+            p["comment"]["created"] = p["comment"]["updated"] = jira_time(at)
         p["issue"]["id"], p["issue"]["key"] = issue, f"SUP-{issue}"
         p["timestamp"] = int(at.timestamp() * 1000)
         out.append((f"{issue}-{i}", p))

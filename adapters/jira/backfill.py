@@ -64,7 +64,7 @@ class JiraBackfill:
         if since.tzinfo is None:
             raise ValueError(f"backfill: since {since!r} must be timezone-aware")
         for issue in self.client.iter_issues(search_jql(self.cfg, since), FIELDS):
-            updated = inbound._jira_time((issue.get("fields") or {}).get("updated"))
+            updated = inbound.jira_time((issue.get("fields") or {}).get("updated"))
             if updated is None or updated >= since:
                 yield issue
 
@@ -129,7 +129,7 @@ def issue_events(
     categories = categories or {}
     tid = str(issue["id"])
     fields = issue.get("fields") or {}
-    created_at = inbound._jira_time(fields.get("created"))
+    created_at = inbound.jira_time(fields.get("created"))
     if created_at is None:
         raise ValueError(f"jira issue {tid}: no readable `created` field")
     shell = {"id": tid, "key": issue.get("key"), "fields": fields}
@@ -140,7 +140,7 @@ def issue_events(
     made = inbound.normalise(cfg, creation, {})
     events = [dataclasses.replace(e, fields={**e.fields, **at_creation}) for e in made]
     for history in histories:
-        at = inbound._jira_time(history.get("created"))
+        at = inbound.jira_time(history.get("created"))
         if at is None or not history.get("items"):
             continue
         payload = {
@@ -155,7 +155,7 @@ def issue_events(
             for e in inbound.normalise(cfg, payload, {})
         ]
     for comment in comments:
-        at = inbound._jira_time(comment.get("created")) or created_at
+        at = inbound.jira_time(comment.get("created")) or created_at
         payload = {"webhookEvent": "comment_created", "timestamp": _epoch_ms(at), "comment": comment,
                    "issue": shell}
         events += inbound.normalise(cfg, payload, {})
@@ -169,7 +169,7 @@ def fields_at_creation(cfg: JiraConfig, fields: Payload, histories: list[Payload
         for item in reversed(history.get("items") or []):
             undo = {**item, "from": item.get("to"), "to": item.get("from"),
                     "fromString": item.get("toString"), "toString": item.get("fromString")}
-            out.update(inbound._changed_fields(cfg, [undo], fields))
+            out.update(inbound.changed_fields(cfg, [undo], fields))
     return out
 
 

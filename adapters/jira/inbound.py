@@ -196,7 +196,7 @@ def ticket_id(payload: Mapping[str, Any]) -> str | None:
 # ---------------------------------------------------------------- normalisation
 
 
-def _jira_time(value: Any) -> datetime | None:
+def jira_time(value: Any) -> datetime | None:
     """Jira's "2026-11-27T10:15:30.000+0000" (also with a colon in the offset)."""
     if not isinstance(value, str):
         return None
@@ -225,7 +225,7 @@ def created_at(fields: Mapping[str, Any]) -> dict[str, Any]:
     raw = fields.get("created")
     if raw is None:
         return {}
-    when = _jira_time(raw)
+    when = jira_time(raw)
     if when is None:  # the schema checked the form; this is an impossible date such as month 13
         raise PayloadError(f"not a Jira date-time: {raw!r}", "$.issue.fields.created")
     return {"created_at": when}
@@ -260,7 +260,7 @@ def _same_user(changed_to: str | None, current: Payload | None) -> str | None:
     return changed_to
 
 
-def _changed_fields(cfg: JiraConfig, items: list[Payload], fields: Payload) -> dict[str, Any]:
+def changed_fields(cfg: JiraConfig, items: list[Payload], fields: Payload) -> dict[str, Any]:
     out: dict[str, Any] = {}
     current = fields.get("status") or {}
     for item in items:
@@ -293,7 +293,7 @@ def _comment_event(cfg: JiraConfig, payload: Mapping[str, Any], tid: str) -> Tic
         event_id=f"jira:{tid}:comment:{comment['id']}",
         ticket_id=tid,
         kind=EventKind.COMMENTED,
-        at=_jira_time(comment.get("created")) or _epoch_ms(payload),
+        at=jira_time(comment.get("created")) or _epoch_ms(payload),
         actor=actor_role(cfg, comment.get("author"), fields, text),
         fields=created_at(fields),
         public=is_public(comment),
@@ -308,7 +308,7 @@ def _issue_created(cfg: JiraConfig, payload: Payload, headers: Headers) -> Event
             event_id=f"jira:{tid}:created",
             ticket_id=tid,
             kind=EventKind.CREATED,
-            at=_jira_time(fields.get("created")) or _epoch_ms(payload),
+            at=jira_time(fields.get("created")) or _epoch_ms(payload),
             actor=actor_role(cfg, payload.get("user"), fields),
             fields={**snapshot(cfg, fields), **created_at(fields)},
         )
@@ -320,7 +320,7 @@ def _issue_updated(cfg: JiraConfig, payload: Payload, headers: Headers) -> Event
     fields = payload["issue"].get("fields") or {}
     events: list[TicketEvent] = []
     changelog = payload.get("changelog") or {}
-    changed = _changed_fields(cfg, changelog.get("items") or [], fields)
+    changed = changed_fields(cfg, changelog.get("items") or [], fields)
     if changed:
         has_id = changelog.get("id") not in (None, "")
         base = f"jira:{tid}:changelog:{changelog['id']}" if has_id else delivery_id(headers, payload)
