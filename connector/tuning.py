@@ -35,6 +35,10 @@ class PipelineSettings:
     timer_poll_s: float = 0.25
     timer_batch: int = 1000
     heartbeat_ttl_s: float = 15.0
+    # A batch still running after this long is presumed hung (a stuck call, a deadlock): the heartbeat
+    # stops re-claiming its entries, so other workers take them over after reclaim_idle_s. Far above
+    # a slow batch's time (200 tickets, write-backs with timeouts and Retry-After waits).
+    batch_timeout_s: float = 900.0
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -51,15 +51,18 @@ return n
 
 
 class InFlight:
-    """Ids of the stream entries the worker is processing, shared with its heartbeat thread."""
+    """Ids of the stream entries the worker is processing, and since when, shared with its heartbeat
+    thread."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ids: tuple[str, ...] = ()
+        self._since = 0.0
 
     def set(self, entries: list[tuple[Any, Any]]) -> None:
         with self._lock:
             self._ids = tuple(store.text(i) or "" for i, _ in entries)
+            self._since = time.monotonic()
 
     def clear(self) -> None:
         with self._lock:
@@ -68,6 +71,11 @@ class InFlight:
     def ids(self) -> tuple[str, ...]:
         with self._lock:
             return self._ids
+
+    def running_for(self) -> float:
+        """Seconds the current batch has been running (0 when there is none)."""
+        with self._lock:
+            return time.monotonic() - self._since if self._ids else 0.0
 
 
 def touch(conn: redis.Redis, name: str, ids: tuple[str, ...] | list[str]) -> int:
@@ -154,7 +162,7 @@ def run_worker(
     inflight = InFlight()
     beat = threading.Thread(
         target=_heartbeat,
-        args=(conn, name, stopper.event, inflight, _touch_every(settings)),
+        args=(conn, name, stopper.event, inflight, _touch_every(settings), settings.batch_timeout_s),
         name="sla-heartbeat",
         daemon=True,
     )
@@ -228,16 +236,28 @@ def _touch_every(settings: PipelineSettings) -> float:
 
 
 def _heartbeat(
-    conn: redis.Redis, name: str, stop: threading.Event, inflight: InFlight, every: float = 2.0
+    conn: redis.Redis, name: str, stop: threading.Event, inflight: InFlight, every: float = 2.0,
+    batch_timeout_s: float = float("inf"),
 ) -> None:
-    """Beat from a thread, so a batch of slow write-backs neither looks dead nor gets reclaimed."""
+    """Beat from a thread, so a batch of slow write-backs neither looks dead nor gets reclaimed; a
+    batch running longer than `batch_timeout_s` is left to be reclaimed (its worker looks hung)."""
     last_beat = 0.0
+    reported: tuple[str, ...] = ()
     while not stop.is_set():
         try:
             if time.monotonic() - last_beat >= 2.0:
                 status.heartbeat_worker(conn, name)
                 last_beat = time.monotonic()
-            touch(conn, name, inflight.ids())
+            ids = inflight.ids()
+            if inflight.running_for() <= batch_timeout_s:
+                touch(conn, name, ids)
+            elif ids != reported:
+                reported = ids
+                log.error(
+                    "batch timed out: its entries are left for other workers to reclaim",
+                    extra={"event": "batch_timeout", "worker": name, "entries": len(ids),
+                           "timeout_s": batch_timeout_s},
+                )
         except redis.RedisError:
             log.warning("heartbeat failed", extra={"event": "heartbeat_failed", "worker": name})
         stop.wait(every)

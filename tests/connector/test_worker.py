@@ -279,6 +279,52 @@ def test_a_live_workers_slow_batch_is_not_reclaimed(redis_conn: redis.Redis) -> 
     assert failed.list_failed(redis_conn) == []
 
 
+class _HungEvaluator(CountingEvaluator):
+    """A batch that never ends on its own (a stuck call), until the test releases it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.release.wait(30)
+        return super().__call__(*args, **kwargs)
+
+
+def test_a_hung_batch_is_left_for_other_workers_after_the_batch_timeout(redis_conn: redis.Redis,
+                                                                          caplog) -> None:
+    ensure_group(redis_conn)
+    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
+    settings = PipelineSettings(reclaim_idle_s=0.6, batch_timeout_s=1.0, max_deliveries=3)
+    hung = _HungEvaluator()
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_worker, args=(day_config(), redis_conn),
+        kwargs={"with_scheduler": False, "name": "stuck", "settings": settings, "stop": stop,
+                "evaluator": hung},
+    )
+    worker.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not redis_conn.xpending(store.STREAM, store.GROUP)["pending"]:
+            assert time.monotonic() < deadline, "the worker never read the entry"
+            time.sleep(0.01)
+        time.sleep(0.5)
+        assert reclaim(redis_conn, "other", settings) == []  # within the timeout: still its own
+        taken: list = []
+        deadline = time.monotonic() + 5
+        while not taken:  # past the timeout the heartbeat lets go; idle time then grows
+            assert time.monotonic() < deadline, "the hung batch was never released"
+            time.sleep(0.1)
+            taken = reclaim(redis_conn, "other", settings)
+        assert [store.text(f[b"d"]) for _, f in taken] == ["d1"]
+        assert any(r.__dict__.get("event") == "batch_timeout" for r in caplog.records)
+    finally:
+        hung.release.set()
+        stop.set()
+        worker.join(10)
+
+
 def test_touch_resets_only_the_callers_own_entries(redis_conn: redis.Redis, caplog) -> None:
     ensure_group(redis_conn)
     post(redis_conn, "d1", "T-1", [created("T-1", T0)])
