@@ -68,13 +68,26 @@ def parse_json(body: bytes) -> tuple[Any, bytes | None]:
 
     Products send UTF-8 (RFC 8259), which orjson parses (a few times faster than json; the receiver's
     hot path). Anything orjson refuses gets a second chance from json.loads, which also reads UTF-16/32,
-    a UTF-8 BOM, NaN and integers beyond 64 bits, as the receiver always did; such a payload is queued
-    re-serialised (bytes None).
+    a UTF-8 BOM, NaN, lone surrogate escapes and integers beyond 64 bits, as the receiver always did;
+    a UTF-16/32 or BOM body is queued re-serialised (bytes None).
     """
     try:
         return orjson.loads(body), body
     except orjson.JSONDecodeError:
-        return json.loads(body), None
+        payload = json.loads(body)
+    # UTF-8 that orjson refused (a lone surrogate escape: half an emoji cut off by the product, NaN, a
+    # huge integer) is queued as received; the workers' json.loads reads it.
+    return payload, body if _plain_utf8(body) else None
+
+
+def _plain_utf8(body: bytes) -> bool:
+    if body.startswith(b"\xef\xbb\xbf"):  # a BOM: json.loads(str) would refuse it
+        return False
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _mimetype(content_type: str) -> str:

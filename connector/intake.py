@@ -82,7 +82,7 @@ def accept(
         raise ValueError(
             f"accept: raw must be the payload's JSON text (str or bytes), got {type(raw).__name__}")
     ttl = dedupe_ttl_s if dedupe_ttl_s is not None else _default_ttl()
-    body = raw if raw is not None else json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    body = raw if raw is not None else _serialise(payload)
     keys = (store.dedupe_key(instance, delivery_id), store.STREAM, store.LAST_EVENT)
     args = (
         int(ttl),
@@ -133,6 +133,14 @@ def _bulk(value: Any) -> bytes:
 def _pack(*parts: bytes) -> bytes:
     """One command in the Redis protocol (RESP): an array of bulk strings."""
     return b"".join([b"*%d\r\n" % len(parts), *(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)])
+
+
+def _serialise(payload: Any) -> bytes:
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (half an emoji) has no UTF-8: escape it as \udxxx
+        return json.dumps(payload, separators=(",", ":")).encode()
 
 
 @functools.cache

@@ -46,7 +46,9 @@ def search_jql(cfg: JiraConfig, since: datetime) -> str:
     day = (since.astimezone(UTC) - timedelta(days=1)).date().isoformat()
     updated = f'updated >= "{day}"'
     scope = f"({cfg.webhook_jql}) AND {updated}" if cfg.webhook_jql else updated
-    return f"{scope} ORDER BY updated ASC"
+    # A stable order: by `updated`, an issue changed during the run would move to the end and shift
+    # the others, so offset paging (Data Center's startAt) would skip one at a page boundary.
+    return f"{scope} ORDER BY created ASC, key ASC"
 
 
 class JiraBackfill:
@@ -60,7 +62,7 @@ class JiraBackfill:
         self._categories: dict[str, str] | None = None
 
     def tickets_since(self, since: datetime) -> Iterator[dict[str, Any]]:
-        """Issues updated at or after `since` within the instance's webhook JQL, least recent first."""
+        """Issues updated at or after `since` within the instance's webhook JQL, oldest created first."""
         if since.tzinfo is None:
             raise ValueError(f"backfill: since {since!r} must be timezone-aware")
         for issue in self.client.iter_issues(search_jql(self.cfg, since), FIELDS):

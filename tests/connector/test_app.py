@@ -523,3 +523,12 @@ def test_a_content_length_that_is_not_a_number_is_ignored_as_werkzeug_ignores_it
     statuses = []
     out = b"".join(client.application(environ, lambda status, _headers: statuses.append(status)))
     assert statuses == ["202 ACCEPTED"], out
+
+
+def test_a_lone_surrogate_escape_is_accepted_and_queued_as_received(client: FlaskClient,
+                                                                    redis_conn: redis.Redis) -> None:
+    # Half an emoji, cut off by the product's truncation: orjson refuses it, json.loads reads it.
+    body = b'{"id": "d-sur", "ticket": "T-1", "note": "cut \\ud83d"}'
+    assert post(client, body).status_code == 202
+    assert redis_conn.xrange("sla:stream")[0][1][b"p"] == body
+    assert post(client, body).status_code == 200  # the product's retry: a duplicate, not a 500

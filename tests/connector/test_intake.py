@@ -188,3 +188,9 @@ def test_the_protocol_packing_matches_redis_py() -> None:
         assert _pack(b"EVALSHA", *map(_bulk, args)) == b"".join(connection.pack_command("EVALSHA", *args))
 
     check()
+
+
+def test_a_payload_with_a_lone_surrogate_is_queued_escaped(redis_conn: redis.Redis) -> None:
+    assert _accept(redis_conn, payload={"note": "cut \ud83d", "é": 1})
+    stored = redis_conn.xrange(store.STREAM)[0][1][b"p"]
+    assert json.loads(stored) == {"note": "cut \ud83d", "é": 1}

@@ -141,7 +141,7 @@ def test_cloud_search_follows_next_page_token_with_the_instance_jql() -> None:
     assert len(searches) == 2
     first = searches[0].params
     # The instance's webhook JQL scopes it; a day early (JQL dates are in the user's zone).
-    assert first["jql"] == '(project = SUP) AND updated >= "2026-11-20" ORDER BY updated ASC'
+    assert first["jql"] == '(project = SUP) AND updated >= "2026-11-20" ORDER BY created ASC, key ASC'
     assert "nextPageToken" not in first and searches[1].params["nextPageToken"] == "CAEaAggD"
     assert set(first["fields"].split(",")) == set(backfill.FIELDS)
     # The statuses are read once for the whole run.
@@ -150,7 +150,7 @@ def test_cloud_search_follows_next_page_token_with_the_instance_jql() -> None:
 
 def test_without_webhook_jql_every_project_is_searched() -> None:
     cfg = adapter(CLOUD_CONFIG, webhook_jql=None).cfg
-    assert backfill.search_jql(cfg, SINCE) == 'updated >= "2026-11-20" ORDER BY updated ASC'
+    assert backfill.search_jql(cfg, SINCE) == 'updated >= "2026-11-20" ORDER BY created ASC, key ASC'
 
 
 def test_issues_updated_before_since_are_left_out() -> None:
