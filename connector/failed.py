@@ -8,6 +8,10 @@ Two kinds of entries, in the hash `sla:failed` (id -> JSON):
   attempts (and any `gone` mark and refused effects) and looks at it again.
   `retry ticket:<instance>:<ticket>` also works for a stored ticket that is not in the registry
   (e.g. one marked gone, or one with refused effects).
+Tickets holding effects the product refused (a value it would not take: see connector/retries.py)
+are not failures, but `list` shows them (kind "refused", with each effect's reason) from the set
+`sla:refused`, and `retry --all` replays them too: the refusal may come from the setup (a priority
+or field the product lacks) and be fixed since.
 A ticket that fails does not block others: the worker records it here and moves on.
 """
 
@@ -76,18 +80,47 @@ def record_ticket(
 
 
 def list_failed(conn: redis.Redis) -> list[dict]:
-    """Every failed entry, oldest first (without the raw payload, which may be large)."""
+    """Every failed entry, oldest first (without the raw payload, which may be large), then the
+    tickets holding effects the product refused (kind "refused", not in the registry themselves)."""
     out = []
     for raw in conn.hvals(store.FAILED):
         entry = json.loads(raw)
         entry.pop("fields", None)
         out.append(entry)
+    listed = {entry["id"] for entry in out}
+    for entry_id in sorted(store.text(m) or "" for m in conn.smembers(store.REFUSED)):
+        if entry_id not in listed and (entry := _refused_entry(conn, entry_id)) is not None:
+            out.append(entry)
     return sorted(out, key=lambda e: (e["failed_at"], e["id"]))
+
+
+def _refused_entry(conn: redis.Redis, entry_id: str) -> dict | None:
+    """A listing of a ticket's refused effects ("effect key: reason; ..."), None when it has none left."""
+    _, _, rest = entry_id.partition(":")
+    instance, _, ticket = rest.rpartition(":")
+    tk = store.ticket_key(instance, ticket)
+    refusals = {
+        (store.text(k) or "").removeprefix(store.LEDGER_REJECTED): store.decode_rejection(store.text(v) or "")
+        for k, v in conn.hgetall(tk).items()
+        if (store.text(k) or "").startswith(store.LEDGER_REJECTED)
+    }
+    if not refusals:
+        return None
+    return {
+        "id": entry_id, "kind": "refused", "instance": instance, "ticket": ticket, "delivery": None,
+        "error": "; ".join(f"{key}: {r.get('reason', '')}" for key, r in sorted(refusals.items()))[:2000],
+        "attempts": 0, "failed_at": min(float(r.get("at") or 0) for r in refusals.values()),
+    }
 
 
 def _select(conn: redis.Redis, ids: Sequence[str] | None) -> list[tuple[str, dict]]:
     if ids is None:
-        return [(store.text(k) or "", json.loads(v)) for k, v in conn.hgetall(store.FAILED).items()]
+        chosen = {store.text(k) or "": json.loads(v) for k, v in conn.hgetall(store.FAILED).items()}
+        for member in conn.smembers(store.REFUSED):  # tickets with refused effects, for `retry --all`
+            entry_id = store.text(member) or ""
+            if entry_id not in chosen and (known := _stored_ticket(conn, entry_id)) is not None:
+                chosen[entry_id] = known
+        return list(chosen.items())
     ids = list(ids)
     if not ids:
         return []
@@ -135,6 +168,7 @@ def retry_failed(conn: redis.Redis, ids: Sequence[str] | None = None) -> int:
             refused = [k for k in conn.hkeys(tk) if (store.text(k) or "").startswith(store.LEDGER_REJECTED)]
             pipe.hdel(tk, store.META + "attempts", store.META + "gone", store.META + "gone_at", *refused)
             pipe.xadd(store.STREAM, {"k": "t", "i": entry["instance"], "t": entry["ticket"], "x": "1"})
+            pipe.srem(store.REFUSED, entry_id)
         pipe.hdel(store.FAILED, entry_id)
         pipe.execute()
         count += 1
@@ -146,10 +180,16 @@ def purge_failed(conn: redis.Redis, ids: Sequence[str] | None = None) -> int:
     if ids is None:
         pipe = conn.pipeline(transaction=True)  # count and delete the same entries
         pipe.hlen(store.FAILED)
-        pipe.delete(store.FAILED)
+        pipe.delete(store.FAILED, store.REFUSED)  # refusals stay in the tickets' ledgers, unlisted
         return int(pipe.execute()[0])
     ids = list(ids)
-    return int(conn.hdel(store.FAILED, *ids)) if ids else 0
+    if not ids:
+        return 0
+    pipe = conn.pipeline(transaction=True)
+    pipe.hdel(store.FAILED, *ids)
+    pipe.srem(store.REFUSED, *ids)
+    removed, unlisted = pipe.execute()
+    return max(int(removed), int(unlisted))
 
 
 def failed_count(conn: redis.Redis) -> int:

@@ -184,6 +184,9 @@ def record_rejected(
         for e in refused
     }
     conn.hset(store.ticket_key(record.instance, record.ticket), mapping=mapping)
+    # Listed by `failed list` and replayed by `failed retry --all`: a refusal may come from the setup
+    # (a priority or field the product lacks) and be worth trying again once it is fixed.
+    conn.sadd(store.REFUSED, failed.ticket_id(record.instance, record.ticket))
     for effect in refused:
         log.warning(
             "effect rejected by the product: not written, not retried",

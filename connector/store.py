@@ -38,6 +38,7 @@ STREAM = "sla:stream"
 GROUP = "workers"
 TIMERS = "sla:timers"
 FAILED = "sla:failed"
+REFUSED = "sla:refused"  # set of "ticket:<instance>:<ticket>" that hold refused effects (`failed list`)
 LAST_EVENT = "sla:last_event"
 COUNTERS = "sla:counters"
 LATENCY = "sla:latency"
@@ -210,10 +211,12 @@ class TicketRecord:
         return self.dry_ledger if dry_run else self.ledger
 
     def applied_keys(self, dry_run: bool) -> frozenset[str]:
-        """The keys `sla.evaluate` is given: written (or logged in dry-run) and refused effects."""
+        """The keys `sla.evaluate` is given: written (or logged in dry-run) and refused effects, and the
+        clocks whose breach was counted (`b:<clock key>`), so that a counted breach keeps its key."""
+        counted = (key[2:] for key in self.meta if key.startswith("b:"))
         if dry_run:
-            return frozenset(self.dry_ledger)
-        return frozenset({*self.ledger, *self.rejected})
+            return frozenset({*self.dry_ledger, *counted})
+        return frozenset({*self.ledger, *self.rejected, *counted})
 
 
 def decode_record(

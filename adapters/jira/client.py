@@ -42,11 +42,11 @@ class JiraClient:
         after some progress; the caller retries the rest. A value that cannot be written is refused
         without blocking the others, then raised as `EffectRejected` with what was applied: a value
         with no mapping (before any call); a 400 whose `errors` name a field of the PUT (the PUT is
-        sent again without the effects on that field); a 400 to a comment's POST. A 400 naming no
-        field of ours is an ordinary ApiError. A 404 is raised as an unconfirmed `NotFound`, never
-        confirmed by re-reading: Jira answers 404 when the service user lost *Browse projects* too
-        (while /myself still works), which no read tells from a deletion. Jira sends
-        `jira:issue_deleted` for a real one.
+        sent again without the effects on that field); a 400 to a comment's POST that names its
+        `body` only. A 400 naming no field of ours is an ordinary ApiError. A 404 is raised as an
+        unconfirmed `NotFound`, never confirmed by re-reading: Jira answers 404 when the service
+        user lost *Browse projects* too (while /myself still works), which no read tells from a
+        deletion. Jira sends `jira:issue_deleted` for a real one.
         """
         put: list[tuple[Effect, str, Any]] = []  # (effect, Jira field it writes, its part of the body)
         comments: list[Effect] = []
@@ -84,9 +84,13 @@ class JiraClient:
                         try:
                             self.http.request("POST", url, json=self.comment_body(effect))
                         except ApiError as exc:
-                            if not is_validation_error(exc):
+                            # Only a refused body (e.g. too long) is this comment's own fault. A 400
+                            # about its visibility (role, group, properties) is the instance's setup:
+                            # an ordinary error, retried and then in the failed registry, replayable.
+                            refused = validation_errors(exc)
+                            if not is_validation_error(exc) or set(refused) != {"body"}:
                                 raise
-                            rejected[effect.key] = str(exc)
+                            rejected[effect.key] = f"body: {refused['body']}"
                             continue
                     applied.append(effect)
             except ApiError as exc:

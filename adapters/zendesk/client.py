@@ -15,6 +15,7 @@ PUT is sent again without it; the rest is written, then `adapters.base.EffectRej
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -86,8 +87,10 @@ def refused_effects(exc: ApiError, sent: Sequence[Effect], deadline_field_id: in
             if field == "base":  # "Priority: is invalid" names its field in the text
                 field = text.partition(":")[0].strip().lower().replace(" ", "_")
             kind = _DETAIL_KINDS.get(field)
-            if kind is None and deadline_field_id is not None and str(deadline_field_id) in f"{key} {text}":
-                kind = EffectKind.SET_DUE
+            if kind is EffectKind.SET_DUE or (kind is None and deadline_field_id is not None):
+                # Only a detail that names the deadline field's id (as a whole number) is the due date's.
+                named_ids = re.findall(r"\d+", f"{key} {text}")
+                kind = EffectKind.SET_DUE if str(deadline_field_id) in named_ids else None
             if kind is not None:
                 named.setdefault(kind, []).append(text)
     return {e.key: "; ".join(named[e.kind]) for e in sent if e.kind in named}

@@ -33,8 +33,8 @@ WARN = f"comment:next_reply#{cycle_id('a2')}:warn"
 PRIORITIES = ("low", "normal", "high", "urgent")
 
 
-def reply_config() -> Config:
-    """Next reply within 2h on a 24x7 calendar; at 50% a comment."""
+def reply_config(escalate: bool = True) -> Config:
+    """Next reply within 2h on a 24x7 calendar; at 50% a comment (unless not `escalate`)."""
     from fakes import testdesk
 
     testdesk.register()
@@ -44,7 +44,7 @@ def reply_config() -> Config:
         "metrics": {"next_reply": {"calendar": "always", "targets": dict.fromkeys(PRIORITIES, "2h")}},
         "escalations": [
             {"name": "warn", "metric": "next_reply", "at": "50%", "actions": [{"comment": "reply soon"}]}
-        ],
+        ] if escalate else [],
     }
     raw = {
         "instances": {"desk": {"product": "testdesk", "dry_run": False, "base_url": BASE}},
@@ -125,3 +125,27 @@ def test_the_marker_check_still_stops_a_second_post_when_the_ledger_write_was_lo
         drain(redis_conn, processor, fire_timers_at=clock.now)
     assert len(desk.comments) == 1
     assert store.load_record(redis_conn, "desk", "T-1").ledger[WARN] == "posted"  # recorded again
+
+
+def test_a_counted_breach_keeps_its_key_when_a_late_agent_reply_arrives(redis_conn: redis.Redis) -> None:
+    # No escalation on next_reply: the ledger holds nothing for the cycle, only its counted breach.
+    from connector import status
+
+    config = reply_config(escalate=False)
+    clock = Clock(T0)
+    processor = Processor(redis_conn, config, clock=clock)
+    events = [created("T-1", T0, status="open", priority="high"), reply("a0", 5, "agent")]
+
+    def breaches() -> float:
+        return sum(status.counters(redis_conn).get("breaches", {}).values())
+
+    with responses.RequestsMock() as rsps:
+        Desk(rsps)  # the due date is written
+        post(redis_conn, "d1", "T-1", [*events, reply("r1", 60, "requester")])  # due 11:00
+        clock.now = (T0 + timedelta(minutes=200)).timestamp()
+        drain(redis_conn, processor)
+        assert breaches() == 1
+        post(redis_conn, "d2", "T-1", [reply("a1", 30, "agent")])  # written at 08:30, delivered now
+        clock.advance(60)
+        drain(redis_conn, processor)
+    assert breaches() == 1  # the same breach, counted once

@@ -124,7 +124,8 @@ def test_a_refused_value_is_recorded_once_and_the_rest_is_written(
     assert record.rejected[PRIORITY_KEY]["value"] == "high"
     assert record.rejected[PRIORITY_KEY]["reason"] == "priority: Specify a valid priority name."
     # Not a failure: no attempts counted, nothing in the failed registry, no effects_failed.
-    assert failed.list_failed(redis_conn) == [] and record.attempts == 0
+    assert failed.failed_count(redis_conn) == 0 and record.attempts == 0
+    assert [e["kind"] for e in failed.list_failed(redis_conn)] == ["refused"]  # listed, not failed
     counters = status.counters(redis_conn)
     assert "effects_failed" not in counters
     assert counters["effects_rejected"] == {
@@ -141,7 +142,7 @@ def test_a_refused_value_is_recorded_once_and_the_rest_is_written(
     assert len([r for r in jira.requests if r.method != "GET"]) == writes
     assert rejected_count(redis_conn) == 1
     assert len([r for r in caplog.records if getattr(r, "event", None) == "effect_rejected"]) == 1
-    assert failed.list_failed(redis_conn) == []
+    assert failed.failed_count(redis_conn) == 0
 
 
 def test_a_changed_value_for_a_refused_key_is_tried_again(redis_conn: redis.Redis, jira: FakeJira) -> None:
@@ -170,7 +171,7 @@ def test_a_value_with_no_mapping_is_rejected_before_any_call(redis_conn: redis.R
     record = store.load_record(redis_conn, "acme", ISSUE)
     assert "no Jira priority maps to 'urgent'" in record.rejected[PRIORITY_KEY]["reason"]
     assert record.ledger["tag:sla-breached"] == "present"
-    assert failed.list_failed(redis_conn) == [] and rejected_count(redis_conn) == 1
+    assert failed.failed_count(redis_conn) == 0 and rejected_count(redis_conn) == 1
     # The ticket API shows it, with when and why.
     state = ticket_state(redis_conn, processor.config, "acme", ISSUE, clock.dt)
     assert state["rejected"] == {
@@ -195,6 +196,24 @@ def test_failed_retry_forgets_the_refusals_so_a_fixed_mapping_is_tried(
     assert priority_puts(jira) == [{"name": "Highest"}, {"name": "Highest"}]
     record = store.load_record(redis_conn, "acme", ISSUE)
     assert record.ledger[PRIORITY_KEY] == "high" and record.rejected == {}
+
+
+def test_failed_list_shows_refusals_and_retry_all_replays_them(redis_conn: redis.Redis,
+                                                                 jira: FakeJira) -> None:
+    # A refusal can come from the setup (the priority does not exist yet): once the admin fixed it,
+    # `failed list` shows which tickets hold refusals and `failed retry --all` asks the product again.
+    clock = Clock(T0 + timedelta(seconds=1))
+    processor = Processor(redis_conn, jira_config(jira.url, "high"), clock=clock)
+    breach(redis_conn, processor, clock, jira)
+    (entry,) = failed.list_failed(redis_conn)
+    assert (entry["id"], entry["kind"], entry["ticket"]) == (f"ticket:acme:{ISSUE}", "refused", ISSUE)
+    assert entry["error"] == f"{PRIORITY_KEY}: priority: Specify a valid priority name."
+    assert failed.retry_failed(redis_conn) == 1  # --all
+    drain(redis_conn, processor)
+    assert priority_puts(jira) == [{"name": "Highest"}, {"name": "Highest"}]
+    assert failed.list_failed(redis_conn) == []
+    assert store.load_record(redis_conn, "acme", ISSUE).rejected == {}
+    assert failed.retry_failed(redis_conn) == 0  # nothing left to replay
 
 
 def test_dry_run_instances_record_no_rejections(redis_conn: redis.Redis, jira: FakeJira) -> None:

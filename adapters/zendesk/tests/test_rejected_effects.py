@@ -116,3 +116,20 @@ def test_a_closed_ticket_is_still_gone_not_rejected() -> None:
     responses.put(TICKET, status=422, json=closed)
     with pytest.raises(NotFound):
         adapter().client().apply("5158", [PRIO])
+
+
+def test_only_a_detail_naming_the_deadline_fields_id_is_the_due_dates() -> None:
+    from adapters.zendesk.client import refused_effects
+
+    due = Effect("due:resolution", EffectKind.SET_DUE, "2026-11-27T17:00:00+00:00")
+
+    def refusal(**details: str) -> ApiError:
+        exc = ApiError("PUT /api/v2/tickets/5158: HTTP 422", 422)
+        exc.body = invalid(**details)
+        return exc
+
+    # A number that merely contains the id, or another custom field, is not the deadline's.
+    assert refused_effects(refusal(requester="Requester: 3600123 is suspended"), [due], 360012) == {}
+    assert refused_effects(refusal(custom_fields="Region (555): is not a valid option"), [due], 360012) == {}
+    named = refused_effects(refusal(custom_fields="Due (360012): is not a valid date"), [due], 360012)
+    assert list(named) == [due.key]
