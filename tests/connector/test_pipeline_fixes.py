@@ -243,7 +243,8 @@ def test_a_bad_value_does_not_stop_the_later_escalations(redis_conn: redis.Redis
     assert len(posts) == 1 and "still open" in posts[0].request.body.decode()
     assert clock.now >= (T0 + timedelta(hours=1, seconds=10)).timestamp()
     # The bad value is recorded once as rejected, naming the effect; the ticket is not failed.
-    assert failed.list_failed(redis_conn) == []
+    assert failed.failed_count(redis_conn) == 0
+    assert [e["kind"] for e in failed.list_failed(redis_conn)] == ["refused"]
     record = store.load_record(redis_conn, "desk", "T-1")
     [(key, rejection)] = record.rejected.items()
     assert key.startswith("action:") and rejection["value"] == "critical"
