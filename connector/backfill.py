@@ -112,6 +112,7 @@ def run(
     *,
     dry_run: bool = False,
     limit: int | None = None,
+    include_solved: bool = False,
 ) -> Iterator[TicketOutcome]:
     """Backfill `instance`: one outcome per ticket updated since `since` (at most `limit` tickets).
 
@@ -128,11 +129,13 @@ def run(
         except (NotFound, InboundError, ValueError) as exc:
             yield TicketOutcome(tid, skipped=f"{type(exc).__name__}: {exc}", error=True)
             continue
-        yield append_events(conn, instance.name, tid, events, now.timestamp(), dry_run=dry_run)
+        yield append_events(conn, instance.name, tid, events, now.timestamp(), dry_run=dry_run,
+                            include_solved=include_solved)
 
 
 def append_events(
-    conn: Any, instance: str, ticket: str, events: list[TicketEvent], now_epoch: float, *, dry_run: bool
+    conn: Any, instance: str, ticket: str, events: list[TicketEvent], now_epoch: float, *, dry_run: bool,
+    include_solved: bool = False,
 ) -> TicketOutcome:
     """Append the events the ticket's log lacks and schedule a look at `now_epoch` (not in a dry run)."""
     key = store.events_key(instance, ticket)
@@ -143,6 +146,11 @@ def append_events(
         return TicketOutcome(ticket, len(events), skipped=why, error=True)
     if not stored and store.is_deleted(events):
         return TicketOutcome(ticket, len(events), skipped="deleted, and not tracked")
+    if not stored and not include_solved and store.is_finished(events):
+        # Its clocks have stopped: evaluating it now would only write labels and due dates onto
+        # finished work (and notify its watchers). Opt in for complete reports.
+        why = "solved or closed, and not tracked (--include-solved takes it too)"
+        return TicketOutcome(ticket, len(events), skipped=why)
     held = {e.event_id: e for e in stored}
     # Compare in the stored form (epoch precision, canonical fields), by the evaluation's own rule.
     incoming = [store.decode_event(ticket, store.encode_event(e)) for e in events]

@@ -25,6 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                           "(default: %(default)s)")
     cmd.add_argument("--dry-run", action="store_true", help="read and print only; write nothing to Redis")
     cmd.add_argument("--limit", type=_positive, metavar="N", help="stop after N tickets")
+    cmd.add_argument("--include-solved", action="store_true",
+                     help="also take tickets already solved or closed that the connector does not track "
+                          "(default: skip them: their clocks have stopped)")
 
 
 def _positive(text: str) -> int:
@@ -49,7 +52,8 @@ def cmd_backfill(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     conn = _redis(config)
     tickets = events = new = skipped = failed = 0
     try:
-        for outcome in backfill.run(conn, inst, since, now, dry_run=args.dry_run, limit=args.limit):
+        for outcome in backfill.run(conn, inst, since, now, dry_run=args.dry_run, limit=args.limit,
+                                    include_solved=args.include_solved):
             print(outcome.line(args.dry_run), flush=True)
             tickets += 1
             events += outcome.events

@@ -438,3 +438,26 @@ def test_cli_bad_limit_exits_2(capsys: pytest.CaptureFixture[str], cli_config: P
         cli(capsys, cli_config, "acme-jira", "--limit", limit)
     assert info.value.code == 2
     assert "--limit" in capsys.readouterr().err
+
+
+def test_a_finished_ticket_not_tracked_is_skipped_unless_asked_for(redis_conn: redis.Redis) -> None:
+    # Its clocks have stopped: by default backfill leaves it alone (no labels on finished work).
+    at = NOW - timedelta(days=3)
+    solved = [
+        TicketEvent("x:1:created", "1", EventKind.CREATED, at, "requester", {"status": "open"}),
+        TicketEvent("x:1:solved", "1", EventKind.CHANGED, at + timedelta(hours=2), "agent",
+                    {"status": "solved"}),
+    ]
+    skipped = backfill.append_events(redis_conn, "acme-jira", "1", solved, NOW.timestamp(), dry_run=False)
+    assert skipped.skipped and "--include-solved" in skipped.skipped and not skipped.error
+    assert redis_conn.llen(store.events_key("acme-jira", "1")) == 0
+    taken = backfill.append_events(redis_conn, "acme-jira", "1", solved, NOW.timestamp(), dry_run=False,
+                                   include_solved=True)
+    assert (taken.new, taken.skipped) == (2, None)
+    # A ticket the connector already tracks is always brought up to date, solved or not.
+    reopened = [*solved, TicketEvent("x:1:reopened", "1", EventKind.CHANGED, at + timedelta(hours=3),
+                                     "requester", {"status": "open"})]
+    again = [*reopened, TicketEvent("x:1:solved2", "1", EventKind.CHANGED, at + timedelta(hours=4),
+                                    "agent", {"status": "solved"})]
+    update = backfill.append_events(redis_conn, "acme-jira", "1", again, NOW.timestamp(), dry_run=False)
+    assert update.new == 2
