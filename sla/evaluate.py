@@ -90,6 +90,12 @@ def _reply_clocks(tl: Timeline, applied: frozenset[str] = frozenset()) -> tuple[
         return since[-1] if since else anchor
 
     status = Status.NEW
+    seen_from = tl.when(tl.events[0]) if tl.events else tl.created
+    if seen_from > tl.created and not any(e.kind is EventKind.CREATED for e in tl.events):
+        # First seen after its creation, without its history (installed later, no backfill): whether
+        # an agent answered before is unknown, so the first response is not measured (cancelled, no
+        # time counted, never breached) rather than breached on a reply the connector never saw.
+        first = Clock(tl.created, (), stopped_at=seen_from, cancelled=True)
     # At one instant, comments before status changes: "reply and solve" in one update is a reply,
     # and "comment and reopen" opens a cycle at the comment.
     for ev in sorted(tl.events, key=lambda e: (tl.when(e), _RANK.get(e.kind, 2), e.event_id)):

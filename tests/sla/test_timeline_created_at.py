@@ -60,9 +60,28 @@ def test_clocks_start_at_the_reported_creation() -> None:
     ev = run([PRIORITY, REPLY], "2026-11-24 12:00")
     fr, res = ev.metrics["first_response"], ev.metrics["resolution"]
     assert fr.started_at == res.started_at == at(REAL_CREATION)
+    assert (res.status, res.elapsed, res.deadline) == (MetricStatus.RUNNING, 10 * H, at("2026-11-30 10:00"))
+    # Whether an agent answered before Tuesday 10:00 is unknown: the first response is not measured
+    # (no time, never breached) rather than breached on a reply the connector could not see.
+    assert (fr.status, fr.elapsed, fr.breached_at) == (MetricStatus.CANCELLED, timedelta(0), None)
+    assert fr.stopped_at == at("2026-11-24 10:00")
+
+
+def test_a_requester_comment_after_a_ticket_is_first_seen_opens_a_next_reply_cycle() -> None:
+    metrics = {**METRICS, "next_reply": {"calendar": "berlin", "targets": {"normal": "2h"}}}
+    policies = load_policies([{"id": "standard", "metrics": metrics}], CALENDARS)
+    asked = event("r", "commented", "2026-11-24 10:30", actor="requester", public=True)
+    ev = run([PRIORITY, asked], "2026-11-24 11:00", policies)
+    cycle = ev.metrics["next_reply"]
+    assert (cycle.status, cycle.started_at, cycle.deadline) == (
+        MetricStatus.RUNNING, at("2026-11-24 10:30"), at("2026-11-24 12:30"))
+
+
+def test_with_its_creation_event_the_first_response_is_measured_from_creation() -> None:
+    created = event("c", "created", REAL_CREATION, fields={"status": "new", "priority": "normal"})
+    fr = run([created, PRIORITY, REPLY], "2026-11-24 12:00").metrics["first_response"]
     # Answered Tue 11:00 after 9 business hours: breached since Mon 14:00.
     assert (fr.status, fr.elapsed, fr.breached_at) == (MetricStatus.BREACHED, 9 * H, at("2026-11-23 14:00"))
-    assert (res.status, res.elapsed, res.deadline) == (MetricStatus.RUNNING, 10 * H, at("2026-11-30 10:00"))
 
 
 def test_without_a_reported_creation_the_earliest_event_is_the_start_as_before() -> None:
