@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from adapters.base import ApiError, reject
+from adapters.base import ApiError, RateLimited, reject
 from adapters.jira.config import JiraConfig
 from adapters.jira.http import JiraHttp
 from adapters.jira.users import body_text
@@ -38,8 +38,9 @@ class JiraClient:
     def apply(self, ticket_id: str, effects: Sequence[Effect]) -> list[Effect]:
         """One PUT for due date, labels, priority and assignee; then each comment not already there.
 
-        Returns fewer effects than given after a retryable error (429, 5xx, timeout, 409) that came
-        after some progress; the caller retries the rest. A value that cannot be written is refused
+        Returns fewer effects than given after a retryable error (5xx, timeout, 409) that came
+        after some progress; the caller retries the rest. A 429 is raised (its Retry-After is the
+        caller's to honour). A value that cannot be written is refused
         without blocking the others, then raised as `EffectRejected` with what was applied: a value
         with no mapping (before any call); a 400 whose `errors` name a field of the PUT (the PUT is
         sent again without the effects on that field); a 400 to a comment's POST that names its
@@ -96,7 +97,10 @@ class JiraClient:
             except ApiError as exc:
                 # A transient failure after some progress: report the progress so the ledger keeps
                 # it; the caller retries the rest. Anything else (or no progress) is raised.
-                if not (exc.retryable and (applied or rejected)):
+                # A 429 is raised whatever the progress: the caller's retry waits its Retry-After
+                # (the written effects are written again then: labels and due dates are idempotent,
+                # comments are found by their markers).
+                if isinstance(exc, RateLimited) or not (exc.retryable and (applied or rejected)):
                     raise
         reject(self.cfg.instance, ticket_id, rejected, applied)
         return applied

@@ -429,6 +429,17 @@ def test_transient_failure_after_progress_returns_the_progress(cloud: jira.JiraA
 
 
 @responses.activate
+def test_a_rate_limit_after_progress_is_raised_with_its_retry_after(cloud: jira.JiraAdapter,
+                                                                    sleeps: Sleeps) -> None:
+    # Returning the progress would let the caller look again within seconds; the 429 asks for an hour.
+    responses.put(CLOUD_ISSUE, status=204)
+    responses.get(COMMENTS_URL, status=429, headers={"Retry-After": "3600"})
+    with pytest.raises(RateLimited) as info:
+        cloud.client().apply("10042", [ADD, COMMENT])
+    assert info.value.retry_after == 3600.0
+
+
+@responses.activate
 def test_permanent_failure_after_progress_is_raised(cloud: jira.JiraAdapter) -> None:
     responses.put(CLOUD_ISSUE, status=204)
     responses.get(COMMENTS_URL, json=comments_page(0, 0, []))
