@@ -27,8 +27,8 @@ from typing import Any, Protocol
 from adapters.base import InboundError, NotFound
 from connector import store, timers
 from connector.config import InstanceConfig
-from sla.events import TicketEvent
-from sla.timeline import dedupe
+from sla.events import EventKind, TicketEvent
+from sla.timeline import dedupe, final_deletion
 
 DEFAULT_SINCE = "30d"
 _RELATIVE = re.compile(r"(\d+)([dh])")
@@ -154,6 +154,12 @@ def append_events(
     held = {e.event_id: e for e in stored}
     # Compare in the stored form (epoch precision, canonical fields), by the evaluation's own rule.
     incoming = [store.decode_event(ticket, store.encode_event(e)) for e in events]
+    gone = final_deletion(stored)
+    if gone is not None and final_deletion(incoming) is None:
+        # The product lists the ticket as existing, our log says deleted: it was restored while no
+        # webhook could say so (Zendesk trigger webhooks carry no undelete). One restore per deletion.
+        at = max(gone.at, datetime.fromtimestamp(now_epoch, UTC))
+        incoming.append(TicketEvent(f"backfill:restored:{gone.event_id}", ticket, EventKind.RESTORED, at))
     fresh = [e for e in dedupe([*stored, *incoming]) if held.get(e.event_id) != e]
     if fresh and not dry_run:
         pipe = conn.pipeline(transaction=True)

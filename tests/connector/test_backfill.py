@@ -461,3 +461,21 @@ def test_a_finished_ticket_not_tracked_is_skipped_unless_asked_for(redis_conn: r
                                     "agent", {"status": "solved"})]
     update = backfill.append_events(redis_conn, "acme-jira", "1", again, NOW.timestamp(), dry_run=False)
     assert update.new == 2
+
+
+def test_a_ticket_the_log_says_deleted_but_the_product_lists_is_restored(redis_conn: redis.Redis) -> None:
+    # A Zendesk trigger-kind instance hears of no undelete: backfill sees the ticket exist again.
+    at = NOW - timedelta(days=2)
+    created = TicketEvent("z:9:created", "9", EventKind.CREATED, at, "requester", {"status": "open"})
+    deleted = TicketEvent("z:9:deleted", "9", EventKind.DELETED, at + timedelta(hours=1))
+    assert backfill.append_events(redis_conn, "acme-jira", "9", [created], NOW.timestamp(), dry_run=False).new
+    assert backfill.append_events(redis_conn, "acme-jira", "9", [created, deleted], NOW.timestamp(),
+                                  dry_run=False).new == 1
+    assert store.is_deleted(store.load_record(redis_conn, "acme-jira", "9").events)
+    listed = backfill.append_events(redis_conn, "acme-jira", "9", [created], NOW.timestamp(), dry_run=False)
+    assert listed.new == 1
+    events = store.load_record(redis_conn, "acme-jira", "9").events
+    assert not store.is_deleted(events) and events[-1].kind is EventKind.RESTORED
+    # Once: a second run adds nothing.
+    assert backfill.append_events(redis_conn, "acme-jira", "9", [created], NOW.timestamp(),
+                                  dry_run=False).new == 0
