@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from adapters.base import InboundError, NotFound
 from connector import store, timers
 from connector.config import InstanceConfig
+from connector.tuning import PipelineSettings
 from sla.events import EventKind, TicketEvent
 from sla.timeline import dedupe, final_deletion
 
@@ -50,13 +51,17 @@ class TicketOutcome:
     known: bool = False  # the ticket had an event log already
     skipped: str | None = None  # why nothing was appended: not tracked and deleted, or an error
     error: bool = False
+    quiet: bool = False  # stored but not evaluated: finished, never evaluated, no --include-solved
 
     def line(self, dry_run: bool) -> str:
         if self.skipped:
             return f"{self.ticket}: {'failed' if self.error else 'skipped'}: {self.skipped}"
         verb = "would append" if dry_run else "appended"
         state = "already tracked" if self.known else "not tracked before"
-        return f"{self.ticket}: {self.events} events, {self.new} new ({state}); {verb} {self.new}"
+        text = f"{self.ticket}: {self.events} events, {self.new} new ({state}); {verb} {self.new}"
+        if self.quiet:
+            text += "; solved or closed: history kept, not evaluated (--include-solved evaluates it)"
+        return text
 
 
 def parse_since(text: str, now: datetime) -> datetime:
@@ -135,10 +140,11 @@ def run(
 
 def append_events(
     conn: Any, instance: str, ticket: str, events: list[TicketEvent], now_epoch: float, *, dry_run: bool,
-    include_solved: bool = False,
+    include_solved: bool = False, retention_s: int | None = None,
 ) -> TicketOutcome:
     """Append the events the ticket's log lacks and schedule a look at `now_epoch` (not in a dry run)."""
     key = store.events_key(instance, ticket)
+    retention_s = PipelineSettings.from_env().retention_s if retention_s is None else retention_s
     try:
         stored = dedupe(store.decode_event(ticket, row) for row in conn.lrange(key, 0, -1))
     except (ValueError, KeyError, IndexError, TypeError) as exc:  # the workers report it as failed too
@@ -146,11 +152,11 @@ def append_events(
         return TicketOutcome(ticket, len(events), skipped=why, error=True)
     if not stored and store.is_deleted(events):
         return TicketOutcome(ticket, len(events), skipped="deleted, and not tracked")
-    if not stored and not include_solved and store.is_finished(events):
-        # Its clocks have stopped: evaluating it now would only write labels and due dates onto
-        # finished work (and notify its watchers). Opt in for complete reports.
-        why = "solved or closed, and not tracked (--include-solved takes it too)"
-        return TicketOutcome(ticket, len(events), skipped=why)
+    # A finished ticket the workers never evaluated: its history is stored (should it be reopened,
+    # its clocks continue from it) but not looked at, so nothing is written onto finished work (labels,
+    # due dates, its watchers notified). --include-solved evaluates it too (complete reports).
+    quiet = (not include_solved and store.is_finished(events)
+             and not conn.exists(store.ticket_key(instance, ticket)))
     held = {e.event_id: e for e in stored}
     # Compare in the stored form (epoch precision, canonical fields), by the evaluation's own rule.
     incoming = [store.decode_event(ticket, store.encode_event(e)) for e in events]
@@ -164,9 +170,12 @@ def append_events(
     if fresh and not dry_run:
         pipe = conn.pipeline(transaction=True)
         pipe.rpush(key, *(store.encode_event(e) for e in fresh))
-        timers.schedule(pipe, instance, ticket, now_epoch)
+        if quiet:
+            pipe.expire(key, retention_s)  # as the workers keep a finished ticket's log
+        else:
+            timers.schedule(pipe, instance, ticket, now_epoch)
         pipe.execute()
-    return TicketOutcome(ticket, len(events), len(fresh), known=bool(stored))
+    return TicketOutcome(ticket, len(events), len(fresh), known=bool(stored), quiet=quiet)
 
 
 def credential_vars(settings: Mapping[str, Any]) -> list[str]:

@@ -26,8 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     cmd.add_argument("--dry-run", action="store_true", help="read and print only; write nothing to Redis")
     cmd.add_argument("--limit", type=_positive, metavar="N", help="stop after N tickets")
     cmd.add_argument("--include-solved", action="store_true",
-                     help="also take tickets already solved or closed that the connector does not track "
-                          "(default: skip them: their clocks have stopped)")
+                     help="also evaluate tickets already solved or closed that were never evaluated "
+                          "(default: store their history but write nothing onto finished work)")
 
 
 def _positive(text: str) -> int:

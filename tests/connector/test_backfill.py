@@ -440,27 +440,51 @@ def test_cli_bad_limit_exits_2(capsys: pytest.CaptureFixture[str], cli_config: P
     assert "--limit" in capsys.readouterr().err
 
 
-def test_a_finished_ticket_not_tracked_is_skipped_unless_asked_for(redis_conn: redis.Redis) -> None:
-    # Its clocks have stopped: by default backfill leaves it alone (no labels on finished work).
+def test_a_finished_ticket_never_evaluated_is_stored_but_not_looked_at(redis_conn: redis.Redis) -> None:
+    # Its clocks have stopped: by default backfill keeps its history (should it be reopened, its
+    # clocks continue from it) but asks for no evaluation, so nothing is written onto finished work.
     at = NOW - timedelta(days=3)
     solved = [
         TicketEvent("x:1:created", "1", EventKind.CREATED, at, "requester", {"status": "open"}),
         TicketEvent("x:1:solved", "1", EventKind.CHANGED, at + timedelta(hours=2), "agent",
                     {"status": "solved"}),
     ]
-    skipped = backfill.append_events(redis_conn, "acme-jira", "1", solved, NOW.timestamp(), dry_run=False)
-    assert skipped.skipped and "--include-solved" in skipped.skipped and not skipped.error
-    assert redis_conn.llen(store.events_key("acme-jira", "1")) == 0
-    taken = backfill.append_events(redis_conn, "acme-jira", "1", solved, NOW.timestamp(), dry_run=False,
-                                   include_solved=True)
-    assert (taken.new, taken.skipped) == (2, None)
-    # A ticket the connector already tracks is always brought up to date, solved or not.
-    reopened = [*solved, TicketEvent("x:1:reopened", "1", EventKind.CHANGED, at + timedelta(hours=3),
-                                     "requester", {"status": "open"})]
-    again = [*reopened, TicketEvent("x:1:solved2", "1", EventKind.CHANGED, at + timedelta(hours=4),
-                                    "agent", {"status": "solved"})]
-    update = backfill.append_events(redis_conn, "acme-jira", "1", again, NOW.timestamp(), dry_run=False)
-    assert update.new == 2
+    quiet = backfill.append_events(redis_conn, "acme-jira", "1", solved, NOW.timestamp(), dry_run=False,
+                                   retention_s=1000)
+    assert (quiet.new, quiet.quiet, quiet.skipped) == (2, True, None)
+    assert "not evaluated" in quiet.line(dry_run=False)
+    assert redis_conn.llen(store.events_key("acme-jira", "1")) == 2
+    assert 0 < redis_conn.ttl(store.events_key("acme-jira", "1")) <= 1000  # kept as the workers keep it
+    assert redis_conn.zcard(store.TIMERS) == 0  # no look asked for
+    # A second run changes nothing; with --include-solved it is evaluated.
+    again = backfill.append_events(redis_conn, "acme-jira", "1", solved, NOW.timestamp(), dry_run=False)
+    assert again.new == 0
+    later = TicketEvent("x:1:note", "1", EventKind.CHANGED, at + timedelta(hours=3), "agent", {"type": "bug"})
+    taken = backfill.append_events(redis_conn, "acme-jira", "1", [*solved, later], NOW.timestamp(),
+                                   dry_run=False, include_solved=True)
+    assert (taken.new, taken.quiet) == (1, False) and redis_conn.zcard(store.TIMERS) == 1
+
+
+def test_a_skipped_solved_ticket_reopened_later_keeps_its_history(redis_conn: redis.Redis) -> None:
+    # Reopened by the customer after backfill stored it quietly: the resolution clock counts the time
+    # before it was solved, not the weeks it sat solved.
+    from sla.evaluate import evaluate
+
+    cfg = config()
+    created_at = NOW - timedelta(days=30)
+    solved = [
+        TicketEvent("y:2:created", "2", EventKind.CREATED, created_at, "requester",
+                    {"status": "open", "priority": "high"}),
+        TicketEvent("y:2:solved", "2", EventKind.CHANGED, created_at + timedelta(hours=1), "agent",
+                    {"status": "solved"}),
+    ]
+    backfill.append_events(redis_conn, "acme-jira", "2", solved, NOW.timestamp(), dry_run=False)
+    reopened = TicketEvent("y:2:reopened", "2", EventKind.CHANGED, NOW - timedelta(minutes=5), "requester",
+                           {"status": "open"})
+    redis_conn.rpush(store.events_key("acme-jira", "2"), store.encode_event(reopened))
+    events = store.load_record(redis_conn, "acme-jira", "2").events
+    evaluation = evaluate(cfg.policies, cfg.calendars, events, NOW, instance="acme-jira")
+    assert evaluation.metrics["resolution"].elapsed < timedelta(days=1)  # not the 30 days since creation
 
 
 def test_a_ticket_the_log_says_deleted_but_the_product_lists_is_restored(redis_conn: redis.Redis) -> None:
