@@ -44,10 +44,10 @@ class JiraClient:
         without blocking the others, then raised as `EffectRejected` with what was applied: a value
         with no mapping (before any call); a 400 whose `errors` name a field of the PUT (the PUT is
         sent again without the effects on that field); a 400 to a comment's POST that names its
-        `body` only. A 400 naming no field of ours is an ordinary ApiError. A 404 is raised as an
-        unconfirmed `NotFound`, never confirmed by re-reading: Jira answers 404 when the service
-        user lost *Browse projects* too (while /myself still works), which no read tells from a
-        deletion. Jira sends `jira:issue_deleted` for a real one.
+        text only (`comment` or `body`). A 400 naming no field of ours is an ordinary ApiError. A
+        404 is raised as an unconfirmed `NotFound`, never confirmed by re-reading: Jira answers 404
+        when the service user lost *Browse projects* too (while /myself still works), which no read
+        tells from a deletion. Jira sends `jira:issue_deleted` for a real one.
         """
         put: list[tuple[Effect, str, Any]] = []  # (effect, Jira field it writes, its part of the body)
         comments: list[Effect] = []
@@ -89,9 +89,10 @@ class JiraClient:
                             # about its visibility (role, group, properties) is the instance's setup:
                             # an ordinary error, retried and then in the failed registry, replayable.
                             refused = validation_errors(exc)
-                            if not is_validation_error(exc) or set(refused) != {"body"}:
+                            if not is_validation_error(exc) or not refused or not set(refused) <= {
+                                "body", "comment"}:  # Jira names a too-long text `comment`
                                 raise
-                            rejected[effect.key] = f"body: {refused['body']}"
+                            rejected[effect.key] = "; ".join(f"{k}: {v}" for k, v in refused.items())
                             continue
                     applied.append(effect)
             except ApiError as exc:

@@ -142,12 +142,14 @@ def test_other_errors_of_the_retried_put_are_raised(cloud: jira.JiraAdapter) -> 
 @responses.activate
 def test_a_400_to_a_comments_body_rejects_that_comment_only(cloud: jira.JiraAdapter) -> None:
     no_comments()
-    responses.post(COMMENTS, status=400, json=invalid(body="Comment body can't exceed 32,767 characters."))
+    # Jira's words (JRASERVER/Cloud): the text field is named `comment`.
+    too_long = "The entered text is too long. It exceeds the allowed limit of 32767 characters."
+    responses.post(COMMENTS, status=400, json=invalid(comment=too_long))
     responses.post(COMMENTS, status=201, json={"id": "10602"})
     with pytest.raises(EffectRejected) as info:
         cloud.client().apply("10042", [NOTE, NOTE2])
     assert list(info.value.rejected) == [NOTE.key]
-    assert "can't exceed" in info.value.rejected[NOTE.key]
+    assert "exceeds the allowed limit" in info.value.rejected[NOTE.key]
     assert info.value.applied == [NOTE2]
 
 
