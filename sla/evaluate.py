@@ -96,6 +96,10 @@ def _reply_clocks(tl: Timeline, applied: frozenset[str] = frozenset()) -> tuple[
         # an agent answered before is unknown, so the first response is not measured (cancelled, no
         # time counted, never breached) rather than breached on a reply the connector never saw.
         first = Clock(tl.created, (), stopped_at=seen_from, cancelled=True)
+        # Cycles before any agent reply follow this (not an event, whose id a late delivery could
+        # change): a stable key per ticket, so applied_keys can keep it.
+        anchor = f"{tl.ticket_id}:first-seen"
+        since.append(anchor)
     # At one instant, comments before status changes: "reply and solve" in one update is a reply,
     # and "comment and reopen" opens a cycle at the comment.
     for ev in sorted(tl.events, key=lambda e: (tl.when(e), _RANK.get(e.kind, 2), e.event_id)):

@@ -167,3 +167,24 @@ def test_other_metrics_keep_their_plain_keys() -> None:
     ev_ = run(BASE + OPEN, 150)
     assert ev_.metrics["first_response"].key == "first_response"
     assert "cycle_id" not in ev_.metrics["first_response"].to_dict()
+
+
+def test_a_ticket_first_seen_late_keeps_its_first_cycles_key_when_an_earlier_reply_arrives() -> None:
+    # No CREATED event, creation reported two days earlier: the first response is not measured, and
+    # the first cycle follows a stable per-ticket anchor, so applied_keys can keep its key when an
+    # agent reply timed before the requester's comment is delivered after the warning was written.
+    created = (T - timedelta(days=2)).isoformat()
+
+    def seen(event_id: str, minutes: int, actor: str = "", **fields: str) -> TicketEvent:
+        when, fields = T + timedelta(minutes=minutes), {**fields, "created_at": created}
+        if actor:
+            return TicketEvent(event_id, "1", "commented", when, actor, fields, public=True)
+        return TicketEvent(event_id, "1", "changed", when, "other", fields)
+
+    events = [seen("p", 0, priority="high", status="open"), seen("r1", 30, "requester")]
+    first = run(events, 120)
+    ledger = ledger_of(first)
+    assert any(key.startswith("comment:next_reply#") for key in ledger)
+    later = evaluate(POLICIES, CALENDARS, [*events, seen("a0", 10, "agent")], T + timedelta(minutes=121),
+                     applied_keys=ledger)
+    assert missing_effects(later.desired, ledger) == []
