@@ -125,7 +125,12 @@ def encode_event(event: TicketEvent) -> str:
     ]
     while row and row[-1] in (None, {}) and len(row) > 4:
         row.pop()
-    return json.dumps(row, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(row, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (half an emoji cut off in a tag) has no UTF-8
+        return json.dumps(row, separators=(",", ":"))  # escaped as \udxxx, as JSON allows
+    return text
 
 
 def decode_event(ticket: str, data: str | bytes) -> TicketEvent:

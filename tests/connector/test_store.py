@@ -113,3 +113,12 @@ def test_a_restore_undoes_the_deletion_for_the_store() -> None:
     again = event("d2", EventKind.DELETED, 3)
     assert store.is_deleted([created, deleted, restored, again])
     assert store.decode_event("T-1", store.encode_event(restored)) == restored
+
+
+def test_an_event_with_a_lone_surrogate_is_stored_escaped(redis_conn: redis.Redis) -> None:
+    # The receiver accepts half an emoji (json reads it); the stored row must still be UTF-8.
+    event = TicketEvent("e1", "T-1", EventKind.CHANGED, datetime(2026, 11, 27, tzinfo=UTC), Role.OTHER,
+                        {"tags": frozenset({"vip\ud83d"})})
+    redis_conn.rpush(store.events_key("acme", "T-1"), store.encode_event(event))
+    (row,) = redis_conn.lrange(store.events_key("acme", "T-1"), 0, -1)
+    assert store.decode_event("T-1", row) == event
