@@ -118,7 +118,11 @@ def _select(conn: redis.Redis, ids: Sequence[str] | None) -> list[tuple[str, dic
         chosen = {store.text(k) or "": json.loads(v) for k, v in conn.hgetall(store.FAILED).items()}
         for member in conn.smembers(store.REFUSED):  # tickets with refused effects, for `retry --all`
             entry_id = store.text(member) or ""
-            if entry_id not in chosen and (known := _stored_ticket(conn, entry_id)) is not None:
+            if entry_id in chosen:
+                continue
+            if _refused_entry(conn, entry_id) is None:  # none left (a new value was written): forget it
+                conn.srem(store.REFUSED, entry_id)
+            elif (known := _stored_ticket(conn, entry_id)) is not None:
                 chosen[entry_id] = known
         return list(chosen.items())
     ids = list(ids)
@@ -178,18 +182,18 @@ def retry_failed(conn: redis.Redis, ids: Sequence[str] | None = None) -> int:
 def purge_failed(conn: redis.Redis, ids: Sequence[str] | None = None) -> int:
     """Forget the given entries (all when `ids` is None); the number removed."""
     if ids is None:
-        pipe = conn.pipeline(transaction=True)  # count and delete the same entries
-        pipe.hlen(store.FAILED)
-        pipe.delete(store.FAILED, store.REFUSED)  # refusals stay in the tickets' ledgers, unlisted
-        return int(pipe.execute()[0])
-    ids = list(ids)
+        listed = {entry["id"] for entry in list_failed(conn)}
+        conn.delete(store.FAILED, store.REFUSED)  # refusals stay in the tickets' ledgers, unlisted
+        return len(listed)
+    ids = list(dict.fromkeys(ids))
     if not ids:
         return 0
     pipe = conn.pipeline(transaction=True)
-    pipe.hdel(store.FAILED, *ids)
-    pipe.srem(store.REFUSED, *ids)
-    removed, unlisted = pipe.execute()
-    return max(int(removed), int(unlisted))
+    for entry_id in ids:  # each id counted once, whichever of the two it was listed by
+        pipe.hdel(store.FAILED, entry_id)
+        pipe.srem(store.REFUSED, entry_id)
+    answers = pipe.execute()
+    return sum(1 for failed_, refused in zip(answers[::2], answers[1::2], strict=True) if failed_ or refused)
 
 
 def failed_count(conn: redis.Redis) -> int:

@@ -47,6 +47,8 @@ class PipelineSettings:
                 raise ValueError(f"PipelineSettings.{f.name}: expected a number >= 0, got {value!r}")
         if self.batch_size < 1 or self.max_attempts < 1 or self.max_deliveries < 1:
             raise ValueError("PipelineSettings: batch_size, max_attempts and max_deliveries must be >= 1")
+        if self.batch_timeout_s <= 0:  # 0 would hand every batch to another worker: done twice
+            raise ValueError("PipelineSettings.batch_timeout_s: must be > 0 (seconds a batch may run)")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:

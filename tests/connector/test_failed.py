@@ -58,3 +58,32 @@ def test_purge(redis_conn: redis.Redis) -> None:
 def test_long_errors_are_cut(redis_conn: redis.Redis) -> None:
     failed.record_ticket(redis_conn, "acme", "T-1", "x" * 5000, 8)
     assert len(json.loads(redis_conn.hget(store.FAILED, "ticket:acme:T-1"))["error"]) == 2000
+
+
+def _refuse(conn: redis.Redis, instance: str, ticket: str) -> None:
+    """What the pipeline records for a refused effect (retries.record_rejected)."""
+    conn.hset(store.ticket_key(instance, ticket), store.LEDGER_REJECTED + "tag:x",
+              store.encode_rejection("x", "labels: bad", 100.0))
+    conn.sadd(store.REFUSED, failed.ticket_id(instance, ticket))
+
+
+def test_purge_counts_each_listed_id_once_whichever_list_holds_it(redis_conn: redis.Redis) -> None:
+    failed.record_ticket(redis_conn, "acme", "1", "boom", 8, 50.0)
+    _refuse(redis_conn, "acme", "2")
+    assert failed.purge_failed(redis_conn, ["ticket:acme:1", "ticket:acme:2", "ticket:acme:9"]) == 2
+    assert failed.list_failed(redis_conn) == []
+    failed.record_ticket(redis_conn, "acme", "3", "boom", 8, 50.0)
+    _refuse(redis_conn, "acme", "4")
+    assert len(failed.list_failed(redis_conn)) == 2
+    assert failed.purge_failed(redis_conn) == 2  # --all: what `list` showed
+    assert failed.list_failed(redis_conn) == []
+
+
+def test_retry_all_forgets_a_ticket_whose_refusals_were_superseded(redis_conn: redis.Redis) -> None:
+    _refuse(redis_conn, "acme", "5")
+    # A new value was written since: the pipeline dropped the rej: field.
+    redis_conn.hdel(store.ticket_key("acme", "5"), store.LEDGER_REJECTED + "tag:x")
+    redis_conn.hset(store.ticket_key("acme", "5"), "tag:x", "x")
+    assert failed.list_failed(redis_conn) == []
+    assert failed.retry_failed(redis_conn) == 0
+    assert not redis_conn.sismember(store.REFUSED, failed.ticket_id("acme", "5"))

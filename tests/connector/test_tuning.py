@@ -24,6 +24,7 @@ def test_a_malformed_variable_names_itself() -> None:
         ({"reclaim_idle_s": -1}, r"PipelineSettings.reclaim_idle_s: expected a number >= 0, got -1"),
         ({"batch_size": 0}, r"batch_size, max_attempts and max_deliveries must be >= 1"),
         ({"max_attempts": True}, r"PipelineSettings.max_attempts: expected a number >= 0, got True"),
+        ({"batch_timeout_s": 0}, r"PipelineSettings.batch_timeout_s: must be > 0"),
     ],
 )
 def test_bad_values_are_refused(kwargs: dict, message: str) -> None:
