@@ -82,6 +82,9 @@ def histories(draw: Any) -> list[TicketEvent]:
     if draw(st.integers(min_value=0, max_value=9)) == 0:
         ops.append(draw(deleted))
     created = draw(st.booleans())
+    # Without a creation event, the events may report when the ticket was created (first seen late).
+    reported = None if created else draw(st.none() | st.integers(min_value=0, max_value=60 * 24 * 3))
+    stated = {} if reported is None else {"created_at": (BASE - timedelta(minutes=reported)).isoformat()}
     events = []
     if created:
         start = draw(st.integers(min_value=0, max_value=60 * 24 * 3))
@@ -90,9 +93,9 @@ def histories(draw: Any) -> list[TicketEvent]:
     for i, (kind, minute, actor, extra) in enumerate(ops):
         when = BASE + timedelta(minutes=minute)
         if kind == "commented":
-            events.append(TicketEvent(f"e{i}", "T", kind, when, actor, public=extra))
+            events.append(TicketEvent(f"e{i}", "T", kind, when, actor, stated, public=extra))
         else:
-            events.append(TicketEvent(f"e{i}", "T", kind, when, actor, extra or {}))
+            events.append(TicketEvent(f"e{i}", "T", kind, when, actor, {**(extra or {}), **stated}))
     return events
 
 
@@ -164,6 +167,8 @@ def test_clock_invariants(events: list[TicketEvent], minute: int) -> None:
         assert [c.cycle for c in cycles] == list(range(1, len(cycles) + 1))
         assert len({c.key for c in cycles}) == len(cycles)
         openers = {cycle_id(e.event_id): e.at for e in events}
+        if events:  # a ticket first seen late: its first cycles follow a per-ticket anchor
+            openers[cycle_id("T:first-seen")] = min(e.at for e in events)
         assert all(c.cycle_id in openers and openers[c.cycle_id] <= c.started_at for c in cycles)
 
 
