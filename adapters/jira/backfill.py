@@ -41,7 +41,7 @@ def search_jql(cfg: JiraConfig, since: datetime) -> str:
     """The instance's webhook JQL (if any) and issues updated since the day before `since`.
 
     JQL dates are read in the service user's time zone, which the connector does not know: the
-    query starts a day early and `events_since` drops what was updated before `since`.
+    query starts a day early and `tickets_since` drops what was updated before `since`.
     """
     day = (since.astimezone(UTC) - timedelta(days=1)).date().isoformat()
     updated = f'updated >= "{day}"'
@@ -93,13 +93,6 @@ class JiraBackfill:
 
 def reader(adapter: JiraAdapter) -> JiraBackfill:
     return JiraBackfill(adapter)
-
-
-def events_since(adapter: JiraAdapter, since: datetime) -> Iterator[list[TicketEvent]]:
-    """Per issue updated at or after `since` (in the instance's webhook JQL), its events, oldest first."""
-    backfill = reader(adapter)
-    for issue in backfill.tickets_since(since):
-        yield backfill.events(issue)
 
 
 def comments(client: JiraClient, issue: str) -> Iterator[dict[str, Any]]:

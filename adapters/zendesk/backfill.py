@@ -96,13 +96,6 @@ def reader(adapter: ZendeskAdapter) -> ZendeskBackfill:
     return ZendeskBackfill(adapter)
 
 
-def events_since(adapter: ZendeskAdapter, since: datetime) -> Iterator[list[TicketEvent]]:
-    """Per ticket updated at or after `since`, its events, oldest first."""
-    backfill = reader(adapter)
-    for ticket in backfill.tickets_since(since):
-        yield backfill.events(ticket)
-
-
 # ---------------------------------------------------------------- pure: ticket + audits -> events
 
 

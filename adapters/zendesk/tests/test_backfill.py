@@ -23,6 +23,12 @@ EXPORT = f"{BASE}/api/v2/incremental/tickets/cursor.json"
 USED: set[str] = set()
 
 
+def _events_since(adapter: object) -> list:
+    """Per ticket updated since SINCE, its events (what connector.backfill.run reads)."""
+    reader = backfill.reader(adapter)  # type: ignore[arg-type]
+    return [reader.events(ticket) for ticket in reader.tickets_since(SINCE)]
+
+
 def fixture(name: str) -> Any:
     USED.add(name)
     return json.loads((BACKFILL / f"{name}.json").read_text())
@@ -48,7 +54,7 @@ def fake_zendesk(rsps: responses.RequestsMock) -> None:
 def run() -> tuple[list[list[TicketEvent]], list[Any]]:
     with responses.RequestsMock() as rsps:
         fake_zendesk(rsps)
-        tickets = list(backfill.events_since(adapter(), SINCE))
+        tickets = list(_events_since(adapter()))
         return tickets, [c.request for c in rsps.calls]
 
 
