@@ -96,8 +96,7 @@ def list_failed(conn: redis.Redis) -> list[dict]:
 
 def _refused_entry(conn: redis.Redis, entry_id: str) -> dict | None:
     """A listing of a ticket's refused effects ("effect key: reason; ..."), None when it has none left."""
-    _, _, rest = entry_id.partition(":")
-    instance, _, ticket = rest.rpartition(":")
+    _, instance, ticket = _split(entry_id)
     tk = store.ticket_key(instance, ticket)
     refusals = {
         (store.text(k) or "").removeprefix(store.LEDGER_REJECTED): store.decode_rejection(store.text(v) or "")
@@ -138,14 +137,20 @@ def _select(conn: redis.Redis, ids: Sequence[str] | None) -> list[tuple[str, dic
     return out
 
 
+def _split(entry_id: str) -> tuple[str, str, str]:
+    """"ticket:<instance>:<ticket>" -> its three parts. Ticket ids never hold ":" (instance names may)."""
+    prefix, _, rest = entry_id.partition(":")
+    instance, _, ticket = rest.rpartition(":")
+    return prefix, instance, ticket
+
+
 def _stored_ticket(conn: redis.Redis, entry_id: str) -> dict | None:
     """A "ticket:<instance>:<ticket>" id of a ticket that is stored but not failed (e.g. marked gone).
 
     `failed retry` names such a ticket to clear its marks and look at it again. Ticket ids never
     hold ":" (instance names may), hence the split from the right.
     """
-    prefix, _, rest = entry_id.partition(":")
-    instance, _, ticket = rest.rpartition(":")
+    prefix, instance, ticket = _split(entry_id)
     if prefix != "ticket" or not instance or not ticket:
         return None
     if not conn.exists(store.ticket_key(instance, ticket), store.events_key(instance, ticket)):
