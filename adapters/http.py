@@ -6,6 +6,11 @@ which rate-limit header it sends, whether 409 is worth a retry, and special case
 429 with a small Retry-After. Anything longer is raised as a typed error for the job to
 reschedule. The credential lives only in the session's auth object (redacted repr); messages
 carry the method, the path and the product's own error text, never the header.
+
+A call that is not idempotent (POST, PATCH: a comment, a note) is never sent again blindly: a read
+timeout, a dropped connection or a 5xx may hide a success (the comment was stored, the answer was
+lost), so such a call is sent again only when its caller's probe (`applied`, e.g. "is the
+comment's marker on the ticket?") says it was not applied.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any, Protocol, Self
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from adapters.base import (
     ApiError,
@@ -32,6 +38,8 @@ from adapters.base import (
 from adapters.settings import Secret
 
 ERROR_TEXT_LIMIT = 500
+#: Methods whose repetition does what one call does (RFC 9110, 9.2.2): retried after any failure.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _TYPED: dict[int, type[ApiError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict}
 
 
@@ -62,6 +70,14 @@ def int_header(response: requests.Response, name: str) -> int | None:
         return int(response.headers[name])
     except (KeyError, ValueError):
         return None
+
+
+def never_sent(exc: requests.RequestException) -> bool:
+    """Whether a transport error happened before the request could reach the server (no connection)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None  # requests wraps MaxRetryError
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)  # refused, DNS: never connected
 
 
 def _json_body(response: requests.Response) -> Any:
@@ -188,21 +204,48 @@ class HttpClient:
         return path
 
     def request(
-        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        applied: Callable[[], bool] | None = None,
     ) -> Any:
-        """The decoded JSON answer (None when empty). 429, 5xx and timeouts: a bounded retry."""
+        """The decoded JSON answer (None when empty). 429, 5xx and timeouts: a bounded retry.
+
+        `idempotent` (default: by the method, `IDEMPOTENT_METHODS`) says whether sending the call
+        twice does what sending it once does. A call that is not is sent again after an outcome
+        that may hide its success (a read timeout, a dropped connection, a 5xx) only when
+        `applied`, asked after the backoff, answers False; when it answers True the call is done
+        and None is returned (its answer is lost). Without `applied` that outcome is raised at once
+        (retryable) for the job, whose retry looks before it writes. Outcomes that prove the call
+        was not applied (no connection made, 429, a 409 the product retries) are retried as usual.
+        Errors of `applied` itself propagate.
+        """
         url = self.url(path)
         where = f"{method} {urlsplit(path).path}"
+        safe = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
         attempts = self.max_attempts
+        unsure: str | None = None  # why the previous attempt may have been applied after all
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
+            if unsure is not None and applied is not None and applied():
+                self._log.info(f"{self.product}.applied_after_all", extra={"where": where, "why": unsure})
+                return None
+            unsure = None
             try:
                 response = self._session.request(method, url, params=params, json=json, timeout=self._timeout)
             except (requests.Timeout, requests.ConnectionError) as exc:
                 kind = type(exc).__name__
+                maybe = not safe and not never_sent(exc)
+                if maybe and applied is None:
+                    raise Timeout(f"{where}: {kind}; not sent again: it may have been applied") from None
                 if last:
                     raise Timeout(f"{where}: {kind} after {attempts} attempts") from None
                 self._backoff(attempt, where, kind)
+                unsure = kind if maybe else None
                 continue
             except requests.RequestException as exc:  # e.g. a broken chunked answer
                 raise ApiError(f"{where}: {type(exc).__name__}") from None
@@ -218,10 +261,15 @@ class HttpClient:
                 self._sleep(wait)
                 continue
             if status >= 500 or (status == 409 and self.retry_conflicts):
+                maybe = status >= 500 and not safe
+                if maybe and applied is None:
+                    message = f"{where}: HTTP {status}: {text}; not sent again: it may have been applied"
+                    raise ServerError(message, status)
                 if last:
                     error = Conflict if status == 409 else ServerError
                     raise error(f"{where}: HTTP {status} after {attempts} attempts: {text}", status)
                 self._backoff(attempt, where, f"HTTP {status}")
+                unsure = f"HTTP {status}" if maybe else None
                 continue
             error = self.error_class(status, text)(f"{where}: HTTP {status}: {text}", status)
             error.body = _json_body(response)  # which field a validation error names (EffectRejected)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -82,8 +83,11 @@ class JiraClient:
                     # Posted before but never recorded in the ledger: count it as applied.
                     if marker_of(effect) not in existing:
                         url = f"{self._issue(ticket_id)}/comment"
+                        # A POST whose answer is lost (timeout, 5xx) may have stored the comment:
+                        # it is sent again only if the marker is still not on the issue.
+                        posted = partial(self.has_comment, ticket_id, marker_of(effect))
                         try:
-                            self.http.request("POST", url, json=self.comment_body(effect))
+                            self.http.request("POST", url, json=self.comment_body(effect), applied=posted)
                         except ApiError as exc:
                             # Only a refused body (e.g. too long) is this comment's own fault. A 400
                             # about its visibility (role, group, properties) is the instance's setup:
@@ -154,6 +158,10 @@ class JiraClient:
         if self.cfg.jsm_internal_comments:
             body["properties"] = [{"key": "sd.public.comment", "value": {"internal": True}}]
         return body
+
+    def has_comment(self, ticket_id: str, marker: str) -> bool:
+        """Whether a comment on the issue carries `marker` (reads every page until it is found)."""
+        return any(marker in text for text in self.comment_texts(ticket_id))
 
     def comment_texts(self, ticket_id: str) -> Iterator[str]:
         """Plain text of every comment on the issue, all pages."""

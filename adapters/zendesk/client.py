@@ -18,6 +18,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from adapters.base import ApiError, NotFound, reject
@@ -157,8 +158,16 @@ class ZendeskClient:
         base = f"/api/v2/tickets/{ticket_id}"
         in_put = carried + notes
         while in_put:
+            # With a note the PUT adds a comment: not idempotent. After an answer that may hide its
+            # success it is sent again only if the note's markers are not on the ticket; the PUT is
+            # one update, so when they are, everything it carried was written.
+            sent_notes = [e for e in in_put if e.kind is EffectKind.COMMENT]
             try:
-                self.http.request("PUT", f"{base}.json", json={"ticket": self._ticket(in_put)})
+                self.http.request(
+                    "PUT", f"{base}.json", json={"ticket": self._ticket(in_put)},
+                    idempotent=not sent_notes,
+                    applied=partial(self._notes_present, ticket_id, sent_notes) if sent_notes else None,
+                )
             except ApiError as exc:
                 refused = refused_effects(exc, in_put, self.settings.deadline_field_id)
                 if not refused:
@@ -232,6 +241,11 @@ class ZendeskClient:
                 "due dates are not shown in Zendesk: no deadline_field_id is configured",
                 extra={"event": "zendesk.no_deadline_field", "instance": self.settings.instance},
             )
+
+    def _notes_present(self, ticket_id: str, notes: Sequence[Effect]) -> bool:
+        """Whether every note's marker is on the ticket already."""
+        present = self._markers_present(ticket_id, [note_body(e) for e in notes])
+        return all(marker_of(e) in present for e in notes)
 
     def _markers_present(self, ticket_id: str, bodies: list[str]) -> set[str]:
         wanted = {body[body.rindex("[sla-connector:") :] for body in bodies}

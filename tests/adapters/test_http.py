@@ -7,6 +7,7 @@ pin what every product inherits: auth, timeouts, retries, Retry-After, typed err
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ import requests
 import responses
 
 from adapters.base import ApiError, Conflict, NotFound, RateLimited, ServerError, Timeout, Unauthorized
-from adapters.http import HeaderAuth, HttpClient
+from adapters.http import HeaderAuth, HttpClient, never_sent
 from adapters.settings import Secret
 
 BASE = "https://api.example"
@@ -369,3 +370,110 @@ def test_confirm_gone_gives_up_quietly_when_the_reread_fails_otherwise() -> None
     first = NotFound("PUT /t/1: HTTP 404", 404)
     assert client().confirm_gone(first, "/t/1", "/me") is first
     assert len(responses.calls) == 1
+
+
+# ---------------------------------------------------------------- calls that are not idempotent
+
+
+def never_asked() -> bool:
+    raise AssertionError("the probe must not be asked")
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("outcome", "error", "text"),
+    [
+        (requests.exceptions.ReadTimeout("read timed out"), Timeout, "ReadTimeout"),
+        (requests.exceptions.ConnectionError("reset by peer"), Timeout, "ConnectionError"),
+        (502, ServerError, "HTTP 502: Bad Gateway"),
+    ],
+)
+def test_a_post_whose_outcome_is_unknown_is_not_sent_again_without_a_probe(
+        outcome: Any, error: type[ApiError], text: str) -> None:
+    if isinstance(outcome, int):
+        responses.post(f"{BASE}/c", status=outcome)
+    else:
+        responses.post(f"{BASE}/c", body=outcome)
+    responses.post(f"{BASE}/c", status=201, json={"id": 1})
+    sleeps: list[float] = []
+    with pytest.raises(error) as info:
+        client(sleep=sleeps.append).request("POST", "/c", json={"body": "x"})
+    assert str(info.value) == f"POST /c: {text}; not sent again: it may have been applied"
+    assert info.value.retryable and len(responses.calls) == 1 and sleeps == []
+
+
+@responses.activate
+def test_a_post_that_timed_out_is_done_when_the_probe_finds_it(caplog: Any) -> None:
+    caplog.set_level(logging.INFO, logger="sla.adapters.http")
+    responses.post(f"{BASE}/c", body=requests.exceptions.ReadTimeout("read timed out"))
+    asked: list[bool] = []
+    sleeps: list[float] = []
+    http = client(sleep=sleeps.append, jitter=lambda: 0.0)
+    assert http.request("POST", "/c", json={}, applied=lambda: asked.append(True) or True) is None
+    assert len(responses.calls) == 1 and asked == [True] and sleeps == [0.5]  # backoff, then the probe
+    assert [(r.getMessage(), r.why) for r in caplog.records if r.getMessage() != "http.retry"] == [
+        ("http.applied_after_all", "ReadTimeout")]
+
+
+@responses.activate
+def test_a_post_is_sent_again_after_a_5xx_only_when_the_probe_does_not_find_it() -> None:
+    responses.post(f"{BASE}/c", status=503)
+    responses.post(f"{BASE}/c", body=requests.exceptions.ReadTimeout("read timed out"))
+    responses.post(f"{BASE}/c", status=201, json={"id": 7})
+    asked: list[int] = []
+    answer = client().request("POST", "/c", json={}, applied=lambda: asked.append(1) or False)
+    assert answer == {"id": 7} and len(responses.calls) == 3 and asked == [1, 1]
+
+
+@responses.activate
+def test_a_post_is_raised_after_the_attempts_when_the_probe_never_finds_it() -> None:
+    responses.post(f"{BASE}/c", status=500)
+    with pytest.raises(ServerError, match=r"^POST /c: HTTP 500 after 3 attempts"):
+        client().request("POST", "/c", json={}, applied=lambda: False)
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "first",
+    [requests.exceptions.ConnectTimeout("connect timed out"), 429],
+    ids=["never connected", "rate limited"],
+)
+def test_a_post_that_surely_was_not_applied_is_retried_without_asking(first: Any) -> None:
+    if isinstance(first, int):
+        responses.post(f"{BASE}/c", status=first, headers={"Retry-After": "1"})
+    else:
+        responses.post(f"{BASE}/c", body=first)
+    responses.post(f"{BASE}/c", status=201, json={"id": 1})
+    assert client().request("POST", "/c", json={}, applied=never_asked) == {"id": 1}
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_a_conflict_the_product_retries_is_sent_again_without_asking() -> None:
+    responses.post(f"{BASE}/c", status=409)
+    responses.post(f"{BASE}/c", status=201, json={})
+    assert client(Conflicted).request("POST", "/c", json={}) == {}
+
+
+@responses.activate
+def test_the_caller_may_say_whether_a_call_is_idempotent() -> None:
+    responses.put(f"{BASE}/t", body=requests.exceptions.ReadTimeout("read timed out"))
+    with pytest.raises(Timeout, match="not sent again"):  # e.g. a ticket update that adds a note
+        client().request("PUT", "/t", json={}, idempotent=False)
+    assert len(responses.calls) == 1
+    responses.post(f"{BASE}/s", body=requests.exceptions.ReadTimeout("read timed out"))
+    responses.post(f"{BASE}/s", json={"found": 1})
+    assert client().request("POST", "/s", json={}, idempotent=True) == {"found": 1}  # e.g. a search
+
+
+def test_a_refused_connection_was_never_sent_a_reset_one_may_have_been() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nothing listens there
+    with pytest.raises(requests.exceptions.ConnectionError) as info:
+        requests.post(f"http://127.0.0.1:{port}/c", timeout=2)
+    assert never_sent(info.value)
+    assert never_sent(requests.exceptions.ConnectTimeout("connect timed out"))
+    assert not never_sent(requests.exceptions.ConnectionError("reset by peer"))
+    assert not never_sent(requests.exceptions.ReadTimeout("read timed out"))
