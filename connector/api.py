@@ -39,7 +39,7 @@ def register_api(app: Flask, config: Config, conn: redis.Redis) -> None:
             return error(403, "forbidden", "the token is not valid")
         if instance not in config.instances:
             return error(404, "unknown_instance", "no instance of that name is configured")
-        from connector.pipeline import ticket_state
+        from connector.ticket_view import ticket_state
 
         try:
             state = ticket_state(conn, config, instance, ticket_id, datetime.now(UTC))

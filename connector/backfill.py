@@ -6,12 +6,11 @@ then), `ticket_id(ticket)` and `events(ticket)` (its canonical events, with the 
 would give the same changes). `load_reader` finds it by product name, as `adapters.base.load`
 finds adapters, so a third helpdesk only adds a file to its folder.
 
-Per ticket this only appends the events its log does not hold yet and asks for a look at once
-(`timers.schedule(..., now)`); the workers then evaluate and write back as for any webhook
-(level-triggered). Appending needs no ticket lock: workers append without it too when another
-holds the ticket (pipeline `_defer`), a lock holder's compaction keeps rows appended after its
-read (`locks.compact`), and duplicate ids are resolved on load by `sla.timeline.dedupe`. So a
-second run, or a run during live traffic, adds nothing that changes the outcome.
+Per ticket this only puts the events its log does not hold yet into the ticket's inbox and marks it
+as wanting a look, as the receiver does for a webhook; the next dispatch (within a second) turns it
+into a look job, which merges, evaluates and writes back (level-triggered). Duplicate ids are
+resolved by `sla.timeline.dedupe`, so a second run, or a run during live traffic, adds nothing that
+changes the outcome.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from adapters.base import InboundError, NotFound
-from connector import store, timers
+from connector import store
 from connector.config import InstanceConfig
 from connector.tuning import PipelineSettings
 from sla.events import EventKind, TicketEvent
@@ -169,11 +168,12 @@ def append_events(
     fresh = [e for e in dedupe([*stored, *incoming]) if held.get(e.event_id) != e]
     if fresh and not dry_run:
         pipe = conn.pipeline(transaction=True)
-        pipe.rpush(key, *(store.encode_event(e) for e in fresh))
-        if quiet:
-            pipe.expire(key, retention_s)  # as the workers keep a finished ticket's log
-        else:
-            timers.schedule(pipe, instance, ticket, now_epoch)
+        if quiet:  # no job looks at it: stored as the jobs keep a finished ticket's log
+            pipe.rpush(key, *(store.encode_event(e) for e in fresh))
+            pipe.expire(key, retention_s)
+        else:  # through the ticket's inbox, like a webhook's events; the next dispatch asks for a look
+            pipe.rpush(store.inbox_key(instance, ticket), store.events_row(fresh))
+            pipe.zadd(store.WANT, {store.member(instance, ticket): now_epoch}, nx=True)
         pipe.execute()
     return TicketOutcome(ticket, len(events), len(fresh), known=bool(stored), quiet=quiet)
 

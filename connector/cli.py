@@ -52,12 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="address to listen on (default: $SLA_CONNECTOR_BIND or %(default)s)")
     web.add_argument("--workers", type=int, default=None, help="gunicorn worker processes")
 
-    worker = sub.add_parser("worker", help="process accepted events and timers")
-    worker.add_argument("--no-scheduler", action="store_true", help="do not run the timer scheduler here")
-    worker.add_argument("--burst", action="store_true", help="stop once the queue is empty")
-    worker.add_argument("--name", help="worker name (default: host:pid:random)")
+    worker = sub.add_parser("worker", help="RQ workers on the connector's queues (ticket looks, dispatch)")
+    worker.add_argument("--processes", type=int, default=1,
+                        help="worker processes (RQ's worker pool when more than 1; default: 1)")
+    worker.add_argument("--no-scheduler", action="store_true",
+                        help="do not run RQ's cron scheduler (the dispatch tick) in this process")
+    worker.add_argument("--burst", action="store_true", help="stop once the queues are empty")
+    worker.add_argument("--name", help="RQ worker name (default: RQ's)")
 
-    sub.add_parser("scheduler", help="only the timer scheduler (when workers run with --no-scheduler)")
+    sub.add_parser("scheduler", help="only RQ's cron scheduler (when workers run with --no-scheduler)")
 
     sub.add_parser("check-config", help="validate the configuration and print what it does")
 
@@ -187,16 +190,22 @@ def cmd_web(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def cmd_worker(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from connector.worker import run_worker
 
+    if args.processes < 1:
+        raise UsageError(f"--processes must be 1 or more, got {args.processes}")
     config = _config(args, env)
-    run_worker(config, _redis(config), with_scheduler=not args.no_scheduler, burst=args.burst, name=args.name)
+    conn = _redis(config)
+    conn.ping()  # unreachable: a clear error now, not a traceback from RQ
+    run_worker(config, conn, processes=args.processes, with_scheduler=not args.no_scheduler, burst=args.burst,
+               name=args.name, log_level=args.log_level)
     return EXIT_OK
 
 
 def cmd_scheduler(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from connector.worker import run_scheduler
 
-    config = _config(args, env)
-    run_scheduler(config, _redis(config))
+    conn = _redis(_config(args, env))
+    conn.ping()
+    run_scheduler(conn)
     return EXIT_OK
 
 
@@ -248,14 +257,17 @@ def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         _print_json(data)
         return EXIT_OK
     age = data.get("oldest_pending_age_s")
-    print(f"queue: {data.get('queue_depth', 0)} pending" + (f", oldest {age:.1f}s old" if age else ""))
+    jobs = data.get("jobs_queued") or {}
+    print(f"tickets waiting for a look: {data.get('tickets_waiting', 0)}, with a job: "
+          f"{data.get('tickets_claimed', 0)}" + (f", oldest {age:.1f}s old" if age else ""))
+    print("RQ queues: " + ", ".join(f"{name} {count}" for name, count in jobs.items()))
     print(f"timers pending: {data.get('timers_pending', 0)}")
     print(f"failed: {data.get('failed', 0)}")
     refused = data.get("effects_rejected") or {}
     if refused:  # values the products refused, recorded once (the ticket API shows which)
         print("effects refused: " + ", ".join(f"{name} {count:g}" for name, count in sorted(refused.items())))
     print(f"workers alive: {data.get('workers_alive', 0)} {' '.join(data.get('workers') or [])}".rstrip())
-    print(f"scheduler: {'alive' if data.get('scheduler_alive') else 'not running'}")
+    print(f"cron scheduler: {'alive' if data.get('scheduler_alive') else 'not running'}")
     last = data.get("last_event_at") or {}
     for name in config.instances:
         when = last.get(name)

@@ -1,36 +1,35 @@
-"""The failed registry: what the pipeline gave up on, kept until an admin replays or purges it.
+"""What the connector gave up on, for `sla-connector failed list|retry|purge`.
 
-Two kinds of entries, in the hash `sla:failed` (id -> JSON):
-- "event:<instance>:<delivery>": a delivery that could not be normalised (or names an unknown
-  instance). Its stream fields are kept, so `retry` puts it back on the stream as it was.
-- "ticket:<instance>:<ticket>": a ticket whose evaluation or write-back failed `max_attempts`
-  times (a 404 without a deletion event too). Its events are safe in its log; `retry` resets the
-  attempts (and any `gone` mark and refused effects) and looks at it again.
-  `retry ticket:<instance>:<ticket>` also works for a stored ticket that is not in the registry
-  (e.g. one marked gone, or one with refused effects).
-Tickets holding effects the product refused (a value it would not take: see connector/retries.py)
-are not failures, but `list` shows them (kind "refused", with each effect's reason) from the set
-`sla:refused`, and `retry --all` replays them too: the refusal may come from the setup (a priority
-or field the product lacks) and be fixed since.
-A ticket that fails does not block others: the worker records it here and moves on.
+Three kinds, listed together:
+- "job": a look job that failed on every attempt (a write-back the product kept refusing with 5xx,
+  a bug, a worker killed each time). It is in RQ's FailedJobRegistry of the `sla-tickets` queue,
+  under its RQ job id, so `rq info`, rq-dashboard and `rq requeue` see it too. The ticket's inbox
+  keeps what arrived meanwhile. `retry` requeues it through RQ (and clears the ticket's gone mark
+  and refused effects, so the product is asked again).
+- "event": a delivery that could not be normalised (or names an instance no longer configured):
+  not a job, kept here (`sla:failed`, its inbox row in `sla:failed:rows`) under
+  "event:<instance>:<delivery>"; `retry` puts it back into its ticket's inbox.
+- "refused": a ticket holding effects the product refused (a value it would not take: see
+  connector/jobs/retries.py), under "ticket:<instance>:<ticket>"; not a failure, but the refusal
+  may come from the setup and be fixed since, so `retry --all` replays them too.
+`retry ticket:<instance>:<ticket>` works for any stored ticket (clears its marks, asks for a look).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.registry import FailedJobRegistry
 
-from connector import store
+from connector import queues, store
 
-# Stream fields of a replayed delivery (bytes from XREADGROUP or str) -> str.
-
-
-def _str_fields(fields: Mapping[Any, Any]) -> dict[str, str]:
-    return {store.text(k) or "": store.text(v) or "" for k, v in fields.items()}
+ROWS = "sla:failed:rows"
 
 
 def event_id(instance: str, delivery: str) -> str:
@@ -41,52 +40,40 @@ def ticket_id(instance: str, ticket: str) -> str:
     return f"ticket:{instance}:{ticket}"
 
 
-def record_event(
-    conn: Any, instance: str, delivery: str, fields: Mapping[Any, Any], error: str, now: float | None = None
+def record_delivery(
+    conn: Any, instance: str, ticket: str, row: store.InboxRow, error: str, now: float | None = None
 ) -> str:
-    """Keep a delivery that cannot be processed. `conn` may be a pipeline."""
-    entry_id = event_id(instance, delivery)
-    entry = {
-        "id": entry_id,
-        "kind": "event",
-        "instance": instance,
-        "ticket": store.text(fields.get(b"t", fields.get("t"))) or None,
-        "delivery": delivery,
-        "error": error[:2000],
-        "attempts": 1,
-        "failed_at": time.time() if now is None else now,
-        "fields": _str_fields(fields),
-    }
+    """Keep a delivery that cannot be normalised, replayable. `conn` may be a pipeline."""
+    entry_id = event_id(instance, row.delivery or f"row-{abs(hash(row.raw)):x}")
+    entry = {"id": entry_id, "kind": "event", "instance": instance, "ticket": ticket or None,
+             "delivery": row.delivery or None, "error": error[:2000], "attempts": 1,
+             "failed_at": time.time() if now is None else now}
     conn.hset(store.FAILED, entry_id, json.dumps(entry, separators=(",", ":")))
+    conn.hset(ROWS, entry_id, row.raw)
     return entry_id
 
 
-def record_ticket(
-    conn: Any, instance: str, ticket: str, error: str, attempts: int, now: float | None = None
-) -> str:
-    entry_id = ticket_id(instance, ticket)
-    entry = {
-        "id": entry_id,
-        "kind": "ticket",
-        "instance": instance,
-        "ticket": ticket,
-        "delivery": None,
-        "error": error[:2000],
-        "attempts": attempts,
-        "failed_at": time.time() if now is None else now,
-    }
-    conn.hset(store.FAILED, entry_id, json.dumps(entry, separators=(",", ":")))
-    return entry_id
+def _registry(conn: redis.Redis) -> FailedJobRegistry:
+    return FailedJobRegistry(queue=queues.queue(conn, queues.TICKETS))
+
+
+def _job_entry(job: Job) -> dict:
+    instance, ticket = (list(job.args or ()) + ["", ""])[:2]
+    lines = [line for line in (job.exc_info or "").strip().splitlines() if line.strip()]
+    ended = job.ended_at.timestamp() if job.ended_at else 0.0
+    return {"id": job.id, "kind": "job", "instance": instance, "ticket": ticket, "delivery": None,
+            "error": (lines[-1] if lines else "failed")[:2000], "attempts": None, "failed_at": ended}
+
+
+def _failed_jobs(conn: redis.Redis) -> list[Job]:
+    ids = _registry(conn).get_job_ids()
+    return [j for j in Job.fetch_many(ids, connection=conn) if j is not None]
 
 
 def list_failed(conn: redis.Redis) -> list[dict]:
-    """Every failed entry, oldest first (without the raw payload, which may be large), then the
-    tickets holding effects the product refused (kind "refused", not in the registry themselves)."""
-    out = []
-    for raw in conn.hvals(store.FAILED):
-        entry = json.loads(raw)
-        entry.pop("fields", None)
-        out.append(entry)
+    """Every failed job and delivery, oldest first, then tickets holding refused effects."""
+    out = [_job_entry(job) for job in _failed_jobs(conn)]
+    out += [json.loads(raw) for raw in conn.hvals(store.FAILED)]
     listed = {entry["id"] for entry in out}
     for entry_id in sorted(store.text(m) or "" for m in conn.smembers(store.REFUSED)):
         if entry_id not in listed and (entry := _refused_entry(conn, entry_id)) is not None:
@@ -97,10 +84,9 @@ def list_failed(conn: redis.Redis) -> list[dict]:
 def _refused_entry(conn: redis.Redis, entry_id: str) -> dict | None:
     """A listing of a ticket's refused effects ("effect key: reason; ..."), None when it has none left."""
     _, instance, ticket = _split(entry_id)
-    tk = store.ticket_key(instance, ticket)
     refusals = {
         (store.text(k) or "").removeprefix(store.LEDGER_REJECTED): store.decode_rejection(store.text(v) or "")
-        for k, v in conn.hgetall(tk).items()
+        for k, v in conn.hgetall(store.ticket_key(instance, ticket)).items()
         if (store.text(k) or "").startswith(store.LEDGER_REJECTED)
     }
     if not refusals:
@@ -112,31 +98,6 @@ def _refused_entry(conn: redis.Redis, entry_id: str) -> dict | None:
     }
 
 
-def _select(conn: redis.Redis, ids: Sequence[str] | None) -> list[tuple[str, dict]]:
-    if ids is None:
-        chosen = {store.text(k) or "": json.loads(v) for k, v in conn.hgetall(store.FAILED).items()}
-        for member in conn.smembers(store.REFUSED):  # tickets with refused effects, for `retry --all`
-            entry_id = store.text(member) or ""
-            if entry_id in chosen:
-                continue
-            if _refused_entry(conn, entry_id) is None:  # none left (a new value was written): forget it
-                conn.srem(store.REFUSED, entry_id)
-            elif (known := _stored_ticket(conn, entry_id)) is not None:
-                chosen[entry_id] = known
-        return list(chosen.items())
-    ids = list(ids)
-    if not ids:
-        return []
-    values = conn.hmget(store.FAILED, ids)
-    out = []
-    for entry_id, value in zip(ids, values, strict=True):
-        if value is not None:
-            out.append((entry_id, json.loads(value)))
-        elif (known := _stored_ticket(conn, entry_id)) is not None:
-            out.append((entry_id, known))
-    return out
-
-
 def _split(entry_id: str) -> tuple[str, str, str]:
     """"ticket:<instance>:<ticket>" -> its three parts. Ticket ids never hold ":" (instance names may)."""
     prefix, _, rest = entry_id.partition(":")
@@ -144,62 +105,103 @@ def _split(entry_id: str) -> tuple[str, str, str]:
     return prefix, instance, ticket
 
 
-def _stored_ticket(conn: redis.Redis, entry_id: str) -> dict | None:
-    """A "ticket:<instance>:<ticket>" id of a ticket that is stored but not failed (e.g. marked gone).
+def _all_ids(conn: redis.Redis) -> list[str]:
+    ids = [store.text(k) or "" for k in conn.hkeys(store.FAILED)] + _registry(conn).get_job_ids()
+    for member in conn.smembers(store.REFUSED):  # tickets with refused effects, for `retry --all`
+        entry_id = store.text(member) or ""
+        if _refused_entry(conn, entry_id) is None:  # none left (a new value was written): forget it
+            conn.srem(store.REFUSED, entry_id)
+        else:
+            ids.append(entry_id)
+    return ids
 
-    `failed retry` names such a ticket to clear its marks and look at it again. Ticket ids never
-    hold ":" (instance names may), hence the split from the right.
-    """
-    prefix, instance, ticket = _split(entry_id)
-    if prefix != "ticket" or not instance or not ticket:
-        return None
-    if not conn.exists(store.ticket_key(instance, ticket), store.events_key(instance, ticket)):
-        return None
-    return {"kind": "ticket", "instance": instance, "ticket": ticket}
+
+def _clear_marks(pipe: Any, conn: redis.Redis, instance: str, ticket: str) -> None:
+    """A replay asks the product again whatever an older 404 said, and tries refused values again."""
+    tk = store.ticket_key(instance, ticket)
+    refused = [k for k in conn.hkeys(tk) if (store.text(k) or "").startswith(store.LEDGER_REJECTED)]
+    pipe.hdel(tk, store.META + "gone", store.META + "gone_at", *refused)
+    pipe.srem(store.REFUSED, ticket_id(instance, ticket))
+
+
+def _want(pipe: Any, instance: str, ticket: str) -> None:
+    pipe.zadd(store.WANT, {store.member(instance, ticket): time.time()}, nx=True)
 
 
 def retry_failed(conn: redis.Redis, ids: Sequence[str] | None = None) -> int:
-    """Replay the given entries (all when `ids` is None); the number replayed. Unknown ids are skipped.
-
-    A ticket id names a stored ticket even when it is not in the registry (its marks are cleared).
-    """
+    """Replay the given entries (all when `ids` is None); the number replayed. Unknown ids are skipped."""
     count = 0
-    for entry_id, entry in _select(conn, ids):
+    wanted = False
+    for entry_id in _all_ids(conn) if ids is None else list(dict.fromkeys(ids)):
         pipe = conn.pipeline(transaction=True)
-        if entry["kind"] == "event":
-            fields = dict(entry["fields"])
-            fields["x"] = "1"  # a replay: the worker does not count it as a new delivery
-            pipe.xadd(store.STREAM, fields)
+        prefix, instance, ticket = _split(entry_id)
+        if prefix == "event":
+            raw_entry, raw_row = conn.hget(store.FAILED, entry_id), conn.hget(ROWS, entry_id)
+            if raw_entry is None or raw_row is None:
+                continue
+            entry, row = json.loads(raw_entry), store.decode_inbox_row(raw_row)
+            replay = store.encode_inbox_row(row.kind, row.body, delivery=row.delivery, received=row.received,
+                                            headers=row.headers, replay=True)
+            pipe.rpush(store.inbox_key(entry["instance"], entry["ticket"] or ""), replay)
+            _want(pipe, entry["instance"], entry["ticket"] or "")
+            pipe.hdel(store.FAILED, entry_id)
+            pipe.hdel(ROWS, entry_id)
+            wanted = True
+        elif prefix == "ticket":
+            keys = (store.ticket_key(instance, ticket), store.events_key(instance, ticket),
+                    store.inbox_key(instance, ticket))
+            if not instance or not conn.exists(*keys):
+                continue
+            _clear_marks(pipe, conn, instance, ticket)
+            _want(pipe, instance, ticket)
+            wanted = True
         else:
-            # Also a `gone` mark: a replay asks the product again whatever an older 404 said; and
-            # the refused effects, so a value refused before (e.g. a priority since created) is tried.
-            tk = store.ticket_key(entry["instance"], entry["ticket"])
-            refused = [k for k in conn.hkeys(tk) if (store.text(k) or "").startswith(store.LEDGER_REJECTED)]
-            pipe.hdel(tk, store.META + "attempts", store.META + "gone", store.META + "gone_at", *refused)
-            pipe.xadd(store.STREAM, {"k": "t", "i": entry["instance"], "t": entry["ticket"], "x": "1"})
-            pipe.srem(store.REFUSED, entry_id)
-        pipe.hdel(store.FAILED, entry_id)
+            try:
+                job = Job.fetch(entry_id, connection=conn)
+            except NoSuchJobError:
+                continue
+            if job.id not in _registry(conn):
+                continue
+            job_instance, job_ticket = (list(job.args or ()) + ["", ""])[:2]
+            _clear_marks(pipe, conn, job_instance, job_ticket)
+            pipe.execute()
+            _registry(conn).requeue(job)
+            count += 1
+            continue
         pipe.execute()
         count += 1
+    if wanted:
+        queues.enqueue_dispatch(conn)
     return count
 
 
 def purge_failed(conn: redis.Redis, ids: Sequence[str] | None = None) -> int:
     """Forget the given entries (all when `ids` is None); the number removed."""
     if ids is None:
-        listed = {entry["id"] for entry in list_failed(conn)}
-        conn.delete(store.FAILED, store.REFUSED)  # refusals stay in the tickets' ledgers, unlisted
+        listed = list_failed(conn)
+        for entry in listed:
+            if entry["kind"] == "job":
+                _remove_job(conn, entry["id"])
+        conn.delete(store.FAILED, ROWS, store.REFUSED)  # refusals stay in the tickets' ledgers, unlisted
         return len(listed)
-    ids = list(dict.fromkeys(ids))
-    if not ids:
-        return 0
-    pipe = conn.pipeline(transaction=True)
-    for entry_id in ids:  # each id counted once, whichever of the two it was listed by
+    count = 0
+    for entry_id in dict.fromkeys(ids):  # each id counted once, whichever kind it is
+        pipe = conn.pipeline(transaction=True)
         pipe.hdel(store.FAILED, entry_id)
+        pipe.hdel(ROWS, entry_id)
         pipe.srem(store.REFUSED, entry_id)
-    answers = pipe.execute()
-    return sum(1 for failed_, refused in zip(answers[::2], answers[1::2], strict=True) if failed_ or refused)
+        removed, _, refused = pipe.execute()
+        count += bool(removed or refused or _remove_job(conn, entry_id))
+    return count
+
+
+def _remove_job(conn: redis.Redis, job_id: str) -> bool:
+    registry = _registry(conn)
+    if job_id not in registry:
+        return False
+    registry.remove(job_id, delete_job=True)
+    return True
 
 
 def failed_count(conn: redis.Redis) -> int:
-    return int(conn.hlen(store.FAILED))
+    return int(conn.hlen(store.FAILED)) + _registry(conn).count

@@ -1,10 +1,17 @@
-"""Durable intake: dedupe a delivery and append it to the work stream in one atomic step.
+"""Durable intake: dedupe a delivery, keep it in its ticket's inbox, and ask for a look, atomically.
 
 The receiver calls `accept` after verifying and validating a webhook. One Lua script checks the
-delivery id's dedupe key, does `XADD` to `sla:stream` and sets the key with a TTL, so a delivery
-is either recorded and queued, or neither: a failure cannot make a retry look like a duplicate
-of something that was never queued. Once `accept` returns True the entry stays in the stream
-until a worker has stored its events and acknowledged it (see connector/worker.py).
+delivery id's dedupe key, appends the delivery to the ticket's inbox (`sla:in:...`), sets the key
+with a TTL and, unless the ticket already has a look job queued or running, marks the ticket as
+wanting one (`sla:want`). A delivery is either kept and looked at, or neither: a failure cannot
+make a retry look like a duplicate of something that was never kept. Once `accept` returns True the
+row stays in the inbox until a ticket job has stored its events (connector/jobs).
+
+The receiver does not enqueue an RQ job per delivery (RQ's enqueue costs several times the rest of
+the intake): only when a ticket starts wanting a look and no dispatch is asked for already does it
+enqueue one `dispatch` job, which turns every waiting ticket into a look job with `enqueue_many`.
+Should that enqueue be lost (a crash right after the script), the dispatch run every second by RQ's
+cron scheduler finds the ticket anyway.
 """
 
 from __future__ import annotations
@@ -16,11 +23,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import orjson
 import redis
 from redis.commands.core import Script
 
-from connector import store
+from connector import queues, store
 from connector.tuning import PipelineSettings
 
 # Header names never kept with a queued delivery: anything that may carry a credential (automation
@@ -32,12 +38,17 @@ _NOISE = frozenset({"host", "connection", "content-length", "accept-encoding", "
 _ACCEPT = Script(
     None,
     b"""
--- Redis does not roll a script back on error: XADD (the step that can fail) runs before SET.
+-- KEYS: dedupe, inbox, last_event, queued, want, dispatch flag
+-- ARGV: dedupe ttl, instance, row, received epoch, member, flag ttl
+-- Returns 0 duplicate, 1 kept, 2 kept and a dispatch is to be enqueued by the caller.
+-- Redis does not roll a script back on error: RPUSH (the step that can fail) runs before SET.
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('XADD', KEYS[2], '*', 'k', 'e', 'i', ARGV[2], 'd', ARGV[3], 't', ARGV[4],
-           'p', ARGV[5], 'h', ARGV[6], 'r', ARGV[7])
+redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[7])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
+if redis.call('HEXISTS', KEYS[4], ARGV[5]) == 1 then return 1 end
+if redis.call('ZADD', KEYS[5], 'NX', ARGV[4], ARGV[5]) == 0 then return 1 end
+if redis.call('SET', KEYS[6], '1', 'NX', 'EX', ARGV[6]) then return 2 end
 return 1
 """,
 )
@@ -81,19 +92,26 @@ def accept(
     if raw is not None and not isinstance(raw, str | bytes):
         raise ValueError(
             f"accept: raw must be the payload's JSON text (str or bytes), got {type(raw).__name__}")
-    ttl = dedupe_ttl_s if dedupe_ttl_s is not None else _default_ttl()
+    settings = _default_settings()
+    ttl = dedupe_ttl_s if dedupe_ttl_s is not None else settings.dedupe_ttl_s
     body = raw if raw is not None else _serialise(payload)
-    keys = (store.dedupe_key(instance, delivery_id), store.STREAM, store.LAST_EVENT)
-    args = (
-        int(ttl),
-        instance,
-        delivery_id,
-        ticket_id or "",
-        body,
-        orjson.dumps(kept_headers(headers)),
-        repr(received_at.timestamp()),
-    )
-    return bool(_run_accept(conn, keys, args))
+    if isinstance(body, str):
+        try:
+            body = body.encode()
+        except UnicodeEncodeError:  # a lone surrogate in the text: store the payload escaped instead
+            body = _serialise(payload)
+    ticket = ticket_id or ""
+    received = received_at.timestamp()
+    row = store.encode_inbox_row("e", body, delivery=delivery_id, received=received,
+                                 headers=kept_headers(headers))
+    keys = (store.dedupe_key(instance, delivery_id), store.inbox_key(instance, ticket), store.LAST_EVENT,
+            store.QUEUED, store.WANT, store.DISPATCH_FLAG)
+    args = (int(ttl), instance, row, repr(received), store.member(instance, ticket),
+            settings.dispatch_flag_ttl_s)
+    outcome = int(_run_accept(conn, keys, args))
+    if outcome == 2:
+        queues.enqueue_dispatch(conn, settings)
+    return outcome > 0
 
 
 def _run_accept(conn: redis.Redis, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
@@ -144,5 +162,5 @@ def _serialise(payload: Any) -> bytes:
 
 
 @functools.cache
-def _default_ttl() -> int:
-    return PipelineSettings.from_env().dedupe_ttl_s
+def _default_settings() -> PipelineSettings:
+    return PipelineSettings.from_env()

@@ -93,12 +93,14 @@ def _counter_families(counters: Mapping[str, Series]) -> Iterator[Metric]:
 
 # status() key -> (metric name, help, label name for per-key mappings)
 _GAUGES = {
-    "queue_depth": ("sla_queue_depth", "Deliveries accepted but not yet processed", None),
-    "oldest_pending_age_s": ("sla_queue_oldest_age_seconds", "Age of the oldest unprocessed delivery", None),
+    "tickets_waiting": ("sla_tickets_waiting", "Tickets wanting a look that have no job yet", None),
+    "tickets_claimed": ("sla_tickets_claimed", "Tickets with a look job queued or running", None),
+    "jobs_queued": ("sla_rq_jobs_queued", "Jobs in the connector's RQ queues", "queue"),
+    "oldest_pending_age_s": ("sla_queue_oldest_age_seconds", "Age of the oldest pending look", None),
     "timers_pending": ("sla_timers_pending", "Tickets with a pending timer", None),
-    "failed": ("sla_failed", "Entries in the failed registry", None),
-    "workers_alive": ("sla_workers_alive", "Workers with a fresh heartbeat", None),
-    "scheduler_alive": ("sla_scheduler_alive", "1 if the timer scheduler has a fresh heartbeat", None),
+    "failed": ("sla_failed", "Failed look jobs (RQ's registry) and unreadable deliveries", None),
+    "workers_alive": ("sla_workers_alive", "RQ workers registered on the connector's queues", None),
+    "scheduler_alive": ("sla_scheduler_alive", "1 if an RQ cron scheduler (dispatch tick) is alive", None),
     "last_event_at": ("sla_last_event_timestamp_seconds", "When the last delivery was accepted", "instance"),
 }
 

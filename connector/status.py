@@ -1,5 +1,5 @@
-"""What the pipeline is doing, from Redis: queue depth and age, timers, failures, live processes,
-and the cross-process counters the workers keep (rendered on /metrics by the shell).
+"""What the connector is doing, from Redis: RQ's queues and workers, tickets waiting for a look,
+timers, failures, and the cross-process counters the jobs keep (rendered on /metrics by the shell).
 
 Counters live in one hash `sla:counters`, field = JSON [name, [[label, value], ...]]; the
 processing latency histogram in `sla:latency` (cumulative-free buckets "le:<bound>", "sum", "count").
@@ -13,14 +13,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import redis
+from rq import Worker
+from rq.cron import CronScheduler
 
-from connector import store
+from connector import queues, store
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 Labels = tuple[tuple[str, str], ...]
 
 
-# ---------------------------------------------------------------- writers (used by the workers)
+# ---------------------------------------------------------------- writers (used by the jobs)
 
 
 def counter_field(name: str, labels: Mapping[str, str] | None = None) -> str:
@@ -70,45 +72,41 @@ def observe_latency(conn: Any, seconds: Iterable[float]) -> None:
     conn.hincrby(store.LATENCY, "count", count)
 
 
-def heartbeat_worker(conn: Any, name: str, now: float | None = None) -> None:
-    conn.zadd(store.WORKERS, {name: time.time() if now is None else now})
+def alive_workers(conn: redis.Redis) -> list[str]:
+    """Names of the RQ workers registered on the connector's queues (RQ expires dead ones)."""
+    names = set()
+    for name in queues.QUEUES:
+        names.update(w.name for w in Worker.all(queue=queues.queue(conn, name)))
+    return sorted(names)
 
 
-def forget_worker(conn: Any, name: str) -> None:
-    conn.zrem(store.WORKERS, name)
-
-
-def heartbeat_scheduler(conn: Any, name: str, ttl_s: float) -> None:
-    conn.set(store.SCHEDULER, name, px=max(1, int(ttl_s * 1000)))
-
-
-# ---------------------------------------------------------------- readers
-
-
-def alive_workers(conn: redis.Redis, ttl_s: float = 15.0) -> list[str]:
-    cutoff = time.time() - ttl_s
-    conn.zremrangebyscore(store.WORKERS, "-inf", f"({cutoff - 3600}")  # long dead: forget
-    return [store.text(m) or "" for m in conn.zrangebyscore(store.WORKERS, cutoff, "+inf")]
-
-
-def workers_alive(conn: redis.Redis, ttl_s: float = 15.0) -> bool:
-    return bool(alive_workers(conn, ttl_s))
+def workers_alive(conn: redis.Redis) -> bool:
+    return bool(alive_workers(conn))
 
 
 def scheduler_alive(conn: redis.Redis) -> bool:
-    return bool(conn.exists(store.SCHEDULER))
+    """Whether an RQ cron scheduler (which enqueues the dispatch tick) is alive."""
+    return bool(CronScheduler.all(conn))
 
 
-def queue_depth(conn: redis.Redis) -> tuple[int, float | None]:
-    """Entries not yet processed (unread + in progress), and the age in seconds of the oldest."""
-    # Acknowledged entries are deleted, so the stream holds exactly the unprocessed ones.
-    depth = int(conn.xlen(store.STREAM))
-    first = conn.xrange(store.STREAM, "-", "+", count=1)
-    age = None
-    if first:
-        millis = int((store.text(first[0][0]) or "0-0").split("-")[0])
-        age = max(0.0, time.time() - millis / 1000)
-    return depth, age
+def backlog(conn: redis.Redis, now: float | None = None) -> dict[str, Any]:
+    """Tickets waiting for a job, look jobs queued, and the age of the oldest unlooked-at request."""
+    now = time.time() if now is None else now
+    pipe = conn.pipeline(transaction=False)
+    pipe.zcard(store.WANT)
+    pipe.zrange(store.WANT, 0, 0, withscores=True)
+    pipe.hlen(store.QUEUED)
+    waiting, first, claimed = pipe.execute()
+    oldest = [float(first[0][1])] if first else []
+    if claimed:  # the oldest claim (its job queued or running)
+        oldest += [float((store.text(v) or " 0").split(" ")[1] or 0)
+                   for v in conn.hvals(store.QUEUED)]
+    return {
+        "tickets_waiting": int(waiting),
+        "tickets_claimed": int(claimed),
+        "jobs_queued": {name: queues.queue(conn, name).count for name in queues.QUEUES},
+        "oldest_pending_age_s": max(0.0, now - min(oldest)) if oldest else None,
+    }
 
 
 def counters(conn: redis.Redis) -> dict[str, dict[Labels, float]]:
@@ -141,15 +139,15 @@ def per_instance(conn: redis.Redis, name: str) -> dict[str, float]:
     return dict(sorted(out.items()))
 
 
-def status(conn: redis.Redis, heartbeat_ttl_s: float = 15.0) -> dict:
-    depth, age = queue_depth(conn)
+def status(conn: redis.Redis) -> dict:
+    from connector import failed  # imported late: it needs RQ's registries, /metrics only this
+
     last = {store.text(k): float(v) for k, v in conn.hgetall(store.LAST_EVENT).items()}
-    workers = alive_workers(conn, heartbeat_ttl_s)
+    workers = alive_workers(conn)
     return {
-        "queue_depth": depth,
-        "oldest_pending_age_s": age,
+        **backlog(conn),
         "timers_pending": int(conn.zcard(store.TIMERS)),
-        "failed": int(conn.hlen(store.FAILED)),
+        "failed": failed.failed_count(conn),
         "workers_alive": len(workers),
         "workers": workers,
         "scheduler_alive": scheduler_alive(conn),

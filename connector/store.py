@@ -1,24 +1,30 @@
-"""Redis layout of the pipeline, and the compact encoding of a ticket's event log.
+"""Redis layout of the connector, and the compact encodings of a ticket's inbox and event log.
 
-Every key starts with "sla:". Per tracked ticket there are two keys, small enough that a ticket
-with 20 events stays under 4 KiB (`bench/timer_bench.py` measures it with MEMORY USAGE):
+Every key of ours starts with "sla:" (RQ's own keys start with "rq:"). Per tracked ticket:
 
-- `sla:ev:<instance>:<ticket>`  list of events, one compact JSON array each, in arrival order
-  (ordering by time and deduplication by event id happen on load, with `sla.timeline.dedupe`'s
-  order-independent rule; the worker appends only rows that win that rule while holding the
-  ticket's lock).
+- `sla:in:<instance>:<ticket>`  list: the ticket's inbox, what was accepted for it and not yet merged
+  into its log (one row per delivery: `encode_inbox_row`). The receiver appends; the ticket's RQ job
+  reads it and trims exactly the rows it stored, in the same transaction as the log.
+- `sla:ev:<instance>:<ticket>`  list of events, one compact JSON array each (ordering by time and
+  deduplication by event id happen on load, with `sla.timeline.dedupe`'s order-independent rule).
+  Written only by the job that holds the ticket's lock.
 - `sla:tk:<instance>:<ticket>`  hash: the ledger of applied effects (the keys of
   `sla.effects.missing_effects`), the dry-run ledger under "dry:<key>", effects the product
   refused under "rej:<key>" (JSON: the refused ledger value, the reason, when), and bookkeeping
-  under "#<name>" (attempts, gone, b:<clock> once a clock's breach has been counted).
+  under "#<name>" (gone, b:<clock> once a clock's breach has been counted).
+- `sla:lock:<instance>:<ticket>`  the id of the RQ job looking at the ticket (a ticket's jobs never
+  run at the same time).
 
-Shared keys:
+Shared keys (members "<instance>\\n<ticket>"):
 
-- `sla:stream` (consumer group `workers`): everything a worker must look at; entries are deleted
-  once acknowledged, so its first entry is the oldest unprocessed one.
-- `sla:dd:<instance>:<delivery>` dedupe keys with a TTL, `sla:timers` (sorted set of
-  "<instance>\\n<ticket>" by due epoch), `sla:lock:<instance>:<ticket>`, `sla:failed` (hash),
-  `sla:last_event` (hash instance -> epoch), `sla:counters`, `sla:latency`, heartbeats.
+- `sla:want` sorted set: tickets that need a look and have no job yet, by the epoch since when.
+- `sla:queued` hash: tickets with a look job queued or running -> "<job id> <epoch claimed>". A
+  delivery for such a ticket joins its inbox and nothing more: the job takes it (coalescing).
+- `sla:timers` sorted set: the next instant each ticket must be looked at again.
+- `sla:dispatch` flag while a dispatch job is asked for; `sla:seq` job id counter.
+- `sla:dd:<instance>:<delivery>` dedupe keys with a TTL, `sla:failed` (hash: deliveries that could
+  not be normalised), `sla:refused` (set), `sla:last_event` (hash instance -> epoch),
+  `sla:counters`, `sla:latency`.
 """
 
 from __future__ import annotations
@@ -34,21 +40,25 @@ from sla.timeline import dedupe, final_deletion
 
 PREFIX = "sla:"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-STREAM = "sla:stream"
-GROUP = "workers"
+WANT = "sla:want"
+QUEUED = "sla:queued"
+DISPATCH_FLAG = "sla:dispatch"
+SEQ = "sla:seq"
+SWEPT = "sla:swept"  # set while a sweep for lost jobs has run recently (one every sweep_every_s)
 TIMERS = "sla:timers"
 FAILED = "sla:failed"
 REFUSED = "sla:refused"  # set of "ticket:<instance>:<ticket>" that hold refused effects (`failed list`)
 LAST_EVENT = "sla:last_event"
 COUNTERS = "sla:counters"
 LATENCY = "sla:latency"
-WORKERS = "sla:workers"  # sorted set: worker name -> last heartbeat epoch
-SCHEDULER = "sla:scheduler"  # string with a TTL while a scheduler loop is alive
 
 LEDGER_DRY = "dry:"  # prefix of dry-run ledger fields
 LEDGER_REJECTED = "rej:"  # prefix of refused effects: JSON {"value": ledger value, "reason", "at"}
 META = "#"  # prefix of bookkeeping fields
-GONE_LEGACY = "1"  # "#gone" as older versions set it after any 404 (now the reason is stored)
+
+
+def inbox_key(instance: str, ticket: str) -> str:
+    return f"sla:in:{instance}:{ticket}"
 
 
 def events_key(instance: str, ticket: str) -> str:
@@ -67,14 +77,15 @@ def dedupe_key(instance: str, delivery: str) -> str:
     return f"sla:dd:{instance}:{delivery}"
 
 
-def timer_member(instance: str, ticket: str) -> str:
+def member(instance: str, ticket: str) -> str:
+    """A ticket in the shared sets (`sla:want`, `sla:queued`, `sla:timers`)."""
     if "\n" in instance:
         raise ValueError(f"instance name {instance!r} must not contain a newline")
     return f"{instance}\n{ticket}"
 
 
-def split_timer_member(member: str) -> tuple[str, str]:
-    instance, _, ticket = member.partition("\n")
+def split_member(value: str | bytes) -> tuple[str, str]:
+    instance, _, ticket = (text(value) or "").partition("\n")
     return instance, ticket
 
 
@@ -152,40 +163,52 @@ def decode_event(ticket: str, data: str | bytes) -> TicketEvent:
     )
 
 
-# ---------------------------------------------------------------- stream entries
+# ---------------------------------------------------------------- inbox rows
 
 
 @dataclass(frozen=True)
-class Entry:
-    """One stream entry: a delivery ("e") or a look-again request ("t") for a ticket."""
+class InboxRow:
+    """One row of a ticket's inbox: a delivery as received ("e"), or events already canonical ("v":
+    backfill, or events a delivery of another ticket carried)."""
 
-    id: str
     kind: str
-    instance: str
-    ticket: str
     delivery: str
-    payload: str
-    headers: str
     received: float | None
-    replay: bool
-    raw: Mapping[Any, Any]
+    replay: bool  # put back by `failed retry`: not a new delivery (no latency observed)
+    headers: Mapping[str, str]
+    body: bytes  # "e": the payload's JSON text as received; "v": a JSON list of encoded events
+    raw: bytes  # the whole row, kept as it is when the delivery fails (replayable)
 
-    @classmethod
-    def parse(cls, entry_id: bytes | str, fields: Mapping[Any, Any]) -> Entry:
-        f = {text(k): text(v) for k, v in fields.items()}
-        received = f.get("r")
-        return cls(
-            id=text(entry_id) or "",
-            kind=f.get("k") or "e",
-            instance=f.get("i") or "",
-            ticket=f.get("t") or "",
-            delivery=f.get("d") or "",
-            payload=f.get("p") or "null",
-            headers=f.get("h") or "{}",
-            received=float(received) if received else None,
-            replay=f.get("x") == "1",
-            raw=fields,
-        )
+
+def encode_inbox_row(
+    kind: str, body: bytes, *, delivery: str = "", received: float | None = None,
+    headers: Mapping[str, str] | None = None, replay: bool = False,
+) -> bytes:
+    """A JSON line of metadata, a newline, then the body as it is (no re-encoding of a large payload)."""
+    meta: dict[str, Any] = {"k": kind, "d": delivery}
+    if received is not None:
+        meta["r"] = received
+    if headers:
+        meta["h"] = dict(headers)
+    if replay:
+        meta["x"] = 1
+    head = json.dumps(meta, separators=(",", ":"))  # ASCII: never holds a raw newline
+    return head.encode() + b"\n" + body
+
+
+def decode_inbox_row(row: bytes | str) -> InboxRow:
+    raw = row.encode("utf-8", "surrogateescape") if isinstance(row, str) else row
+    head, _, body = raw.partition(b"\n")
+    meta = json.loads(head)
+    return InboxRow(
+        kind=meta.get("k", "e"), delivery=meta.get("d", ""), received=meta.get("r"),
+        replay=bool(meta.get("x")), headers=meta.get("h") or {}, body=body, raw=raw,
+    )
+
+
+def events_row(events: list[TicketEvent]) -> bytes:
+    """An inbox row of canonical events (backfill; events one delivery carried for another ticket)."""
+    return encode_inbox_row("v", json.dumps([encode_event(e) for e in events]).encode())
 
 
 # ---------------------------------------------------------------- a ticket's stored state
@@ -207,10 +230,6 @@ class TicketRecord:
     @property
     def gone(self) -> bool:
         return bool(self.meta.get("gone"))
-
-    @property
-    def attempts(self) -> int:
-        return int(self.meta.get("attempts", "0"))
 
     def ledger_for(self, dry_run: bool) -> dict[str, str]:
         return self.dry_ledger if dry_run else self.ledger

@@ -26,13 +26,10 @@ def ticket_state(
     record = store.load_record(conn, instance, ticket_id)
     if record is None or not record.events:
         return None
-    from connector.pipeline import takes_keyword  # imported late: pipeline imports this module
-
     evaluate = evaluator or _default_evaluator()
-    kwargs: dict[str, Any] = {"instance": instance}
-    if takes_keyword(evaluate, "applied_keys"):  # as the pipeline evaluates, so the keys match
-        kwargs["applied_keys"] = record.applied_keys(cfg.dry_run)
-    evaluation = evaluate(config.policies, config.calendars, record.events, now, **kwargs)
+    # As the jobs evaluate (with the ledger's keys), so the keys match.
+    evaluation = evaluate(config.policies, config.calendars, record.events, now, instance=instance,
+                          applied_keys=record.applied_keys(cfg.dry_run))
     out = dict(evaluation.to_dict())
     out["ledger"] = dict(sorted(record.ledger.items()))
     out["dry_run_ledger"] = dict(sorted(record.dry_ledger.items()))
@@ -45,7 +42,7 @@ def ticket_state(
     out["dry_run"] = bool(cfg.dry_run)
     out["event_count"] = len(record.events)
     out["gone"] = record.gone
-    out["attempts"] = record.attempts
+    out["pending_deliveries"] = int(conn.llen(store.inbox_key(instance, ticket_id)))  # not yet looked at
     due = timers.due_at(conn, instance, ticket_id)
     out["next_timer"] = None if due is None else datetime.fromtimestamp(due, UTC).isoformat()
     return out

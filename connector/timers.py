@@ -2,10 +2,10 @@
 
 A timer carries no meaning of its own (the evaluation decides what is due), so a stale or
 duplicate timer is harmless and the earliest one per ticket is all that matters: `schedule`
-uses ZADD LT, keeping the earlier of the stored and the new instant. The scheduler loop moves due
-members into the work stream with one Lua call per pass (ZRANGEBYSCORE + XADD + ZREM, atomic, so a
-timer is moved exactly once even with several schedulers). 10,000 pending timers cost one sorted
-set of about 10,000 short members; each pass is O(log n + due).
+uses ZADD LT, keeping the earlier of the stored and the new instant. The dispatch job (run every
+second by RQ's cron scheduler) moves due members into `sla:want` with one Lua call (atomic, so a
+timer is moved once even with several dispatchers), and from there into look jobs. One small
+sorted-set member per ticket (about 100 bytes) instead of a 1.5 KB scheduled RQ job.
 """
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ from connector import store
 _MOVE_DUE = Script(
     None,
     b"""
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, member in ipairs(due) do
-  local sep = string.find(member, '\\n', 1, true)
-  redis.call('XADD', KEYS[2], '*', 'k', 't', 'i', string.sub(member, 1, sep - 1),
-             't', string.sub(member, sep + 1), 'r', ARGV[1])
-  redis.call('ZREM', KEYS[1], member)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+for i = 1, #due, 2 do
+  redis.call('ZADD', KEYS[2], 'NX', due[i + 1], due[i])
+  redis.call('ZREM', KEYS[1], due[i])
 end
-return #due
+return #due / 2
 """,
 )
 
@@ -36,16 +34,16 @@ def schedule(conn: Any, instance: str, ticket: str, at_epoch: float) -> None:
 
     `conn` may be a pipeline, so timers are written in the same transaction as the ledger.
     """
-    conn.zadd(store.TIMERS, {store.timer_member(instance, ticket): at_epoch}, lt=True)
+    conn.zadd(store.TIMERS, {store.member(instance, ticket): at_epoch}, lt=True)
 
 
 def cancel(conn: Any, instance: str, ticket: str) -> None:
-    conn.zrem(store.TIMERS, store.timer_member(instance, ticket))
+    conn.zrem(store.TIMERS, store.member(instance, ticket))
 
 
 def move_due(conn: Any, now_epoch: float, limit: int = 1000) -> int:
-    """Move the timers due at `now_epoch` into the work stream; the number moved."""
-    return int(_MOVE_DUE((store.TIMERS, store.STREAM), (repr(now_epoch), limit), client=conn))
+    """Move the timers due at `now_epoch` to the tickets wanting a look; the number moved."""
+    return int(_MOVE_DUE((store.TIMERS, store.WANT), (repr(now_epoch), limit), client=conn))
 
 
 def pending(conn: Any) -> int:
@@ -53,5 +51,5 @@ def pending(conn: Any) -> int:
 
 
 def due_at(conn: Any, instance: str, ticket: str) -> float | None:
-    score = conn.zscore(store.TIMERS, store.timer_member(instance, ticket))
+    score = conn.zscore(store.TIMERS, store.member(instance, ticket))
     return None if score is None else float(score)

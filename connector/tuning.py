@@ -1,4 +1,4 @@
-"""Knobs of the pipeline (batch size, reclaim idle time, retries, retention), from the environment.
+"""Knobs of the work on RQ (job time limits, retries, dispatch, retention), from the environment.
 
 They are operational tuning, not product configuration, so they are environment variables with
 safe defaults (documented in docs/pipeline.md); tests pass a PipelineSettings directly.
@@ -15,40 +15,43 @@ ENV_PREFIX = "SLA_CONNECTOR_"
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    batch_size: int = 200  # stream entries read per XREADGROUP
-    block_ms: int = 1000  # how long an idle worker waits on the stream before housekeeping
-    reclaim_idle_s: float = 60.0  # entries of a consumer silent this long are claimed by another
-    reclaim_every_s: float = 5.0
-    max_deliveries: int = 5  # an entry delivered this often (workers died on it) goes to `failed`
-    lock_ttl_s: float = 120.0  # per-ticket lock; longer than any ticket's processing
-    defer_s: float = 0.2  # a ticket locked by another worker is looked at again this much later
+    # A ticket job's time limit. RQ kills a job that runs longer (and counts it as failed); a job of a
+    # SIGKILLed SimpleWorker is taken back by RQ's maintenance once its registry entry expires at
+    # job_timeout_s + 60 s, so this bounds how long a crashed look waits: keep it short.
+    job_timeout_s: int = 90
+    maintenance_interval_s: int = 20  # RQ's registry clean-up (abandoned jobs retried, expired ones removed)
+    job_monitoring_interval_s: int = 10  # the forking Worker's heartbeat while a job runs
+    tick_s: int = 1  # the RQ cron interval of `dispatch` (timers due, tickets waiting, lost jobs)
+    dispatch_batch: int = 500  # tickets claimed and enqueued per enqueue_many call
+    sweep_every_s: float = 30.0  # how often a dispatch also looks for claimed tickets whose job was lost
+    lost_after_s: float = 60.0  # a claim whose job does not exist after this long is claimed again
+    dispatch_flag_ttl_s: int = 10  # a receiver that asked for a dispatch and died: asked again after this
     min_recheck_s: float = 0.05  # floor for a timer in the past (guards against a hot loop)
-    max_attempts: int = 8  # failed evaluations / write-backs of a ticket before `failed`
+    max_attempts: int = 8  # runs of a failing ticket job (RQ Retry) before RQ's FailedJobRegistry
     backoff_base_s: float = 2.0
     backoff_cap_s: float = 600.0
+    failure_ttl_s: int = 30 * 86400  # how long RQ keeps a failed job for `failed list|retry`
     dedupe_ttl_s: int = 3 * 86400  # products retry for up to about a day; keep ids three
     # Logs of solved and closed tickets. Long: a ticket reopened later must find its history, or
     # its clocks start from zero (new due-soon tags and comments). Costs ~2.5 KB per ticket kept.
     retention_s: int = 400 * 86400
     deleted_retention_s: int = 30 * 86400  # logs of deleted tickets (Zendesk can restore for 30 days)
     open_ttl_s: int = 400 * 86400  # logs of tickets never seen closed (the close was missed)
-    timer_poll_s: float = 0.25
-    timer_batch: int = 1000
-    heartbeat_ttl_s: float = 15.0
-    # A batch still running after this long is presumed hung (a stuck call, a deadlock): the heartbeat
-    # stops re-claiming its entries, so other workers take them over after reclaim_idle_s. Far above
-    # a slow batch's time (200 tickets, write-backs with timeouts and Retry-After waits).
-    batch_timeout_s: float = 900.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"PipelineSettings.{f.name}: expected a number >= 0, got {value!r}")
-        if self.batch_size < 1 or self.max_attempts < 1 or self.max_deliveries < 1:
-            raise ValueError("PipelineSettings: batch_size, max_attempts and max_deliveries must be >= 1")
-        if self.batch_timeout_s <= 0:  # 0 would hand every batch to another worker: done twice
-            raise ValueError("PipelineSettings.batch_timeout_s: must be > 0 (seconds a batch may run)")
+        for name in ("dispatch_batch", "max_attempts", "job_timeout_s", "tick_s", "maintenance_interval_s"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"PipelineSettings.{name}: must be >= 1, got {getattr(self, name)!r}")
+
+    @property
+    def lock_ttl_s(self) -> float:
+        """A ticket's lock outlives its job's time limit (RQ stops the job first), not the job's
+        abandonment (job_timeout_s + 60 s), so a retried job never waits for a dead one's lock."""
+        return self.job_timeout_s + 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:

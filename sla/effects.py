@@ -6,7 +6,9 @@ re-evaluating any number of times writes nothing twice.
 
 Ledger: a mapping from effect key to the value applied, e.g.
     {"due": "2026-11-27T16:00:00+00:00", "tag:sla-breached": "present",
-     "comment:resolution:breach": "posted", "action:resolution:breach:priority": "urgent"}
+     "comment:standard/resolution:breach": "posted", "action:standard/resolution:breach:priority": "urgent"}
+Comment and action keys name the policy, the clock and the level (`sla.evaluate.effect_key`); ledgers
+written before they named the policy hold keys without it (`comment:resolution:breach`).
 """
 
 from __future__ import annotations

@@ -203,6 +203,14 @@ def _measure_all(
     return out, future
 
 
+def effect_key(policy_id: str, clock_key: str, level: str) -> str:
+    """Key of a level's comment (and prefix of its actions' keys): "standard/resolution:breach",
+    "vip/next_reply#3f9a0c12de:late". Naming the policy lets a ticket that moves to another policy get
+    that policy's levels even when their names are the same; the version is left out, so a ticket that
+    stays on one policy keeps its keys when a new version recalculates it."""
+    return f"{policy_id}/{clock_key}:{level}"
+
+
 def _all_clocks(metrics: Mapping[str, MetricState]) -> list[MetricState]:
     return [c for m in metrics.values() for c in (*m.past_cycles, m)]
 
@@ -213,7 +221,11 @@ def _desired(
     policies: PolicySet,
     calendars: Mapping[str, BusinessCalendar],
     metrics: Mapping[str, MetricState],
+    applied_keys: frozenset[str] = frozenset(),
 ) -> DesiredEffects:
+    """What the ticket should show. One-shot effects are keyed by `effect_key`; a level whose effect
+    an earlier release recorded under its key without the policy (`resolution:breach`) keeps that key,
+    so an upgrade posts nothing twice (the key is taken to be the current policy's)."""
     present: set[str] = set()
     comments: dict[str, str] = {}
     actions: dict[str, tuple[EffectKind, str]] = {}
@@ -231,13 +243,16 @@ def _desired(
                 present.update(level.values("tag"))
             if not is_open:
                 continue
-            key = f"{state.key}:{level.name}"
+            key = effect_key(policy.id, state.key, level.name)
+            legacy = f"{state.key}:{level.name}"  # written before keys named the policy
             for body in level.values("comment"):
                 cal = calendars[state.calendar]
-                comments[key] = render(body, template_values(state, level, tl.ticket_id, cal))
+                name = legacy if f"comment:{legacy}" in applied_keys else key
+                comments[name] = render(body, template_values(state, level, tl.ticket_id, cal))
             for kind, effect in _ACTION_KINDS.items():
                 for value in level.values(kind):
-                    actions[f"{key}:{kind}"] = (effect, value)
+                    name = legacy if f"action:{legacy}:{kind}" in applied_keys else key
+                    actions[f"{name}:{kind}"] = (effect, value)
     return DesiredEffects(
         due=min(dues, default=None),
         tags_present=frozenset(present),
@@ -258,16 +273,20 @@ def evaluate(
 ) -> Evaluation:
     """The SLA state of one ticket at `now`, from the set of its events.
 
-    `applied_keys`: the keys of the ticket's ledger (effects already written). Only next-reply
-    cycle keys are read from them, so that a cycle keeps the key its effects were written under
-    when a late agent reply would otherwise re-key it (see `_reply_clocks`).
+    `applied_keys`: the keys of the ticket's ledger (effects already written). Two things are read
+    from them: next-reply cycle ids, so that a cycle keeps the key its effects were written under
+    when a late agent reply would otherwise re-key it (see `_reply_clocks`), and one-shot keys
+    written before keys named the policy (see `_desired`).
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"evaluate: now={now!r} must be timezone-aware")
-    applied = applied_cycle_ids(applied_keys)
+    events, keys = list(events), frozenset(applied_keys)
+    applied = applied_cycle_ids(keys)
     tl = build_timeline(events, now)
+    # An event stamped after `now` (the product's clock ahead of ours) changes the result at its instant.
+    arriving = min((e.at for e in events if e.at > now), default=None)
     if tl is None:
-        return Evaluation(ticket_id="", policy_id=None, policy_version=None)
+        return Evaluation(ticket_id="", policy_id=None, policy_version=None, next_check=arriving)
     policy = policies.select(tl.attrs, tl.created, now, instance)
     if tl.deleted_at is not None:
         # Gone: every clock is cancelled as of the deletion, and nothing is written back.
@@ -275,13 +294,30 @@ def evaluate(
         if policy is not None:
             measured, _ = _measure_all(tl, policy, calendars, tl.deleted_at, applied)
             metrics = {name: _cancel(m, tl.deleted_at) for name, m in measured.items()}
-        return Evaluation(tl.ticket_id, None, None, metrics)
+        # Only a restore can change a deleted ticket: events after the deletion are ignored.
+        restore = min((e.at for e in events if e.at > now and e.kind is EventKind.RESTORED), default=None)
+        return Evaluation(tl.ticket_id, None, None, metrics, next_check=restore)
+    changes = [t for t in (arriving, _policy_change(policies, tl, now, instance, policy)) if t is not None]
     if policy is None:
-        return Evaluation(tl.ticket_id, None, None, desired=DesiredEffects(tags_absent=policies.managed_tags))
+        desired = DesiredEffects(tags_absent=policies.managed_tags)
+        return Evaluation(tl.ticket_id, None, None, desired=desired, next_check=min(changes, default=None))
     metrics, future = _measure_all(tl, policy, calendars, now, applied)
-    desired = _desired(tl, policy, policies, calendars, metrics)
-    later = [t for t in future if t > now]
+    desired = _desired(tl, policy, policies, calendars, metrics, keys)
+    later = [t for t in future if t > now] + changes
     return Evaluation(tl.ticket_id, policy.id, policy.version, metrics, desired, min(later, default=None))
+
+
+def _policy_change(
+    policies: PolicySet, tl: Timeline, now: datetime, instance: str | None, current: Policy | None
+) -> datetime | None:
+    """The first instant after `now` at which another policy or version governs the ticket with no new
+    event: a `recalculate` version taking effect (the ticket's fields and creation stay as they are)."""
+    ident = None if current is None else (current.id, current.version)
+    for t in policies.recalculations_after(now):
+        chosen = policies.select(tl.attrs, tl.created, t, instance)
+        if (None if chosen is None else (chosen.id, chosen.version)) != ident:
+            return t
+    return None
 
 
 def _cancel(state: MetricState, at: datetime) -> MetricState:

@@ -74,7 +74,9 @@ class MetricState:
 
     @property
     def key(self) -> str:
-        """Prefix of this clock's effect keys: "resolution", or "next_reply#3f9a0c12de" for a cycle.
+        """This clock's key: "resolution", or "next_reply#3f9a0c12de" for a cycle. Effect keys are
+        "<policy id>/<clock key>:<level>" (see evaluate.effect_key); the connector counts a clock's breach
+        once under "b:<clock key>".
 
         Cycles are keyed by their stable id, not their number: an earlier cycle that arrives late
         renumbers the later ones, and a key that moved would post their comments again. The id comes

@@ -142,6 +142,17 @@ class PolicySet:
         ]
         return max(recalc, key=lambda p: p.version, default=chosen)
 
+    def recalculations_after(self, now: datetime) -> list[datetime]:
+        """The instants after `now` at which a `recalculate` version takes effect, in order: the only
+        instants at which `select` can answer differently for the same ticket without a new event."""
+        return sorted(
+            {
+                p.effective_from
+                for p in self.policies
+                if p.recalculate and p.effective_from and p.effective_from > now
+            }
+        )
+
     def select(
         self, attrs: Mapping[str, Any], created: datetime, now: datetime, instance: str | None = None
     ) -> Policy | None:

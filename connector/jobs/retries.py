@@ -1,75 +1,36 @@
-"""What happens when a ticket's evaluation or write-back fails: backoff timer, then the failed registry.
+"""What a ticket job does with the products' answers other than success: gone tickets, refused values.
 
-Split from connector/pipeline.py (the batch controller) to keep each module small. A failure
-never blocks other tickets: the ticket gets a timer `backoff(attempts)` later (at least the
-product's Retry-After on a 429) and, after `max_attempts`, an entry in the failed registry.
-An effect whose value the product refuses is no failure: it is recorded once as rejected
-(`record_rejected`) and not sent again while the evaluation wants that same value (`unrefused`).
+A failed write (5xx, timeout, a bug) is not handled here: the job stores what it has and raises, and
+RQ retries it (`Retry` with backoff) and keeps it in its FailedJobRegistry at the last attempt. A
+ticket that is gone (deleted, confirmed 404) ends its effects (`mark_gone`). An effect whose value
+the product refuses is no failure: it is recorded once as rejected (`record_rejected`) and not sent
+again while the evaluation wants that same value (`unrefused`).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adapters.base import ApiError, NotFound, RateLimited
-from connector import failed, status, store, timers
-from connector.tuning import PipelineSettings
+from rq.registry import FailedJobRegistry
+
+from adapters.base import ApiError, NotFound
+from connector import failed, queues, status, store, timers
 from sla.effects import Effect
 from sla.events import EventKind, TicketEvent
 
-log = logging.getLogger("sla_connector.pipeline")
-
-
-def backoff(settings: PipelineSettings, attempt: int) -> float:
-    """Exponential backoff with full jitter in [base/2, base * 2^(attempt-1)] (capped)."""
-    ceiling = min(settings.backoff_cap_s, settings.backoff_base_s * 2 ** (attempt - 1))
-    return random.uniform(min(ceiling, settings.backoff_base_s / 2), ceiling)
+log = logging.getLogger("sla_connector.jobs")
 
 
 def describe(exc: Exception) -> str:
-    """The error as kept in the failed registry and logged (adapters keep secrets out of messages)."""
+    """The error as logged and kept with a failed job (adapters keep secrets out of messages)."""
     if not isinstance(exc, ApiError):
         return f"{type(exc).__name__}: {exc}"
     error = f"{type(exc).__name__} (HTTP {exc.status}): {exc}"
     if isinstance(exc, NotFound):  # Jira answers 404 also for a missing permission
         error += " (no deletion received: the ticket was deleted, or the credentials cannot see it)"
     return error
-
-
-def record_failure(
-    final: Any,
-    settings: PipelineSettings,
-    instance: str,
-    ticket: str,
-    attempts: int,
-    exc: Exception,
-    now: float,
-    log_fields: Mapping[str, Any],
-) -> float | None:
-    """Count attempt number `attempts` of the ticket: a retry timer, or the failed registry at the last.
-
-    Returns when the retry is due, None when the ticket was given up (put in the failed registry).
-    """
-    final.hset(store.ticket_key(instance, ticket), store.META + "attempts", attempts)
-    extra = {**log_fields, "attempts": attempts}
-    error = describe(exc)
-    if attempts >= settings.max_attempts:
-        log.error("ticket failed for good", exc_info=exc, extra={**extra, "event": "ticket_failed"})
-        failed.record_ticket(final, instance, ticket, error, attempts, now)
-        return None
-    delay = backoff(settings, attempts)
-    if isinstance(exc, RateLimited):
-        delay = max(delay, float(exc.retry_after))
-    log.warning(
-        "ticket will be retried",
-        exc_info=not isinstance(exc, ApiError) or None,
-        extra={**extra, "event": "ticket_retry", "error": error, "delay_s": round(delay, 3)},
-    )
-    timers.schedule(final, instance, ticket, now + delay)
-    return now + delay
 
 
 def gone_reason(exc: NotFound, events: list[TicketEvent]) -> str | None:
@@ -91,8 +52,19 @@ def gone_reason(exc: NotFound, events: list[TicketEvent]) -> str | None:
     return None
 
 
+def clear_failed_job(conn: Any, final: Any, record: store.TicketRecord) -> None:
+    """Forget the ticket's job that failed for good (RQ's FailedJobRegistry): this look went through."""
+    job_id = record.meta.get("failed_job")
+    if not job_id:
+        return
+    final.hdel(store.ticket_key(record.instance, record.ticket), store.META + "failed_job")
+    registry = FailedJobRegistry(queue=queues.queue(conn, queues.TICKETS))
+    if job_id in registry:
+        registry.remove(job_id, delete_job=True)
+
+
 def mark_gone(
-    final: Any, record: store.TicketRecord, reason: str, now: float, log_fields: Mapping[str, Any]
+    conn: Any, final: Any, record: store.TicketRecord, reason: str, now: float, log_fields: Mapping[str, Any]
 ) -> None:
     """End the ticket's effects: the `#gone` mark (with `#gone_at`), no timer, earlier failures explained."""
     extra = {**log_fields, "event": "ticket_gone", "reason": reason}
@@ -100,33 +72,21 @@ def mark_gone(
     tk = store.ticket_key(record.instance, record.ticket)
     final.hset(tk, mapping={store.META + "gone": reason, store.META + "gone_at": repr(now)})
     timers.cancel(final, record.instance, record.ticket)
-    clear_failures(final, record)  # 404s before the deletion arrived were failures; they are explained now
-
-
-def clear_failures(final: Any, record: store.TicketRecord) -> None:
-    """Forget the ticket's earlier failed attempts: its attempt count and its failed-registry entry."""
-    if record.attempts:
-        final.hdel(store.ticket_key(record.instance, record.ticket), store.META + "attempts")
-        final.hdel(store.FAILED, failed.ticket_id(record.instance, record.ticket))
+    clear_failed_job(conn, final, record)  # 404s before the deletion arrived were failures; explained now
 
 
 def mark_disproved(record: store.TicketRecord, fresh: list[TicketEvent]) -> bool:
     """Whether a newly stored event shows that a ticket marked gone (with no deletion in its log) exists.
 
-    Only a 404 mark can be disproved ("confirmed 404", or "1" from older versions): a definite
+    Only a 404 mark can be disproved ("confirmed 404"): a definite
     verdict of another status (Zendesk 422: a closed ticket is never writable again) stays. The
-    event must be newer than the mark (its `#gone_at`; for marks without one, than the stored log),
-    so a late redelivery of an old webhook does not revive a deleted ticket.
+    event must be newer than the mark (its `#gone_at`), so a late redelivery of an old webhook does
+    not revive a deleted ticket.
     """
     reason = record.meta.get("gone", "")
     if not reason or reason.startswith("HTTP "):
         return False
-    if "gone_at" in record.meta:
-        since = float(record.meta["gone_at"])
-    elif record.events:
-        since = max(e.at for e in record.events).timestamp()
-    else:
-        since = float("-inf")
+    since = float(record.meta.get("gone_at", "-inf"))
     return any(e.kind is not EventKind.DELETED and e.at.timestamp() > since for e in fresh)
 
 

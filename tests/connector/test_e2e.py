@@ -114,7 +114,7 @@ def test_webhooks_to_write_back_once_each_with_a_breach_on_time(
         assert _label_ops(jira, "10042") == Counter({("add", "sla-warning"): 1, ("add", "sla-breached"): 1})
         assert len(jira.calls("POST", "/rest/api/3/issue/10042/comment")) == 1
         [comment] = jira.comment_texts("10042")
-        assert "SLA breached" in comment and "[sla-connector:resolution:breach]" in comment
+        assert "SLA breached" in comment and "[sla-connector:fast/resolution:breach]" in comment
         warning_at = _first(jira, "PUT", "/rest/api/3/issue/10042", "sla-warning")
         breach_at = _first(jira, "PUT", "/rest/api/3/issue/10042", "sla-breached")
         assert 0 <= warning_at - (created + timedelta(seconds=TARGET_S / 2)).timestamp() <= 2.0
@@ -130,7 +130,7 @@ def test_webhooks_to_write_back_once_each_with_a_breach_on_time(
         assert sorted(tag_puts) == [("sla-breached",), ("sla-warning",)]
         assert zendesk.calls("DELETE", "/api/v2/tickets/5158/tags.json") == []
         [note] = zendesk.tickets["5158"]["comments"]
-        assert note["public"] is False and "[sla-connector:resolution:breach]" in note["body"]
+        assert note["public"] is False and "[sla-connector:fast/resolution:breach]" in note["body"]
         zd_breach_at = min(
             r.at
             for r in zendesk.calls("PUT", "/api/v2/tickets/5158/tags.json")
@@ -148,7 +148,7 @@ def test_webhooks_to_write_back_once_each_with_a_breach_on_time(
         assert state["policy_id"] == "fast" and state["event_count"] == 2
         assert state["metrics"]["resolution"]["breached_at"] is not None
         assert state["ledger"]["tag:sla-breached"] == "present"
-        assert state["ledger"]["comment:resolution:breach"] == "posted"
+        assert state["ledger"]["comment:fast/resolution:breach"] == "posted"
         metrics = requests.get(f"{stack.url}/metrics", timeout=5).text
         assert any(
             line.startswith("sla_")
@@ -314,7 +314,7 @@ def test_dry_run_writes_nothing_and_records_what_it_would_have_written(
         key = store.ticket_key("acme-jira", "10042")
         wait_for(
             lambda: (
-                redis_conn.hexists(key, "dry:comment:resolution:breach")
+                redis_conn.hexists(key, "dry:comment:fast/resolution:breach")
                 and redis_conn.hexists(store.ticket_key("acme-zendesk", "5158"), "dry:tag:sla-breached")
             ),
             15,
@@ -323,7 +323,7 @@ def test_dry_run_writes_nothing_and_records_what_it_would_have_written(
         time.sleep(1.0)
         assert jira.requests == [] and zendesk.requests == []
         log = stack.worker_log("dry-w1")
-        assert log.count('"effect":"comment:resolution:breach"') == 2  # logged once per ticket
+        assert log.count('"effect":"comment:fast/resolution:breach"') == 2  # logged once per ticket
         assert {k.decode() for k in redis_conn.hkeys(key)} >= {
             "dry:due",
             "dry:tag:sla-warning",

@@ -93,7 +93,7 @@ def test_effects_are_written_once_across_duplicates_out_of_order_and_reevaluatio
         assert calls(rsps)[1:] == [
             ("PUT", "/tickets/T-1", {"add_tags": ["sla-breached"]}),
             ("GET", "/tickets/T-1/comments", None),
-            ("POST", "/tickets/T-1/comments", {"body": "breach\n[sla-connector:resolution:breach]"}),
+            ("POST", "/tickets/T-1/comments", {"body": "breach\n[sla-connector:test/resolution:breach]"}),
         ]
     record = store.load_record(redis_conn, "desk", "T-1")
     assert record is not None
@@ -103,7 +103,7 @@ def test_effects_are_written_once_across_duplicates_out_of_order_and_reevaluatio
         "due": (T0 + timedelta(seconds=10)).isoformat(),
         "tag:sla-open": "present",
         "tag:sla-breached": "present",
-        "comment:resolution:breach": "posted",
+        "comment:test/resolution:breach": "posted",
     }
     assert redis_conn.xlen(store.STREAM) == 0  # every entry acknowledged and deleted
     assert all(n == 2 for _, n, _ in evaluator.calls)  # always the whole (deduplicated) log
@@ -122,11 +122,11 @@ def test_a_comment_posted_before_a_crash_is_not_posted_again(redis_conn: redis.R
     )
     clock.advance(20)
     with responses.RequestsMock() as rsps:
-        desk_api(rsps, comments=["breach\n[sla-connector:resolution:breach]"])
+        desk_api(rsps, comments=["breach\n[sla-connector:test/resolution:breach]"])
         post(redis_conn, "d1", "T-1", [created("T-1", T0)])
         drain(redis_conn, processor)
         assert calls(rsps) == [("GET", "/tickets/T-1/comments", None)]
-    assert redis_conn.hget(store.ticket_key("desk", "T-1"), "comment:resolution:breach") == b"posted"
+    assert redis_conn.hget(store.ticket_key("desk", "T-1"), "comment:test/resolution:breach") == b"posted"
 
 
 # ---------------------------------------------------------------- dry-run
@@ -147,11 +147,11 @@ def test_dry_run_logs_each_effect_once_and_calls_nothing(redis_conn: redis.Redis
         ("due", (T0 + timedelta(seconds=10)).isoformat()),
         ("tag:sla-open", "sla-open"),
         ("tag:sla-breached", "sla-breached"),
-        ("comment:resolution:breach", "breach"),
+        ("comment:test/resolution:breach", "breach"),
     ]
     record = store.load_record(redis_conn, "desk", "T-1")
     assert record is not None and record.ledger == {}
-    assert set(record.dry_ledger) == {"due", "tag:sla-open", "tag:sla-breached", "comment:resolution:breach"}
+    assert set(record.dry_ledger) == {"due", "tag:sla-open", "tag:sla-breached", "comment:test/resolution:breach"}
 
 
 def test_log_lines_about_a_ticket_name_its_instance_ticket_and_deliveries(

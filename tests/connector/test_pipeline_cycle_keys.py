@@ -29,7 +29,7 @@ from fakes.sla_config import created  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 BASE = "https://desk.test"
-WARN = f"comment:next_reply#{cycle_id('a2')}:warn"
+WARN = f"comment:replies/next_reply#{cycle_id('a2')}:warn"
 PRIORITIES = ("low", "normal", "high", "urgent")
 
 

@@ -118,7 +118,7 @@ def test_effects_are_written_at_most_once_in_any_order(
     else:
         assert record.ledger["due"] == due and ("due", due) in writes
         assert record.ledger["tag:sla-open"] == "present" and record.ledger["tag:sla-breached"] == "present"
-        assert record.ledger["comment:resolution:breach"] == "posted" and len(comments) == 1
+        assert record.ledger["comment:test/resolution:breach"] == "posted" and len(comments) == 1
 
 
 # ---------------------------------------------------------------- the real adapter and SLA engine

@@ -32,7 +32,7 @@ from fakes.stack import CONNECTOR_ACCOUNT, jira_created  # noqa: E402
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 ISSUE = "10042"
 PATH = f"/rest/api/3/issue/{ISSUE}"
-PRIORITY_KEY = "action:resolution:breach:priority"
+PRIORITY_KEY = "action:fast/resolution:breach:priority"
 REFUSED = Answer(400, {"errorMessages": [], "errors": {"priority": "Specify a valid priority name."}})
 ENV = {"JIRA_EMAIL": "sla-bot@acme.example", "JIRA_TOKEN": "jira-token-rejected-test", "JIRA_HOOK": "hook"}
 
@@ -119,7 +119,7 @@ def test_a_refused_value_is_recorded_once_and_the_rest_is_written(
     assert "sla-breached" in jira.issues[ISSUE]["labels"]
     assert len(jira.issues[ISSUE]["comments"]) == 1
     record = store.load_record(redis_conn, "acme", ISSUE)
-    assert record.ledger["tag:sla-breached"] == "present" and "comment:resolution:breach" in record.ledger
+    assert record.ledger["tag:sla-breached"] == "present" and "comment:fast/resolution:breach" in record.ledger
     assert PRIORITY_KEY not in record.ledger
     assert record.rejected[PRIORITY_KEY]["value"] == "high"
     assert record.rejected[PRIORITY_KEY]["reason"] == "priority: Specify a valid priority name."

@@ -94,7 +94,7 @@ def test_a_ticket_first_seen_after_creation_breaches_from_its_real_creation(stac
         drain(redis_conn, processor)
         assert "sla-breached" in tags_written(rsps)
     record = store.load_record(redis_conn, "acme", "5158")
-    assert record is not None and record.ledger["comment:resolution:breach"] == "posted"
+    assert record is not None and record.ledger["comment:test/resolution:breach"] == "posted"
     assert record.events[0].reported_creation == CREATED_AT  # stored with the event
 
 
@@ -127,7 +127,7 @@ def test_a_deleted_then_restored_ticket_is_written_to_again(stack: Any, redis_co
         assert redis_conn.xpending(store.STREAM, store.GROUP)["pending"] == 0
     record = store.load_record(redis_conn, "acme", "5158")
     assert record is not None and not record.gone
-    assert record.ledger["comment:resolution:breach"] == "posted"
+    assert record.ledger["comment:test/resolution:breach"] == "posted"
     assert [e.kind.value for e in record.events] == ["created", "deleted", "restored"]
 
 

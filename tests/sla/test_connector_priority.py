@@ -99,7 +99,7 @@ def test_the_connectors_priority_change_at_breach_moves_neither_breach_nor_later
     before = run(ticket(ANSWERED), "2026-11-30 10:00")
     res = before.metrics["resolution"]
     assert (res.status, res.breached_at, res.target) == (MetricStatus.BREACHED, at(BREACH), 40 * H)
-    assert before.desired.actions == {"resolution:breach:priority": ("set_priority", "high")}
+    assert before.desired.actions == {"standard/resolution:breach:priority": ("set_priority", "high")}
     ledger = {e.key: e.ledger_value for e in missing_effects(before.desired, {})}
 
     after = run(ticket(ANSWERED, RAISED), "2026-11-30 10:01")

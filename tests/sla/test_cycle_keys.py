@@ -61,11 +61,11 @@ def ledger_of(evaluation: Evaluation) -> dict[str, str]:
 def test_a_late_earlier_cycle_does_not_re_post_the_open_cycles_comment() -> None:
     first = run(BASE + OPEN, 150)
     ledger = ledger_of(first)
-    assert list(first.desired.comments) == [f"next_reply#{cycle_id('a2')}:warn"]
+    assert list(first.desired.comments) == [f"p/next_reply#{cycle_id('a2')}:warn"]
 
     later = run(BASE + OPEN + LATE, 150)
     assert missing_effects(later.desired, ledger) == []
-    assert list(later.desired.comments) == [f"next_reply#{cycle_id('a2')}:warn"]
+    assert list(later.desired.comments) == [f"p/next_reply#{cycle_id('a2')}:warn"]
     nr = later.metrics["next_reply"]
     # The number is for display and does shift; the key does not.
     assert (nr.cycle, nr.cycle_id, nr.key) == (2, cycle_id("a2"), f"next_reply#{cycle_id('a2')}")
@@ -78,13 +78,13 @@ def test_a_late_earlier_requester_comment_in_the_open_cycle_does_not_re_post_its
     events = [ev("c", 0, priority="high", status="new"), ev("a1", 30, "agent"), ev("r1", 70, "requester")]
     first = run(events, 200)
     ledger = ledger_of(first)
-    assert first.desired.comments == {f"next_reply#{cycle_id('a1')}:warn": "reply soon"}
+    assert first.desired.comments == {f"p/next_reply#{cycle_id('a1')}:warn": "reply soon"}
 
     later = run([*events, ev("r0", 65, "requester")], 200)
     # Only the due date moves with the start (r0 + 2h); no comment is wanted again.
     due = Effect("due", EffectKind.SET_DUE, "2026-11-27T11:05:00+00:00")
     assert missing_effects(later.desired, ledger) == [due]
-    assert later.desired.comments == {f"next_reply#{cycle_id('a1')}:warn": "reply soon"}
+    assert later.desired.comments == {f"p/next_reply#{cycle_id('a1')}:warn": "reply soon"}
     nr = later.metrics["next_reply"]
     assert (nr.cycle, nr.started_at, nr.key) == (1, T + timedelta(minutes=65), f"next_reply#{cycle_id('a1')}")
     assert nr.escalations[0].due_at == T + timedelta(minutes=125)  # the warning's time moved with it
@@ -110,7 +110,7 @@ def test_a_late_agent_reply_before_the_open_cycle_does_not_re_key_it() -> None:
     was posted. The cycle keeps the key its effects were written under (the ledger's keys)."""
     first = run(BASE + OPEN, 150)
     ledger = ledger_of(first)
-    key = f"next_reply#{cycle_id('a2')}:warn"
+    key = f"p/next_reply#{cycle_id('a2')}:warn"
     assert list(first.desired.comments) == [key]
 
     late = [*BASE, *OPEN, ev("a2b", 50, "agent")]
@@ -119,7 +119,7 @@ def test_a_late_agent_reply_before_the_open_cycle_does_not_re_key_it() -> None:
     assert list(later.desired.comments) == [key]
     assert later.metrics["next_reply"].key == f"next_reply#{cycle_id('a2')}"
     # With nothing written yet, the rule alone applies: the latest reply before the cycle.
-    assert list(run(late, 150).desired.comments) == [f"next_reply#{cycle_id('a2b')}:warn"]
+    assert list(run(late, 150).desired.comments) == [f"p/next_reply#{cycle_id('a2b')}:warn"]
 
 
 def test_the_ledger_keeps_every_case_right_together() -> None:
@@ -137,12 +137,12 @@ def test_a_cycle_never_takes_a_key_of_another_cycle() -> None:
     requester: the new cycle follows the reopening, even though a1's key is in the ledger."""
     events = [ev("c", 0, priority="high", status="open"), ev("a1", 5, "agent"), ev("r1", 10, "requester")]
     ledger = ledger_of(run(events, 90))
-    assert list(ledger) == ["due", f"comment:next_reply#{cycle_id('a1')}:warn"]
+    assert list(ledger) == ["due", f"comment:p/next_reply#{cycle_id('a1')}:warn"]
     events += [ev("s", 95, status="solved"), ev("r2", 100, "requester"), ev("o", 100, status="open")]
     later = evaluate(POLICIES, CALENDARS, events, T + timedelta(minutes=200), applied_keys=ledger)
     nr = later.metrics["next_reply"]
     assert [c.cycle_id for c in (*nr.past_cycles, nr)] == [cycle_id("a1"), cycle_id("o")]
-    assert f"next_reply#{cycle_id('o')}:warn" in later.desired.comments
+    assert f"p/next_reply#{cycle_id('o')}:warn" in later.desired.comments
 
 
 def test_cycle_ids_are_read_from_ledger_keys_only_where_they_name_a_cycle() -> None:
@@ -150,6 +150,9 @@ def test_cycle_ids_are_read_from_ledger_keys_only_where_they_name_a_cycle() -> N
     keys = [f"comment:next_reply#{a}:warn", f"action:next_reply#{b}:warn:priority", "due", "tag:x",
             "comment:resolution:breach", f"comment:next_reply#{a}0:warn", "comment:first_response:warn"]
     assert applied_cycle_ids(keys) == {a, b}
+    c = cycle_id("c")  # keys that name the policy, as written since
+    named = [f"comment:p/next_reply#{c}:warn", f"action:vip/next_reply#{b}:w:priority"]
+    assert applied_cycle_ids(named) == {c, b}
     assert applied_cycle_ids([]) == frozenset()
 
 
@@ -184,7 +187,7 @@ def test_a_ticket_first_seen_late_keeps_its_first_cycles_key_when_an_earlier_rep
     events = [seen("p", 0, priority="high", status="open"), seen("r1", 30, "requester")]
     first = run(events, 120)
     ledger = ledger_of(first)
-    assert any(key.startswith("comment:next_reply#") for key in ledger)
+    assert any(key.startswith("comment:p/next_reply#") for key in ledger)
     later = evaluate(POLICIES, CALENDARS, [*events, seen("a0", 10, "agent")], T + timedelta(minutes=121),
                      applied_keys=ledger)
     assert missing_effects(later.desired, ledger) == []

@@ -122,7 +122,7 @@ def test_percentage_level_tag_and_comment_rendered_as_of_the_level() -> None:
     ev = run(ticket(ANSWERED), "2026-11-24 14:00")
     assert ev.desired.tags_present == {"sla-warning"}
     assert ev.desired.comments == {
-        "resolution:warning": (
+        "standard/resolution:warning": (
             "Resolution of T-1 (high, target 16h) due 2026-11-25 10:00 CET: 12h used, 4h left"
         )
     }
@@ -137,17 +137,17 @@ def test_breach_level_tags_and_one_shot_actions() -> None:
     assert (res.status, res.breached_at) == (MetricStatus.BREACHED, at("2026-11-25 10:00"))
     assert ev.desired.tags_present == {"sla-warning", "sla-breached"}
     assert ev.desired.actions == {
-        "resolution:breach:priority": (EffectKind.SET_PRIORITY, "urgent"),
-        "resolution:breach:assignee": (EffectKind.SET_ASSIGNEE, "team-lead-id"),
+        "standard/resolution:breach:priority": (EffectKind.SET_PRIORITY, "urgent"),
+        "standard/resolution:breach:assignee": (EffectKind.SET_ASSIGNEE, "team-lead-id"),
     }
-    assert sorted(ev.desired.comments) == ["resolution:warning"]
+    assert sorted(ev.desired.comments) == ["standard/resolution:warning"]
     assert ev.desired.due == at("2026-11-25 10:00")  # a breached clock still running keeps its due date
     assert ev.next_check == at("2026-11-25 14:00")
 
 
 def test_level_after_the_breach_then_nothing_more_to_wait_for() -> None:
     ev = run(ticket(ANSWERED), "2026-11-25 14:00")
-    assert ev.desired.comments["resolution:breach+4h"] == "Still open: breach+4h"
+    assert ev.desired.comments["standard/resolution:breach+4h"] == "Still open: breach+4h"
     assert ev.next_check is None
 
 
@@ -188,7 +188,7 @@ def test_level_reached_before_a_pause_stays_reached_during_it() -> None:
     ]
     assert res.escalations[0].due_at == at("2026-11-24 14:00")
     assert ev.desired.tags_present == {"sla-warning"}
-    assert ev.desired.comments["resolution:warning"].endswith("due (paused): 12h used, 4h left")
+    assert ev.desired.comments["standard/resolution:warning"].endswith("due (paused): 12h used, 4h left")
 
 
 def test_each_next_reply_cycle_has_its_own_comment_key() -> None:
@@ -201,7 +201,7 @@ def test_each_next_reply_cycle_has_its_own_comment_key() -> None:
     ev = run(events, "2026-11-23 16:30")
     assert ev.desired.comments == {
         # keyed by the agent reply the cycle follows (e2), not the comment that opened it (e3)
-        f"next_reply#{cycle_id('e2')}:late": "next reply overdue since 2026-11-23 16:30 CET",
+        f"standard/next_reply#{cycle_id('e2')}:late": "next reply overdue since 2026-11-23 16:30 CET",
     }
     # Cycle 1 breached too: its tag stays, but its comment is not wanted any more (the clock stopped).
     assert ev.desired.tags_present == {"sla-reply-late"}
@@ -225,10 +225,10 @@ def test_reconciling_with_the_ledger_writes_each_effect_once() -> None:
     assert written == [
         ("2026-11-23 15:00", "due"),
         ("2026-11-24 14:00", "tag:sla-warning"),
-        ("2026-11-24 14:00", "comment:resolution:warning"),
+        ("2026-11-24 14:00", "comment:standard/resolution:warning"),
         ("2026-11-25 10:00", "tag:sla-breached"),
-        ("2026-11-25 10:00", "action:resolution:breach:assignee"),
-        ("2026-11-25 10:00", "action:resolution:breach:priority"),
+        ("2026-11-25 10:00", "action:standard/resolution:breach:assignee"),
+        ("2026-11-25 10:00", "action:standard/resolution:breach:priority"),
     ]
     events.append(TicketEvent("s", "T-1", "changed", at("2026-11-25 11:00"), "agent", {"status": "solved"}))
     effects = missing_effects(run(events, "2026-11-25 11:00").desired, ledger)

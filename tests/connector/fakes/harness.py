@@ -1,16 +1,26 @@
-"""Helpers for pipeline tests: post deliveries through intake, drain the stream with a Processor."""
+"""Helpers for job tests: post deliveries through intake, run the connector's RQ jobs in-process.
+
+`drain` runs a real RQ SimpleWorker (burst) on the connector's queues against the test Redis, with a
+test context installed (a fake clock, a counting evaluator). RQ's scheduler is emulated at the fake
+clock's time for the retries RQ scheduled (`fire_timers_at`), as it would move them at that time.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from rq import SimpleWorker
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 
-from connector import store, timers
+from connector import queues, timers
 from connector.intake import accept
-from connector.pipeline import BatchReport, Processor
-from connector.worker import ensure_group
+from connector.jobs import context, dispatcher
+from connector.jobs.context import Context
+from connector.tuning import PipelineSettings
 
 
 class Clock:
@@ -28,6 +38,18 @@ class Clock:
         return datetime.fromtimestamp(self.now, UTC)
 
 
+def make_context(
+    conn: redis.Redis, config: Any, settings: PipelineSettings | None = None, *, evaluator: Any = None,
+    clock: Any = None,
+) -> Context:
+    kwargs: dict[str, Any] = {"config": config, "settings": settings or PipelineSettings(), "conn": conn}
+    if evaluator is not None:
+        kwargs["evaluator"] = evaluator
+    if clock is not None:
+        kwargs["clock"] = clock
+    return Context(**kwargs)
+
+
 def post(
     conn: redis.Redis, delivery: str, ticket: str, events: list[dict], instance: str = "desk", **extra: Any
 ) -> bool:
@@ -35,20 +57,73 @@ def post(
     return accept(conn, instance, delivery, ticket, payload, {}, datetime.now(UTC))
 
 
-def drain(
-    conn: redis.Redis,
-    processor: Processor,
-    consumer: str = "test",
-    fire_timers_at: float | None = None,
-    count: int = 100,
-) -> list[BatchReport]:
-    """Process everything on the stream (optionally first moving timers due at `fire_timers_at`)."""
-    ensure_group(conn)
-    if fire_timers_at is not None:
-        timers.move_due(conn, fire_timers_at)
-    reports = []
-    while True:
-        batch = conn.xreadgroup(store.GROUP, consumer, {store.STREAM: ">"}, count=count)
-        if not batch or not batch[0][1]:
-            return reports
-        reports.append(processor.process(batch[0][1]))
+@dataclass
+class Drained:
+    """What a `drain` ran: the look jobs' results, and the look jobs that failed (RQ's word)."""
+
+    looks: list[dict] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def tickets(self) -> list[str]:
+        return [r["ticket"] for r in self.looks]
+
+    @property
+    def failed_deliveries(self) -> int:
+        return sum(r["failed_deliveries"] for r in self.looks)
+
+    @property
+    def effects(self) -> int:
+        return sum(r["effects"] for r in self.looks)
+
+
+class RecordingWorker(SimpleWorker):
+    """RQ's SimpleWorker that also keeps each look's result (the jobs keep none: result_ttl=0)."""
+
+    drained: Drained
+
+    def handle_job_success(self, job: Job, queue: Any, started_job_registry: Any) -> None:
+        if job.func_name == queues.LOOK:
+            self.drained.looks.append(job._result)
+        super().handle_job_success(job, queue, started_job_registry)
+
+    def handle_job_failure(
+        self, job: Job, queue: Any, started_job_registry: Any = None, exc_string: str = ""
+    ) -> None:
+        self.drained.failures.append(exc_string.strip().splitlines()[-1] if exc_string.strip() else job.id)
+        super().handle_job_failure(job, queue, started_job_registry, exc_string)
+
+
+def fire_scheduled(conn: redis.Redis, at_epoch: float) -> int:
+    """Move the jobs RQ scheduled (retries) due at `at_epoch` to their queue, as RQ's scheduler does."""
+    moved = 0
+    for name in queues.QUEUES:
+        registry = ScheduledJobRegistry(queue=queues.queue(conn, name))
+        job_ids = registry.get_jobs_to_schedule(int(at_epoch))
+        q = queues.queue(conn, name)
+        for job in Job.fetch_many(job_ids, connection=conn):
+            if job is not None:
+                q.enqueue_job(job)
+                moved += 1
+        for job_id in job_ids:
+            registry.remove(job_id)
+    return moved
+
+
+def drain(ctx: Context, fire_timers_at: float | None = None, *, dispatch: bool = True) -> Drained:
+    """Run every queued job through a real RQ SimpleWorker in this process (first moving the timers and
+    RQ retries due at `fire_timers_at`, and dispatching the tickets that want a look)."""
+    conn = ctx.conn
+    context.install(ctx)
+    try:
+        if fire_timers_at is not None:
+            timers.move_due(conn, fire_timers_at)
+            fire_scheduled(conn, fire_timers_at)
+        if dispatch:
+            dispatcher.dispatch(ctx)
+        worker = RecordingWorker([queues.queue(conn, q) for q in queues.QUEUES], connection=conn)
+        worker.drained = Drained()
+        worker.work(burst=True, logging_level="WARNING")
+        return worker.drained
+    finally:
+        context.install(None)

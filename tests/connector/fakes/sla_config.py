@@ -7,7 +7,7 @@ adapter with one policy on a 24x7 UTC calendar whose observable rule is:
 - "sla-open" (a warning level reached at the start: `before:` the whole target) is on the ticket
   while the resolution clock is open, and goes once the ticket is solved or closed;
 - at the deadline, unsolved: the breach level tags "sla-breached" (which stays, see
-  docs/sla-semantics.md) and posts one comment "breach" (effect key `resolution:breach`).
+  docs/sla-semantics.md) and posts one comment "breach" (effect key `test/resolution:breach`).
 """
 
 from __future__ import annotations
