@@ -69,6 +69,10 @@ def run_worker(
     """Work the queues until SIGTERM/SIGINT (or, with `burst`, until they are empty)."""
     settings = settings or PipelineSettings.from_env()
     context.install(Context(config, settings))
+    # RQ logs every job at INFO (several lines per look, and the cron tick every second): only at DEBUG.
+    rq_level = "DEBUG" if log_level == "DEBUG" else "WARNING"
+    for name in ("rq.worker", "rq.cron", "rq.scheduler", "rq.job", "rq.worker_pool"):
+        logging.getLogger(name).setLevel(rq_level)
     if config.source and os.path.exists(str(config.source)):  # pool children and plain rq re-read it
         os.environ.setdefault("SLA_CONNECTOR_CONFIG", str(config.source))
     if with_scheduler and not burst:
@@ -76,10 +80,10 @@ def run_worker(
                          daemon=True).start()
     if processes > 1:
         pool = WorkerPool(queues.QUEUES, connection=conn, num_workers=processes, worker_class=ConnectorWorker)
-        pool.start(burst=burst, logging_level=log_level)
+        pool.start(burst=burst, logging_level=rq_level)
         return True
     worker = ConnectorWorker([queues.queue(conn, q) for q in queues.QUEUES], connection=conn, name=name)
-    return worker.work(burst=burst, with_scheduler=True, logging_level=log_level)
+    return worker.work(burst=burst, with_scheduler=True, logging_level=rq_level)
 
 
 def run_scheduler(conn: redis.Redis, settings: PipelineSettings | None = None) -> None:

@@ -334,8 +334,7 @@ def _evaluate_and_apply(
         log.warning("rate limited: looking again after Retry-After", extra={
             **fields, "event": "ticket_rate_limited", "retry_after_s": exc.retry_after})
         tally.incr("effects_rate_limited", labels)
-        final.zadd(store.TIMERS, {store.member(instance, ticket): retry_at})
-        _schedule_next_check(ctx, final, instance, ticket, evaluation, now_epoch, floor=retry_at, lt=False)
+        final.zadd(store.TIMERS, {store.member(instance, ticket): retry_at})  # the write is still due
         return len(applied), None
     except Exception as exc:
         return 0, _failed(ctx, final, tally, record, exc, evaluation, now_epoch, fields)
@@ -364,12 +363,12 @@ def _failed(
 
 def _schedule_next_check(
     ctx: Context, final: Any, instance: str, ticket: str, evaluation: Any, now_epoch: float,
-    floor: float = 0, lt: bool = True,
+    floor: float = 0,
 ) -> None:
     next_check = getattr(evaluation, "next_check", None)  # None too when the evaluation failed
     if next_check is not None:
         at = max(next_check.timestamp(), now_epoch + ctx.settings.min_recheck_s, floor)
-        final.zadd(store.TIMERS, {store.member(instance, ticket): at}, lt=lt)
+        final.zadd(store.TIMERS, {store.member(instance, ticket): at}, lt=True)
 
 
 def _count_breaches(

@@ -1,4 +1,4 @@
-"""Through the real receiver, Redis and Processor with the real Zendesk adapter and `evaluate`:
+"""Through the real receiver, Redis and the RQ look jobs with the real Zendesk adapter and `evaluate`:
 a ticket first seen after its creation, and a ticket soft-deleted then restored.
 
 The Zendesk API is faked with `responses`; webhooks are the adapter's fixtures, signed.
@@ -21,11 +21,10 @@ import responses
 from adapters.zendesk.tests.helpers import BASE, ENV, adapter, config, fixture_bytes, load, signed_headers
 from connector import store, timers
 from connector.config import Config, config_from_dict
-from connector.pipeline import Processor
 from connector.tuning import PipelineSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakes.harness import Clock, drain  # noqa: E402
+from fakes.harness import Clock, drain, make_context  # noqa: E402
 from fakes.sla_config import sla_sections  # noqa: E402
 
 CREATED_AT = datetime.fromisoformat("2026-11-23T09:12:07+00:00")  # every fixture's ticket.created_at
@@ -45,7 +44,7 @@ def stack(redis_conn: redis.Redis) -> Any:
     cfg = _config()
     client = create_app(cfg, redis_conn).test_client()
     clock = Clock(CREATED_AT)
-    processor = Processor(redis_conn, cfg, PipelineSettings(max_attempts=3), clock=clock)
+    processor = make_context(redis_conn, cfg, PipelineSettings(max_attempts=3), clock=clock)
     return client, processor, clock
 
 
@@ -91,7 +90,7 @@ def test_a_ticket_first_seen_after_creation_breaches_from_its_real_creation(stac
     with responses.RequestsMock() as rsps:
         zendesk_api(rsps)
         deliver(client, load("event_priority_changed"))
-        drain(redis_conn, processor)
+        drain(processor)
         assert "sla-breached" in tags_written(rsps)
     record = store.load_record(redis_conn, "acme", "5158")
     assert record is not None and record.ledger["comment:test/resolution:breach"] == "posted"
@@ -109,22 +108,22 @@ def test_a_deleted_then_restored_ticket_is_written_to_again(stack: Any, redis_co
         zendesk_api(rsps)
         clock.now = (CREATED_AT + timedelta(minutes=1)).timestamp()
         deliver(client, load("event_ticket_created"))
-        drain(redis_conn, processor)
+        drain(processor)
         first = len(writes(rsps))
         assert first >= 1 and timers.due_at(redis_conn, "acme", "5158") is not None
 
         clock.now = datetime.fromisoformat("2026-11-24T08:30:00+00:00").timestamp()
         deliver(client, load("event_soft_deleted"))
-        drain(redis_conn, processor)
+        drain(processor)
         assert len(writes(rsps)) == first  # a deleted ticket is written nothing
         assert timers.due_at(redis_conn, "acme", "5158") is None
 
         clock.now = datetime.fromisoformat("2026-11-24T09:31:00+00:00").timestamp()
         deliver(client, _restored_payload())
-        drain(redis_conn, processor)
+        drain(processor)
         # Restored: the breach (1h after creation, long past) is written once, and nothing is pending.
         assert "sla-breached" in tags_written(rsps)
-        assert redis_conn.xpending(store.STREAM, store.GROUP)["pending"] == 0
+        assert redis_conn.llen(store.inbox_key("acme", "5158")) == 0 and redis_conn.zcard(store.WANT) == 0
     record = store.load_record(redis_conn, "acme", "5158")
     assert record is not None and not record.gone
     assert record.ledger["comment:test/resolution:breach"] == "posted"
@@ -138,7 +137,7 @@ def test_a_deleted_ticket_that_is_not_restored_is_written_nothing(stack: Any, re
         zendesk_api(rsps)
         deliver(client, load("event_ticket_created"))
         deliver(client, load("event_soft_deleted"))
-        drain(redis_conn, processor)
+        drain(processor)
         assert writes(rsps) == []
     assert timers.due_at(redis_conn, "acme", "5158") is None
 
