@@ -71,8 +71,11 @@ def run_worker(
     context.install(Context(config, settings))
     # RQ logs every job at INFO (several lines per look, and the cron tick every second): only at DEBUG.
     rq_level = "DEBUG" if log_level == "DEBUG" else "WARNING"
-    for name in ("rq.worker", "rq.cron", "rq.scheduler", "rq.job", "rq.worker_pool"):
-        logging.getLogger(name).setLevel(rq_level)
+    for logger in ("rq.worker", "rq.cron", "rq.scheduler", "rq.job", "rq.worker_pool"):
+        logging.getLogger(logger).setLevel(rq_level)
+    # Listed by `rq info` and rq-dashboard from the start, not only once a job was enqueued on each.
+    qs = [queues.queue(conn, q) for q in queues.QUEUES]
+    conn.sadd(qs[0].redis_queues_keys, *(q.key for q in qs))
     if config.source and os.path.exists(str(config.source)):  # pool children and plain rq re-read it
         os.environ.setdefault("SLA_CONNECTOR_CONFIG", str(config.source))
     if with_scheduler and not burst:
@@ -82,7 +85,7 @@ def run_worker(
         pool = WorkerPool(queues.QUEUES, connection=conn, num_workers=processes, worker_class=ConnectorWorker)
         pool.start(burst=burst, logging_level=rq_level)
         return True
-    worker = ConnectorWorker([queues.queue(conn, q) for q in queues.QUEUES], connection=conn, name=name)
+    worker = ConnectorWorker(qs, connection=conn, name=name)
     return worker.work(burst=burst, with_scheduler=True, logging_level=rq_level)
 
 

@@ -1,7 +1,7 @@
+"""RQ workers running the connector's jobs: concurrency per ticket, RQ's own tools, stopping cleanly."""
+
 from __future__ import annotations
 
-import logging
-import os
 import signal
 import subprocess
 import sys
@@ -10,80 +10,36 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import redis
+from rq import SimpleWorker
+from rq.timeouts import TimerDeathPenalty
 
-from connector import failed, status, store, timers
-from connector.config import Config
-from connector.pipeline import Processor
+from connector import queues, status, store
+from connector.jobs import context
 from connector.tuning import PipelineSettings
-from connector.worker import ensure_group, reclaim, run_worker, touch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from fakes.harness import post  # noqa: E402
+from fakes.harness import make_context, post  # noqa: E402
 from fakes.sla_config import CountingEvaluator, changed, created, desk_config  # noqa: E402
+from fakes.stack import Stack, config_data, wait_for  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
-def day_config() -> Config:
-    """Dry-run testdesk with the real engine's test policy: 24h, so nothing here reaches a deadline."""
-    return desk_config(dry_run=True, target="24h")
+class ThreadWorker(SimpleWorker):
+    """RQ's SimpleWorker in a thread: RQ's thread-based time limit, signals left to the main thread."""
 
+    death_penalty_class = TimerDeathPenalty
 
-def test_burst_worker_drains_the_stream_and_leaves(redis_conn: redis.Redis) -> None:
-    evaluator = CountingEvaluator()
-    for i in range(5):
-        post(redis_conn, f"d{i}", f"T-{i}", [created(f"T-{i}", T0)])
-    run_worker(
-        day_config(),
-        redis_conn,
-        burst=True,
-        name="w1",
-        settings=PipelineSettings(batch_size=2),
-        evaluator=evaluator,
-    )
-    assert sorted(c[0] for c in evaluator.calls) == [f"T-{i}" for i in range(5)]
-    assert redis_conn.xlen(store.STREAM) == 0
-    assert status.alive_workers(redis_conn) == []  # a leaving worker says so
-
-
-def test_entries_of_a_dead_worker_are_reclaimed_and_processed(redis_conn: redis.Redis) -> None:
-    evaluator = CountingEvaluator()
-    ensure_group(redis_conn)
-    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
-    post(redis_conn, "d2", "T-2", [created("T-2", T0)])
-    # A worker reads the batch, then dies (SIGKILL): nothing acknowledged.
-    redis_conn.xreadgroup(store.GROUP, "dead", {store.STREAM: ">"}, count=10)
-    settings = PipelineSettings(reclaim_idle_s=0.2)
-    assert reclaim(redis_conn, "alive", settings) == []  # not idle long enough yet
-    time.sleep(0.25)
-    claimed = reclaim(redis_conn, "alive", settings)
-    assert len(claimed) == 2
-    Processor(redis_conn, day_config(), settings, evaluator=evaluator).process(claimed)
-    assert sorted(c[0] for c in evaluator.calls) == ["T-1", "T-2"]
-    assert redis_conn.xpending(store.STREAM, store.GROUP)["pending"] == 0
-
-
-def test_an_entry_that_keeps_killing_workers_goes_to_failed(redis_conn: redis.Redis, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="sla_connector.worker")
-    ensure_group(redis_conn)
-    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
-    settings = PipelineSettings(reclaim_idle_s=0, max_deliveries=2)
-    redis_conn.xreadgroup(store.GROUP, "dead-1", {store.STREAM: ">"}, count=10)
-    assert len(reclaim(redis_conn, "dead-2", settings)) == 1  # delivered twice: one more chance
-    assert reclaim(redis_conn, "dead-3", settings) == []  # the third delivery is refused
-    [entry] = failed.list_failed(redis_conn)
-    assert entry["id"] == "event:desk:d1" and "worker died 2 times" in entry["error"]
-    [line] = [r for r in caplog.records if getattr(r, "event", None) == "entry_failed"]
-    assert (line.instance, line.ticket, line.delivery) == ("desk", "T-1", "d1")
-    assert redis_conn.xlen(store.STREAM) == 0
-    assert failed.retry_failed(redis_conn) == 1 and redis_conn.xlen(store.STREAM) == 1
+    def _install_signal_handlers(self) -> None:
+        pass
 
 
 class ProbeEvaluator(CountingEvaluator):
-    """Fails the test if two workers ever evaluate the same ticket at the same time."""
+    """Counts evaluations of one ticket running at the same time (must stay 0) and who ran them."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -92,7 +48,7 @@ class ProbeEvaluator(CountingEvaluator):
         self.overlaps = 0
         self.by_thread: Counter[str] = Counter()
 
-    def __call__(self, policies, calendars, events, now, *, instance=None):  # type: ignore[no-untyped-def]
+    def __call__(self, policies: Any, calendars: Any, events: Any, now: Any, **kwargs: Any) -> Any:
         ticket = events[0].ticket_id
         with self.guard:
             self.active[ticket] += 1
@@ -100,258 +56,130 @@ class ProbeEvaluator(CountingEvaluator):
             self.by_thread[threading.current_thread().name] += 1
         time.sleep(0.003)
         try:
-            return super().__call__(policies, calendars, events, now, instance=instance)
+            return super().__call__(policies, calendars, events, now, **kwargs)
         finally:
             with self.guard:
                 self.active[ticket] -= 1
 
 
-def test_two_workers_never_process_one_ticket_concurrently(redis_url: str, redis_conn: redis.Redis) -> None:
-    config = day_config()
+def test_two_workers_never_look_at_one_ticket_at_once(redis_url: str, redis_conn: redis.Redis) -> None:
     probe = ProbeEvaluator()
+    ctx = make_context(None, desk_config(dry_run=True, target="24h"), PipelineSettings(), evaluator=probe)
+    context.install(ctx)
     tickets = [f"T-{i}" for i in range(6)]
     stop = threading.Event()
-    settings = PipelineSettings(batch_size=7, block_ms=100, defer_s=0.01, timer_poll_s=0.02)
-    threads = [
-        threading.Thread(
-            target=run_worker,
-            name=f"w{i}",
-            args=(config, redis.Redis.from_url(redis_url)),
-            kwargs={
-                "name": f"w{i}",
-                "settings": settings,
-                "stop": stop,
-                "evaluator": probe,
-                "with_scheduler": i == 0,
-            },
-        )
-        for i in range(2)
-    ]
+
+    def work(name: str) -> None:
+        conn = redis.Redis.from_url(redis_url)
+        worker = ThreadWorker([queues.queue(conn, q) for q in queues.QUEUES], connection=conn, name=name)
+        while not stop.is_set():
+            worker.work(burst=True, logging_level="WARNING")
+            time.sleep(0.005)
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",), name=f"w{i}") for i in range(2)]
     for t in threads:
         t.start()
     try:
-        # Post only once both workers are reading, so that both get work however loaded the machine.
-        wait_until = time.monotonic() + 15
-        while time.monotonic() < wait_until:
-            try:
-                if len(redis_conn.xinfo_consumers(store.STREAM, store.GROUP)) == 2:
-                    break
-            except redis.ResponseError:  # the group does not exist yet
-                pass
-            time.sleep(0.02)
         for t in tickets:
             post(redis_conn, f"{t}-c", t, [created(t, T0)])
         for n in range(120):
             t = tickets[n % len(tickets)]
-            post(
-                redis_conn, f"{t}-u{n}", t,
-                [changed(t, T0 + timedelta(seconds=n + 1), f"u{n}", priority="high")],
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            stored = sum(
-                len(store.load_record(redis_conn, "desk", t).events)
-                for t in tickets
-                if redis_conn.exists(store.events_key("desk", t))
-            )
-            soon = redis_conn.zcount(store.TIMERS, "-inf", time.time() + 1)  # deferrals, not the deadlines
-            idle = redis_conn.xlen(store.STREAM) == 0 and soon == 0
-            if stored == 126 and idle:
-                break
-            time.sleep(0.05)
+            event = changed(t, T0 + timedelta(seconds=n + 1), f"u{n}", priority="high")
+            post(redis_conn, f"{t}-u{n}", t, [event])
+            if n % 10 == 0:  # dispatch as the cron tick would, while deliveries keep coming
+                queues.enqueue_dispatch(redis_conn)
+        queues.enqueue_dispatch(redis_conn)
+
+        def done() -> bool:
+            stored = sum(len(store.load_record(redis_conn, "desk", t).events) for t in tickets
+                         if redis_conn.exists(store.events_key("desk", t)))
+            backlog = status.backlog(redis_conn)
+            return stored == 126 and backlog["tickets_waiting"] == 0 and backlog["tickets_claimed"] == 0
+
+        wait_for(done, 60, "every event stored and no look pending", interval=0.05)
     finally:
         stop.set()
         for t in threads:
-            t.join(10)
-    assert stored == 126 and idle
+            t.join(20)
+        context.install(None)
     assert probe.overlaps == 0
     assert set(probe.by_thread) == {"w0", "w1"}  # both did work
-    for t in tickets:  # the last evaluation of each ticket saw its whole log
+    looks = Counter(t for t, _, _ in probe.calls)
+    assert sum(looks.values()) < 126  # deliveries shared looks (coalescing)
+    for t in tickets:  # the last look at each ticket saw its whole log
         assert max(n for tk, n, _ in probe.calls if tk == t) == 21
 
 
-def test_sigterm_stops_the_worker_gracefully(redis_url: str, redis_conn: redis.Redis) -> None:
-    code = (
-        f"import sys, redis; sys.path.insert(0, {str(HERE)!r})\n"
-        "from fakes.sla_config import desk_config\n"
-        "from connector.worker import run_worker\n"
-        "from connector.tuning import PipelineSettings\n"
-        f"run_worker(desk_config(dry_run=True, target='24h'), redis.Redis.from_url({redis_url!r}),\n"
-        "           name='sig', settings=PipelineSettings(block_ms=200))\n"  # the real evaluate
-        "print('clean exit')\n"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=HERE.parent.parent,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(HERE.parent.parent)},
-    )
+def _stack(tmp_path: Path, redis_url: str) -> Stack:
+    nowhere = "http://127.0.0.1:9"
+    return Stack(tmp_path, redis_url, config_data(nowhere, nowhere, "1h", dry_run=True), {})
+
+
+def _rq_info(stack: Stack) -> str:
+    env = {**stack.env, "SLA_CONNECTOR_CONFIG": str(stack.path)}
+    rq = Path(sys.executable).with_name("rq")
+    done = subprocess.run([str(rq), "info", "-c", "connector.rq_settings"], env=env, cwd=HERE.parent.parent,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_rq_info_shows_the_connectors_queues_and_workers(tmp_path: Path, redis_url: str, redis_conn) -> None:
+    stack = _stack(tmp_path, redis_url)
     try:
-        deadline = time.monotonic() + 20
-        while "sig" not in status.alive_workers(redis_conn) or not status.scheduler_alive(redis_conn):
-            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read().decode()
-            time.sleep(0.05)
+        stack.start_worker("info-w1")
+        stack.start_worker("info-pool", "--processes", "2", "--no-scheduler")
+        wait_for(lambda: len(status.alive_workers(redis_conn)) == 3, 30, "three RQ workers")
+        out = _rq_info(stack)
+        assert "sla-dispatch |" in out and "sla-tickets |" in out, out  # both queues, even before a look
+        assert "info-w1" in out, out
+        assert "3 workers, 2 queues" in out, out
+    finally:
+        stack.stop()
+
+
+def test_sigterm_stops_the_worker_and_its_registration(tmp_path: Path, redis_url: str, redis_conn) -> None:
+    stack = _stack(tmp_path, redis_url)
+    try:
+        proc = stack.start_worker("sig")
+        wait_for(lambda: "sig" in status.alive_workers(redis_conn) and status.scheduler_alive(redis_conn), 30,
+                 "the worker and its cron scheduler")
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
+        assert proc.wait(20) == 0, stack.worker_log("sig")[-3000:]
+        assert "sig" not in status.alive_workers(redis_conn)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err.decode()
-    assert out.decode().strip() == "clean exit"
-    assert "sig" not in status.alive_workers(redis_conn)
+        stack.stop()
 
 
-def test_a_timer_fires_through_the_scheduler_on_time(redis_url: str, redis_conn: redis.Redis) -> None:
-    evaluator = CountingEvaluator()
-    stop = threading.Event()
-    settings = PipelineSettings(block_ms=100, timer_poll_s=0.05)
-    worker = threading.Thread(
-        target=run_worker,
-        args=(day_config(), redis.Redis.from_url(redis_url)),
-        kwargs={"name": "tw", "settings": settings, "stop": stop, "evaluator": evaluator},
-    )
-    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
-    worker.start()
+def test_worker_refuses_zero_processes(tmp_path: Path, redis_url: str) -> None:
+    stack = _stack(tmp_path, redis_url)
     try:
-        due = time.time() + 0.5
-        time.sleep(0.3)
-        evaluator.calls.clear()
-        timers.schedule(redis_conn, "desk", "T-1", due)
-        deadline = time.monotonic() + 5
-        while not evaluator.calls and time.monotonic() < deadline:
-            time.sleep(0.01)
+        command = [sys.executable, "-m", "connector", "--config", str(stack.path), "worker",
+                   "--processes", "0"]
+        done = subprocess.run(command, env=stack.env, cwd=HERE.parent.parent, capture_output=True, text=True,
+                              timeout=30)
     finally:
-        stop.set()
-        worker.join(10)
-    [(ticket, _, now)] = evaluator.calls
-    assert ticket == "T-1"
-    assert 0 <= now.timestamp() - due < 1.5  # polled every 0.05 s; slack for a loaded machine
+        stack.stop()
+    assert done.returncode == 2
+    assert "--processes must be 1 or more" in done.stderr
 
 
-class _SlowEvaluator(CountingEvaluator):
-    """A batch that outlives the reclaim idle time (slow write-backs, a long 429 wait)."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__()
-        self.seconds = seconds
-
-    def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        time.sleep(self.seconds)
-        return super().__call__(*args, **kwargs)
-
-
-def test_a_live_workers_slow_batch_is_not_reclaimed(redis_conn: redis.Redis) -> None:
-    ensure_group(redis_conn)
-    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
-    settings = PipelineSettings(reclaim_idle_s=0.6, max_deliveries=1)
-    evaluator = _SlowEvaluator(2.2)
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=run_worker,
-        args=(day_config(), redis_conn),
-        kwargs={
-            "with_scheduler": False,
-            "name": "busy",
-            "settings": settings,
-            "stop": stop,
-            "evaluator": evaluator,
-        },
-    )
-    worker.start()
+def test_plain_rq_worker_runs_the_connectors_jobs(tmp_path: Path, redis_url: str, redis_conn) -> None:
+    stack = _stack(tmp_path, redis_url)
     try:
-        deadline = time.monotonic() + 5
-        while not redis_conn.xpending(store.STREAM, store.GROUP)["pending"]:
-            assert time.monotonic() < deadline, "the worker never read the entry"
-            time.sleep(0.01)
-        for name in ("other", "other2", "other3"):  # well past the idle time, several times
-            time.sleep(0.5)
-            assert reclaim(redis_conn, name, settings) == []
-        assert failed.list_failed(redis_conn) == []
-        deadline = time.monotonic() + 5
-        while redis_conn.xlen(store.STREAM):
-            assert time.monotonic() < deadline, "the batch never finished"
-            time.sleep(0.05)
+        created_at = datetime.now(UTC).replace(microsecond=0)
+        from fakes.stack import jira_created
+
+        assert stack.post_jira(jira_created("10042", created_at), "plain-1").status_code == 202
+        env = {**stack.env, "SLA_CONNECTOR_CONFIG": str(stack.path)}
+        rq = Path(sys.executable).with_name("rq")
+        command = [str(rq), "worker", "-c", "connector.rq_settings", "-w", "connector.worker.ConnectorWorker",
+                   "--burst"]
+        done = subprocess.run(command, env=env, cwd=HERE.parent.parent, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr[-3000:]
+        record = store.load_record(redis_conn, "acme-jira", "10042")
+        assert record is not None and len(record.events) == 1
+        assert "due" in record.dry_ledger  # dry-run: evaluated and logged, nothing written
     finally:
-        stop.set()
-        worker.join(10)
-    assert [c[0] for c in evaluator.calls] == ["T-1"]  # processed once, by its worker
-    assert failed.list_failed(redis_conn) == []
-
-
-class _HungEvaluator(CountingEvaluator):
-    """A batch that never ends on its own (a stuck call), until the test releases it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = threading.Event()
-
-    def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        self.release.wait(30)
-        return super().__call__(*args, **kwargs)
-
-
-def test_a_hung_batch_is_left_for_other_workers_after_the_batch_timeout(redis_conn: redis.Redis,
-                                                                          caplog) -> None:
-    ensure_group(redis_conn)
-    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
-    settings = PipelineSettings(reclaim_idle_s=0.6, batch_timeout_s=1.0, max_deliveries=3)
-    hung = _HungEvaluator()
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=run_worker, args=(day_config(), redis_conn),
-        kwargs={"with_scheduler": False, "name": "stuck", "settings": settings, "stop": stop,
-                "evaluator": hung},
-    )
-    worker.start()
-    try:
-        deadline = time.monotonic() + 5
-        while not redis_conn.xpending(store.STREAM, store.GROUP)["pending"]:
-            assert time.monotonic() < deadline, "the worker never read the entry"
-            time.sleep(0.01)
-        time.sleep(0.5)
-        assert reclaim(redis_conn, "other", settings) == []  # within the timeout: still its own
-        taken: list = []
-        deadline = time.monotonic() + 5
-        while not taken:  # past the timeout the heartbeat lets go; idle time then grows
-            assert time.monotonic() < deadline, "the hung batch was never released"
-            time.sleep(0.1)
-            taken = reclaim(redis_conn, "other", settings)
-        assert [store.text(f[b"d"]) for _, f in taken] == ["d1"]
-        assert any(r.__dict__.get("event") == "batch_timeout" for r in caplog.records)
-    finally:
-        hung.release.set()
-        stop.set()
-        worker.join(10)
-
-
-def test_touch_resets_only_the_callers_own_entries(redis_conn: redis.Redis, caplog) -> None:
-    ensure_group(redis_conn)
-    post(redis_conn, "d1", "T-1", [created("T-1", T0)])
-    post(redis_conn, "d2", "T-2", [created("T-2", T0)])
-    [[_, [(mine, _), (theirs, _)]]] = redis_conn.xreadgroup(store.GROUP, "me", {store.STREAM: ">"}, count=2)
-    time.sleep(0.25)
-    redis_conn.xclaim(store.STREAM, store.GROUP, "them", 0, [theirs], justid=True)  # taken over
-    time.sleep(0.05)
-    assert touch(redis_conn, "me", [mine.decode(), theirs.decode()]) == 1
-    pending = {
-        p["message_id"]: p
-        for p in redis_conn.xpending_range(store.STREAM, store.GROUP, min="-", max="+", count=10)
-    }
-    assert pending[mine]["consumer"] == b"me" and pending[mine]["time_since_delivered"] < 200
-    assert pending[mine]["times_delivered"] == 1  # a touch is not a delivery
-    assert pending[theirs]["consumer"] == b"them"
-    assert touch(redis_conn, "me", []) == 0
-    # A worker that stops touching (it died) is reclaimed as before; each entry is logged by its ids.
-    time.sleep(0.25)
-    caplog.set_level(logging.INFO, logger="sla_connector.worker")
-    assert [i for i, _ in reclaim(redis_conn, "rescuer", PipelineSettings(reclaim_idle_s=0.2))] == [
-        mine,
-        theirs,
-    ]
-    logged = [
-        (r.instance, r.ticket, r.delivery, r.entry)
-        for r in caplog.records
-        if getattr(r, "event", None) == "entry_reclaimed"
-    ]
-    assert logged == [("desk", "T-1", "d1", mine.decode()), ("desk", "T-2", "d2", theirs.decode())]
+        stack.stop()
