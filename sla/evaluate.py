@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sla.effects import DesiredEffects, EffectKind
-from sla.events import EventKind, Role, Status, TicketEvent
+from sla.events import EventKind, Role, Status, TicketEvent, natural_key
 from sla.metrics import Clock, Interval, MetricState, MetricStatus, cycle_id, measure, template_values
 from sla.policy import Policy, PolicySet
 from sla.templates import render
@@ -102,7 +102,7 @@ def _reply_clocks(tl: Timeline, applied: frozenset[str] = frozenset()) -> tuple[
         since.append(anchor)
     # At one instant, comments before status changes: "reply and solve" in one update is a reply,
     # and "comment and reopen" opens a cycle at the comment.
-    for ev in sorted(tl.events, key=lambda e: (tl.when(e), _RANK.get(e.kind, 2), e.event_id)):
+    for ev in sorted(tl.events, key=lambda e: (tl.when(e), _RANK.get(e.kind, 2), natural_key(e.event_id))):
         t = tl.when(ev)
         new_status = ev.fields.get("status")
         if new_status is not None and new_status is not status:
@@ -280,13 +280,11 @@ def evaluate(
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"evaluate: now={now!r} must be timezone-aware")
-    events, keys = list(events), frozenset(applied_keys)
+    keys = frozenset(applied_keys)
     applied = applied_cycle_ids(keys)
     tl = build_timeline(events, now)
-    # An event stamped after `now` (the product's clock ahead of ours) changes the result at its instant.
-    arriving = min((e.at for e in events if e.at > now), default=None)
     if tl is None:
-        return Evaluation(ticket_id="", policy_id=None, policy_version=None, next_check=arriving)
+        return Evaluation(ticket_id="", policy_id=None, policy_version=None)
     policy = policies.select(tl.attrs, tl.created, now, instance)
     if tl.deleted_at is not None:
         # Gone: every clock is cancelled as of the deletion, and nothing is written back.
@@ -294,16 +292,14 @@ def evaluate(
         if policy is not None:
             measured, _ = _measure_all(tl, policy, calendars, tl.deleted_at, applied)
             metrics = {name: _cancel(m, tl.deleted_at) for name, m in measured.items()}
-        # Only a restore can change a deleted ticket: events after the deletion are ignored.
-        restore = min((e.at for e in events if e.at > now and e.kind is EventKind.RESTORED), default=None)
-        return Evaluation(tl.ticket_id, None, None, metrics, next_check=restore)
-    changes = [t for t in (arriving, _policy_change(policies, tl, now, instance, policy)) if t is not None]
+        return Evaluation(tl.ticket_id, None, None, metrics)
+    change = _policy_change(policies, tl, now, instance, policy)
     if policy is None:
         desired = DesiredEffects(tags_absent=policies.managed_tags)
-        return Evaluation(tl.ticket_id, None, None, desired=desired, next_check=min(changes, default=None))
+        return Evaluation(tl.ticket_id, None, None, desired=desired, next_check=change)
     metrics, future = _measure_all(tl, policy, calendars, now, applied)
     desired = _desired(tl, policy, policies, calendars, metrics, keys)
-    later = [t for t in future if t > now] + changes
+    later = [t for t in (*future, change) if t is not None and t > now]
     return Evaluation(tl.ticket_id, policy.id, policy.version, metrics, desired, min(later, default=None))
 
 

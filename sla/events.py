@@ -7,6 +7,7 @@ happened (for ordering); nothing depends on the order or the number of deliverie
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,6 +67,26 @@ FIELDS = frozenset(
 
 
 _KIND_RANK = {EventKind.CREATED: 0, EventKind.RESTORED: 2}
+_DIGITS = re.compile(r"(\d+)")
+
+#: A part of an id in `natural_key`: (0, 0, text) or (1, number of digits, digits without leading zeros).
+IdPart = tuple[int, int, str]
+
+
+def natural_key(event_id: str) -> tuple[tuple[IdPart, ...], str]:
+    """Sort key of an event id in which runs of digits compare as numbers: `comment:999` before
+    `comment:1000`. Jira's changelog and comment ids and Zendesk's comment and audit ids grow with time,
+    so at one instant this is the order in which the product recorded them. Numbers are compared by
+    length and digits (no int conversion, so any length is fine); the id itself breaks the last ties
+    (`09` and `9`), so the order is total."""
+    parts: list[IdPart] = []
+    for i, run in enumerate(_DIGITS.split(event_id)):
+        if i % 2:
+            digits = run.lstrip("0")
+            parts.append((1, len(digits), digits))
+        elif run:
+            parts.append((0, 0, run))
+    return tuple(parts), event_id
 
 
 def _canonical_instant(value: Any, event_id: str) -> str:
@@ -115,10 +136,10 @@ class TicketEvent:
             raise ValueError(f"TicketEvent {self.event_id}: a comment must say whether it is public")
 
     @property
-    def sort_key(self) -> tuple[datetime, int, str]:
+    def sort_key(self) -> tuple[datetime, int, tuple[tuple[IdPart, ...], str]]:
         """Time order; at the same instant a creation comes first and a restore last (only a deleted
-        ticket can be restored), then the id breaks ties."""
-        return (self.at, _KIND_RANK.get(self.kind, 1), self.event_id)
+        ticket can be restored), then the ids in `natural_key` order (the product's own order)."""
+        return (self.at, _KIND_RANK.get(self.kind, 1), natural_key(self.event_id))
 
     @property
     def reported_creation(self) -> datetime | None:
