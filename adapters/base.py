@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -43,6 +43,38 @@ class PayloadError(InboundError):
         super().__init__(f"{path}: {message}")
         self.path = path
         self.message = message
+
+
+#: The instants a delivery may state (UTC; the end is exclusive). A helpdesk records nothing before the
+#: Unix epoch (Jira's own `timestamp` counts from it) and nothing in the 23rd century; far outside
+#: this range the workers' arithmetic (time zones, business calendars, epoch seconds) overflows.
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def in_range(when: datetime, path: str, raw: Any = None) -> datetime:
+    """`when` (timezone-aware) unchanged if it lies in [EARLIEST_INSTANT, LATEST_INSTANT); else a
+    PayloadError naming `path` and the value as the payload gave it (`raw`, default `when`)."""
+    try:
+        utc = when.astimezone(UTC)  # 9999-12-31T23:59:59-01:00 has no UTC datetime: OverflowError
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_INSTANT <= utc < LATEST_INSTANT:
+        shown = when.isoformat() if raw is None else raw
+        raise PayloadError(f"{shown!r} is outside the instants a delivery may state "
+                           "(1970-01-01 to 2199-12-31 UTC)", path)
+    return when
+
+
+def encodable(text: str, path: str) -> str:
+    """`text` if it has a UTF-8 form (ids become Redis keys and queue fields); else a PayloadError naming
+    `path`. Only a lone surrogate (half an emoji, or `\\ud800` written in the JSON) has none."""
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise PayloadError(f"not valid text: a lone surrogate {text[exc.start]!r} at position {exc.start}",
+                           path) from None
+    return text
 
 
 # ---------------------------------------------------------------- outbound errors

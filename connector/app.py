@@ -3,9 +3,14 @@
 `POST /hooks/<instance>` only verifies, validates, dedupes and durably enqueues (connector.intake),
 then answers: all work happens in the workers. The checks run cheapest-and-safest first, and the
 signature is checked on the raw body before anything parses it:
-unknown instance 404, too large 413, not JSON 415, bad signature 401, bad JSON 400, payload not
-one the product sends 400 (with the failing path), then dedupe + enqueue: 202 (new) or 200
-(duplicate); 503 with Retry-After when Redis is unreachable, so the product retries.
+unknown instance 404, too large 413, not JSON 415, bad signature 401, bad JSON 400, JSON nested
+deeper than MAX_DEPTH 400, payload not one the product sends 400 (with the failing path), payload the
+adapter cannot normalise 400 (with the path), then dedupe + enqueue: 202 (new) or 200 (duplicate); 503
+with Retry-After when Redis is unreachable, so the product retries.
+
+Normalising is the worker's first step, pure and cheap (~10-40 us): the receiver runs it too, so that
+a payload the worker could not use is refused at the door (the product sees the error, and no 202 is
+followed by a failure and a redelivery loop) and the worker's normalise cannot fail on what was queued.
 
 gunicorn: `gunicorn 'connector.app:create_app()'` reads the configuration file named by
 SLA_CONNECTOR_CONFIG.
@@ -35,12 +40,20 @@ from connector.metrics import ReceiverMetrics
 log = logging.getLogger("sla_connector.app")
 
 RETRY_AFTER_SECONDS = "5"
+#: The deepest JSON the receiver takes. The workers parse a queued body with json.loads, which recurses
+#: once per level (RecursionError near 1,000 levels, fewer deep in a worker's stack), while orjson here
+#: reads up to 1,024; real payloads nest about 10 levels (ADF comment bodies a few more).
+MAX_DEPTH = 512
 _LOG_TEXT = {"accepted": "webhook accepted", "duplicate": "webhook duplicate"}
 _LOG_EVENT = {"accepted": "webhook_accepted", "duplicate": "webhook_duplicate"}
 
 
 def json_response(body: Mapping[str, Any], status: int, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status=status, mimetype="application/json", headers=headers)
+    try:
+        data = orjson.dumps(body)
+    except orjson.JSONEncodeError:  # a lone surrogate quoted in an error's detail: json escapes it
+        data = json.dumps(body).encode()
+    return Response(data, status=status, mimetype="application/json", headers=headers)
 
 
 def error(status: int, reason: str, detail: str | None = None, **extra: Any) -> Response:
@@ -63,21 +76,74 @@ def _lower_headers(environ: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+class TooDeep(ValueError):
+    """JSON nested deeper than MAX_DEPTH; `path` names the first value past the limit ("$" if unknown)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"the JSON is nested deeper than {MAX_DEPTH} levels")
+        self.path = path
+
+
 def parse_json(body: bytes) -> tuple[Any, bytes | None]:
     """The payload, and the bytes it was parsed from when they can be queued as received.
 
     Products send UTF-8 (RFC 8259), which orjson parses (a few times faster than json; the receiver's
     hot path). Anything orjson refuses gets a second chance from json.loads, which also reads UTF-16/32,
     a UTF-8 BOM, NaN, lone surrogate escapes and integers beyond 64 bits, as the receiver always did;
-    a UTF-16/32 or BOM body is queued re-serialised (bytes None).
+    a UTF-16/32 or BOM body is queued re-serialised (bytes None). Raises ValueError for what is not
+    JSON, TooDeep (a ValueError) for JSON nested deeper than MAX_DEPTH.
     """
     try:
-        return orjson.loads(body), body
-    except orjson.JSONDecodeError:
-        payload = json.loads(body)
-    # UTF-8 that orjson refused (a lone surrogate escape: half an emoji cut off by the product, NaN, a
-    # huge integer) is queued as received; the workers' json.loads reads it.
-    return payload, body if _plain_utf8(body) else None
+        payload, raw = orjson.loads(body), body
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):  # deeper than orjson's 1,024: json.loads would hit RecursionError
+            raise TooDeep("$") from None
+        try:
+            payload = json.loads(body)
+        except RecursionError:
+            raise TooDeep("$") from None
+        # UTF-8 that orjson refused (a lone surrogate escape: half an emoji cut off by the product, NaN, a
+        # huge integer) is queued as received; the workers' json.loads reads it.
+        raw = body if _plain_utf8(body) else None
+    # Each level opens a bracket, so only a body with more brackets than MAX_DEPTH is walked (rare, large).
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _deeper_than(payload, MAX_DEPTH):
+        raise TooDeep(_first_too_deep(payload, MAX_DEPTH))
+    return payload, raw
+
+
+def _deeper_than(payload: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels (the top value is level 1)."""
+    level = [payload] if isinstance(payload, dict | list) else []
+    for _ in range(limit):
+        if not level:
+            return False
+        below: list[Any] = []
+        for node in level:
+            values = node.values() if isinstance(node, dict) else node
+            below += [v for v in values if isinstance(v, dict | list)]
+        level = below
+    return bool(level)
+
+
+def _first_too_deep(payload: Any, limit: int) -> str:
+    """The JSON path of a value at level `limit` + 1 (payload known to be deeper than `limit`)."""
+    stack: list[tuple[Any, str, int]] = [(payload, "$", 1)]
+    while stack:
+        node, path, level = stack.pop()
+        if level > limit:
+            return path
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        form = "{}.{}" if isinstance(node, dict) else "{}[{}]"
+        stack += [(v, form.format(path, k), level + 1) for k, v in items if isinstance(v, dict | list)]
+    return "$"
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _plain_utf8(body: bytes) -> bool:
@@ -190,16 +256,29 @@ def create_app(config: Config | None = None, conn: redis.Redis | None = None) ->
             return reject(instance, exc.status, exc.reason, str(exc))
         try:
             payload, raw = parse_json(body)
+        except TooDeep as exc:
+            return reject(instance, 400, "too_deep", str(exc), path=exc.path)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             return reject(instance, 400, "invalid_json", f"the body is not JSON: {exc}")
         try:
             adapter.validate(payload)
             delivery = adapter.delivery_id(headers, payload)
             ticket = adapter.ticket_id(payload)
+            adapter.normalise(payload, headers)  # the worker's first step, here: it must not fail there
         except PayloadError as exc:
             return reject(instance, 400, exc.reason, exc.message, path=exc.path)
         except InboundError as exc:
             return reject(instance, exc.status, exc.reason, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a payload the adapter did not foresee: the worker would fail too
+            log.error("webhook payload the adapter cannot read", exc_info=exc,
+                      extra={"event": "webhook_unprocessable", "instance": instance})
+            return reject(instance, 400, "unprocessable",
+                          f"the payload cannot be read: {type(exc).__name__}: {str(exc)[:200]}", path="$")
+        if not delivery or not _utf8(delivery) or (ticket is not None and not _utf8(ticket)):
+            # The adapters refuse these with the exact path; this holds for any adapter (Redis keys).
+            return reject(instance, 400, "invalid_id",
+                          f"the payload gives no usable delivery or ticket id (delivery {delivery!r}, ticket "
+                          f"{ticket!r}): it is empty or not valid text", path="$")
         try:
             queue = held_connection()
             try:

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.base import PayloadError
+from adapters.base import PayloadError, encodable, in_range
 from adapters.fastschema import compile_schema
 from adapters.settings import json_path, load_schema
 from adapters.zendesk.config import ZendeskSettings
@@ -84,7 +84,7 @@ def parse_instant(raw: str, path: str) -> datetime:
         raise PayloadError(f"not an ISO 8601 instant: {raw!r}", path) from None
     if parsed.tzinfo is None:
         raise PayloadError(f"instant without a time zone: {raw!r}", path)
-    return parsed
+    return in_range(parsed, path, raw)
 
 
 def map_status(raw: str, custom_status: Any, settings: ZendeskSettings, path: str) -> tuple[Status, str]:
@@ -293,7 +293,7 @@ def validate(payload: Any) -> None:
 def delivery_id(headers: Mapping[str, str], payload: Any) -> str:
     """Event webhooks: the event `id`. Trigger bodies: the invocation id header, else a digest."""
     if not is_trigger(payload):
-        return str(payload["id"])
+        return encodable(str(payload["id"]), "$.id")  # a Redis key
     invocation = (headers.get(INVOCATION_HEADER) or "").strip()
     if invocation:
         return f"invocation:{invocation}"

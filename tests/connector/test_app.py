@@ -532,3 +532,103 @@ def test_a_lone_surrogate_escape_is_accepted_and_queued_as_received(client: Flas
     assert post(client, body).status_code == 202
     assert redis_conn.xrange("sla:stream")[0][1][b"p"] == body
     assert post(client, body).status_code == 200  # the product's retry: a duplicate, not a 500
+
+
+# ---------------------------------------------------------------- bad input: a 4xx at the door (issue 9)
+
+
+def _nest(depth: int) -> bytes:
+    """A testdesk payload whose `x` nests arrays so that the whole body is `depth` levels deep."""
+    return b'{"id": "deep", "ticket": "T-1", "x": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+
+
+@pytest.fixture
+def roomy(redis_conn: redis.Redis) -> FlaskClient:
+    """A receiver that takes bodies of up to 10 KB (deep JSON is long)."""
+    return create_app(make_config(receiver={"max_body_bytes": 10_000}), redis_conn).test_client()
+
+
+def test_json_nested_past_what_json_loads_reads_is_400_not_500(roomy: FlaskClient) -> None:
+    client = roomy
+    # ~1,100 levels: orjson refuses (its limit is 1,024) and json.loads raised RecursionError: was a 500.
+    body = assert_error(post(client, _nest(1100)), 400, "too_deep")
+    assert body == {"error": "too_deep", "detail": "the JSON is nested deeper than 512 levels", "path": "$"}
+    # The same through the json fallback (a NaN makes orjson refuse it first).
+    nan = _nest(1100).replace(b'"T-1"', b'"T-1", "n": NaN')
+    assert assert_error(post(client, nan), 400, "too_deep")["path"] == "$"
+
+
+def test_json_orjson_reads_but_json_loads_cannot_is_400_with_the_path(roomy: FlaskClient) -> None:
+    client = roomy
+    # 1,000 levels: orjson reads it, the workers' json.loads would not (RecursionError): refused at the door.
+    body = assert_error(post(client, _nest(1000)), 400, "too_deep")
+    assert body["path"] == "$.x" + "[0]" * (512 - 1)  # the first value at level 513
+    nan = _nest(600).replace(b'"T-1"', b'"T-1", "n": NaN')  # via the json fallback, same answer
+    assert assert_error(post(client, nan), 400, "too_deep")["path"] == "$.x" + "[0]" * 511
+
+
+def test_json_at_the_depth_limit_is_accepted_and_many_brackets_are_not_depth(roomy: FlaskClient) -> None:
+    from connector.app import MAX_DEPTH
+
+    assert post(roomy, _nest(MAX_DEPTH)).status_code == 202
+    assert_error(post(roomy, _nest(MAX_DEPTH + 1)), 400, "too_deep")
+    wide = {"id": "wide", "ticket": "T-1", "x": [[{}]] * 400}  # 1,201 brackets, 4 levels: walked, accepted
+    assert post(roomy, wide).status_code == 202
+
+
+def test_a_delivery_or_ticket_id_with_a_lone_surrogate_is_400_not_500(client: FlaskClient) -> None:
+    # Ids become Redis keys and stream fields: no UTF-8, no enqueue (was UnicodeEncodeError: 500).
+    body = assert_error(post(client, b'{"id": "d-\\ud800", "ticket": "T-1"}'), 400, "invalid_id")
+    assert body["path"] == "$"
+    assert body["detail"] == ("the payload gives no usable delivery or ticket id (delivery 'd-\\ud800', "
+                              "ticket 'T-1'): it is empty or not valid text")
+    body = assert_error(post(client, b'{"id": "d-ok", "ticket": "T-\\udfff"}'), 400, "invalid_id")
+    assert body["path"] == "$"
+    body = assert_error(post(client, {"id": "", "ticket": "T-1"}), 400, "invalid_id")
+    assert body["path"] == "$"
+    assert post(client, {"id": "d-ok", "ticket": "T-1"}).status_code == 202  # then the product's retry
+
+
+def test_a_payload_the_adapter_cannot_normalise_is_400_with_its_path(client: FlaskClient,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.base import PayloadError
+
+    adapter = client.application.extensions["sla_connector"]["config"].instances["desk"].adapter
+    calls: list[Any] = []
+
+    def normalise(payload: Any, headers: Any) -> list[Any]:
+        calls.append(payload)
+        if payload.get("when") == "never":
+            raise PayloadError("not an instant: 'never' (half \ud83d)", "$.when")
+        return []
+
+    monkeypatch.setattr(adapter, "normalise", normalise)
+    body = assert_error(post(client, {"id": "n-1", "ticket": "T-1", "when": "never"}), 400, "schema")
+    # A lone surrogate quoted in a detail is written escaped (orjson refuses it): not a 500.
+    assert body == {"error": "schema", "detail": "not an instant: 'never' (half \ud83d)", "path": "$.when"}
+    assert post(client, {"id": "n-2", "ticket": "T-1", "when": "now"}).status_code == 202
+    assert [c["id"] for c in calls] == ["n-1", "n-2"]  # every delivery is normalised at the door
+
+
+def test_an_error_nobody_foresaw_while_normalising_is_400_and_logged_not_500(
+        client: FlaskClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    adapter = client.application.extensions["sla_connector"]["config"].instances["desk"].adapter
+
+    def normalise(payload: Any, headers: Any) -> list[Any]:
+        return [len(payload["n"])]  # an int has no len: TypeError
+
+    monkeypatch.setattr(adapter, "normalise", normalise)
+    with caplog.at_level("ERROR", logger="sla_connector.app"):
+        body = assert_error(post(client, {"id": "u-1", "ticket": "T-1", "n": 5}), 400, "unprocessable")
+    assert body == {"error": "unprocessable", "path": "$",
+                    "detail": "the payload cannot be read: TypeError: object of type 'int' has no len()"}
+    record, = [r for r in caplog.records if getattr(r, "event", None) == "webhook_unprocessable"]
+    assert record.exc_info is not None and record.levelname == "ERROR"  # ours to look at
+
+
+def test_an_error_nobody_foresaw_in_the_ids_is_400_not_500(client: FlaskClient,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    adapter = client.application.extensions["sla_connector"]["config"].instances["desk"].adapter
+    monkeypatch.setattr(adapter, "ticket_id", lambda payload: {"a": 1}[payload["ticket"]])  # KeyError
+    body = assert_error(post(client, {"id": "k-1", "ticket": "T-1"}), 400, "unprocessable")
+    assert body["path"] == "$" and body["detail"] == "the payload cannot be read: KeyError: 'T-1'"
