@@ -97,11 +97,108 @@ def _first_error(validator: Any, instance: Any, prefix: tuple[str, ...] = ()) ->
     best = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     if best is None:
         return None
-    message = best.message
-    if best.validator == "additionalProperties":
-        found = re.findall(r"'([^']*)'", message)
-        message = f"unknown key(s) {', '.join(repr(k) for k in found)} (not allowed here)"
-    return json_path([*prefix, *best.absolute_path]), message
+    return json_path([*prefix, *best.absolute_path]), schema_message(best, validator.schema)
+
+
+#: What each `pattern` of the connector's and the adapters' schemas means, for messages: a regular
+#: expression is no help to an admin. tests/connector/test_config_messages.py checks every pattern has one.
+PATTERN_FORMS: Mapping[str, str] = {
+    "^[A-Za-z_][A-Za-z0-9_]*$": "an environment variable name "
+                                "(letters, digits and _, not starting with a digit)",
+    "^https?://[^\\s/]+(/[^\\s]*)?$": "an http:// or https:// URL with a host and no spaces, "
+                                     "e.g. https://acme.atlassian.net",
+    "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$": "a name of 1 to 64 letters, digits, '_', '.' or '-', "
+                                         "starting with a letter or digit",
+    "^[A-Za-z0-9-]+$": "an HTTP header name (letters, digits and '-'), e.g. X-Automation-Secret",
+    "^[a-z0-9_-]+$": "a canonical priority name (lower-case letters, digits, '_' or '-'), e.g. high",
+    "^(duedate|customfield_[0-9]+)$": '"duedate" or "customfield_<number>", e.g. customfield_10042',
+    "^[a-z0-9][a-z0-9-]{0,62}$": "a Zendesk subdomain (lower-case letters, digits and '-'), "
+                                 "e.g. acme for acme.zendesk.com",
+    "^[0-9]+$": "a number written with digits only, e.g. 360000123456",
+}
+
+
+def unknown_keys(found: Any, allowed: Any) -> str:
+    """The one wording of an unknown key, wherever it is found: what was found and what is expected."""
+    names = ", ".join(repr(str(k)) for k in found)
+    expected = ", ".join(str(k) for k in allowed) or "no keys"
+    return f"unknown key(s) {names}; expected {expected}"
+
+
+def schema_message(error: jsonschema.ValidationError, root: Any = None) -> str:
+    """A schema error in the admin's terms: no regular expression, no dump of a whole block."""
+    kind, schema, value = error.validator, error.schema, error.instance
+    if kind == "additionalProperties" and isinstance(schema, Mapping) and isinstance(value, Mapping):
+        allowed = list(schema.get("properties") or {})
+        found = [k for k in value if k not in allowed]
+        if found:
+            return unknown_keys(found, allowed)
+    if kind == "pattern":
+        form = PATTERN_FORMS.get(str(error.validator_value)) or _description(root, error.schema_path)
+        what = f"key {value!r}" if "propertyNames" in error.schema_path else repr(value)
+        return f"{what} does not match the expected form: {form or 'see the documentation of this setting'}"
+    if kind in ("anyOf", "oneOf"):
+        return _alternatives(kind, list(error.validator_value), value)
+    if kind is None:  # a `false` schema: a key that is not allowed in this combination
+        return _not_together(root, list(error.schema_path))
+    return error.message
+
+
+def _not_together(root: Any, schema_path: list[Any]) -> str:
+    """`if: {required: [a]}, then: {properties: {b: false}}` as "b cannot be set together with a"."""
+    about = _description(root, schema_path)
+    if len(schema_path) >= 2 and schema_path[-2:] == ["then", "properties"]:
+        parent, then = _node(root, schema_path[:-2]), _node(root, schema_path)
+        condition = (parent or {}).get("if", {}).get("required") if isinstance(parent, Mapping) else None
+        banned = [k for k, v in then.items() if v is False] if isinstance(then, Mapping) else []
+        if condition and banned:
+            return f"{' and '.join(banned)} cannot be set together with {' and '.join(condition)}" + (
+                f" ({about})" if about else "")
+    return "a key here is not allowed in this combination" + (f" ({about})" if about else "")
+
+
+def _node(root: Any, schema_path: list[Any]) -> Any:
+    """The schema at `schema_path` under `root` (None when the path leaves it, e.g. through a $ref)."""
+    node = root
+    for part in schema_path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _alternatives(kind: str, schemas: list[Any], value: Any) -> str:
+    """anyOf/oneOf: unknown keys, or the allowed forms by their keys, instead of the value dumped."""
+    objects = [s for s in schemas if isinstance(s, Mapping)]
+    closed = all(s.get("additionalProperties") is False for s in objects)
+    if isinstance(value, Mapping) and objects and closed:
+        allowed = list(dict.fromkeys(k for s in objects for k in s.get("properties") or {}))
+        found = [k for k in value if k not in allowed]
+        if found:
+            return unknown_keys(found, allowed)
+    required = [list(s.get("required") or ()) for s in objects]
+    if objects and len(objects) == len(schemas) and all(required):
+        if all(set(s) <= {"required"} for s in objects):  # only "which keys": at least / exactly one set
+            keys = ", ".join(k for keys in required for k in keys)
+            return f"set {'at least' if kind == 'anyOf' else 'exactly'} one of {keys}"
+        return "expected " + " or ".join("{" + ", ".join(keys) + "}" for keys in required)
+    return "matches none of the allowed forms"
+
+
+def _description(root: Any, schema_path: Any) -> str:
+    """The description of the innermost schema on `schema_path` that has one ("" when none does)."""
+    node, found = root, ""
+    for part in schema_path:
+        if not isinstance(node, Mapping | list):
+            break
+        if isinstance(node, Mapping) and isinstance(node.get("description"), str):
+            found = node["description"]
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+    return found
 
 
 @dataclass(frozen=True)
@@ -140,7 +237,8 @@ def resolve_env(value: Any, env: Mapping[str, str], source: str, path: str = "",
                 return env[name]
             if default is not None:
                 return default
-            message = f"environment variable {name} is not set (referenced as ${{{name}}})"
+            state = "is empty" if name in env else "is not set"
+            message = f"environment variable {name} {state} (referenced as ${{{name}}})"
             raise ConfigError(source, path or "$", message)
 
         result = _REF.sub(sub, value)

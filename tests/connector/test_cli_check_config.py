@@ -177,3 +177,19 @@ def test_the_example_configuration_has_no_warning(tmp_path: Path, capsys) -> Non
     code = main(["--config", str(root / "examples/config.yaml"), "check-config"])
     _, err = capsys.readouterr()
     assert code == 0 and err == ""
+
+
+def test_a_refused_configuration_says_in_words_what_is_expected(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "config.yaml"
+    due = "deployment: cloud\n    due_field: due"
+    text = textwrap.dedent(INSTANCES).replace("deployment: cloud", due)
+    path.write_text(text + textwrap.dedent(CLEAN) + "colour: red\n")
+    assert main(["--config", str(path), "check-config"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {path}: $: unknown key(s) 'colour'; expected redis_url, data_dir, api_token_env, receiver, "
+        "instances, calendars, policies\n")
+    path.write_text(text + textwrap.dedent(CLEAN))
+    assert main(["--config", str(path), "check-config"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {path}: instances.acme-jira.due_field: 'due' does not match the expected form: "
+        '"duedate" or "customfield_<number>", e.g. customfield_10042\n')
