@@ -6,7 +6,9 @@ One apply makes at most three calls plus the marker look-up:
 - `PUT /api/v2/tickets/{id}/tags.json` to add tags and `DELETE` on the same URL to remove them
   (a ticket PUT with `tags` would replace the customer's own tags).
 Before a note is posted, the ticket's comments are read and notes whose marker is already there
-are skipped (a worker may have died between Zendesk's answer and the ledger write).
+are skipped (a worker may have died between Zendesk's answer and the ledger write). A ticket PUT
+carrying a note adds a comment, so it is not repeated blindly: after a timeout or a 5xx it is sent
+again only when the comments, read again, lack the note's marker (`HttpClient.request(applied=)`).
 Without `deadline_field_id` a due date is not written but reported applied (logged once). An effect
 whose value cannot be written is not sent, or (a 422 `RecordInvalid` naming its field) the ticket
 PUT is sent again without it; the rest is written, then `adapters.base.EffectRejected` names it.
