@@ -30,7 +30,10 @@ def parse_duration(text: object, where: str) -> timedelta:
     if not s or s.upper() == "PT" or m is None:
         raise ValueError(f"{where}: {text!r} is not a duration like {EXAMPLES}")
     h, mi, se = (int(m.group(g) or 0) for g in ("h", "m", "s"))
-    value = timedelta(hours=h, minutes=mi, seconds=se)
+    try:
+        value = timedelta(hours=h, minutes=mi, seconds=se)
+    except OverflowError:  # past timedelta's 999,999,999 days
+        raise ValueError(f"{where}: {text!r} is too long for a duration") from None
     if value <= timedelta(0):
         raise ValueError(f"{where}: {text!r} must be longer than zero")
     return value

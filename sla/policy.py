@@ -5,6 +5,12 @@ Schema in `sla/schemas/policy.schema.json` checks the structure; this module che
 cannot (durations, known calendars, template placeholders, unique id+version and level names).
 Every error is a ValueError whose message starts with the configuration path, e.g.
 "policies[0].metrics.resolution.targets.high: '4x' is not a duration like 30m, 4h, 2h30m or PT4H".
+
+Bound: a target, and the instant every level is reached at (a share of the target, the target minus
+`before` or plus `after`), must lie within two years of business time on the metric's calendar:
+`BOUND_WEEKS` (104) times the calendar's open time in a week (4,160h on a 40-hour week, 17,472h on a
+24x7 calendar); a `before` offset too. Nobody can wait longer for a ticket, and the bound keeps every
+evaluation to a few years of calendar (see `sla.calendar`, MAX_SEARCH_YEARS).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 from jsonschema.exceptions import best_match
 
-from sla.durations import parse_duration
+from sla.durations import format_duration, parse_duration
 from sla.events import Status
 from sla.templates import check_template
 
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
     from sla.calendar import BusinessCalendar
 
 METRICS = ("first_response", "next_reply", "resolution")
+BOUND_WEEKS = 104  # targets and levels: at most two years of the calendar's business time
 DEFAULT_PAUSE = frozenset({Status.PENDING, Status.ON_HOLD})
 MATCH_FIELDS = ("instance", "project", "group", "brand", "type", "priority")
 
@@ -240,16 +247,52 @@ def _level(cfg: Mapping[str, Any], where: str) -> EscalationLevel:
     return EscalationLevel(cfg["name"], cfg["metric"], share, before, after, tuple(actions))
 
 
-def _policy(cfg: Mapping[str, Any], where: str, calendars: Mapping[str, Any]) -> Policy:
+def _bound(name: str, calendar: BusinessCalendar) -> tuple[timedelta, str]:
+    """The longest a target or level may be on `calendar`, and the words for an error about it."""
+    weekly = calendar.weekly_open
+    bound = BOUND_WEEKS * weekly
+    why = (
+        f"{format_duration(bound)}, the most a target or a level may be: two years of business time on "
+        f"calendar {name!r} ({BOUND_WEEKS} weeks of its {format_duration(weekly)} a week)"
+    )
+    return bound, why
+
+
+def _check_level_bound(
+    level: EscalationLevel,
+    cfg: Mapping[str, Any],
+    where: str,
+    metric: MetricPolicy,
+    calendars: Mapping[str, BusinessCalendar],
+) -> None:
+    bound, why = _bound(metric.calendar, calendars[metric.calendar])
+    if level.before is not None:
+        if level.before > bound:
+            raise ValueError(f"{where}.before: {cfg['before']!r} is longer than {why}")
+        return  # reached at or before the target
+    key = "at" if level.share is not None else "after"
+    for prio, target in metric.targets.items():
+        reached = level.threshold(target)
+        if reached > bound:
+            raise ValueError(
+                f"{where}.{key}: {cfg[key]!r} puts the level at {format_duration(reached)} for priority "
+                f"{prio} (target {format_duration(target)}), longer than {why}"
+            )
+
+
+def _policy(cfg: Mapping[str, Any], where: str, calendars: Mapping[str, BusinessCalendar]) -> Policy:
     metrics: dict[str, MetricPolicy] = {}
     for name, mcfg in cfg["metrics"].items():
         mwhere = f"{where}.metrics.{name}"
         if mcfg["calendar"] not in calendars:
             known = ", ".join(sorted(calendars)) or "none"
             raise ValueError(f"{mwhere}.calendar: unknown calendar {mcfg['calendar']!r} (known: {known})")
-        targets = {
-            prio: parse_duration(text, f"{mwhere}.targets.{prio}") for prio, text in mcfg["targets"].items()
-        }
+        bound, why = _bound(mcfg["calendar"], calendars[mcfg["calendar"]])
+        targets = {}
+        for prio, text in mcfg["targets"].items():
+            targets[prio] = parse_duration(text, f"{mwhere}.targets.{prio}")
+            if targets[prio] > bound:
+                raise ValueError(f"{mwhere}.targets.{prio}: {text!r} is longer than {why}")
         metrics[name] = MetricPolicy(name, mcfg["calendar"], targets)
     levels: list[EscalationLevel] = []
     seen: set[tuple[str, str]] = set()
@@ -261,6 +304,7 @@ def _policy(cfg: Mapping[str, Any], where: str, calendars: Mapping[str, Any]) ->
             raise ValueError(f"{ewhere}.name: {ecfg['name']!r} is used twice for {ecfg['metric']}")
         seen.add((ecfg["metric"], ecfg["name"]))
         levels.append(_level(ecfg, ewhere))
+        _check_level_bound(levels[-1], ecfg, ewhere, metrics[ecfg["metric"]], calendars)
     m = cfg.get("match", {})
     return Policy(
         id=cfg["id"],
