@@ -50,7 +50,7 @@ class Effect:
 class DesiredEffects:
     """What the ticket should show. Comments and actions are one-shot, identified by stable keys."""
 
-    due: datetime | None = None  # None: leave the deadline field alone
+    due: datetime | None = None  # None (no clock tracked): leave the deadline field alone
     tags_present: frozenset[str] = frozenset()
     tags_absent: frozenset[str] = frozenset()  # managed tags that must not be (or no longer be) there
     comments: Mapping[str, str] = field(default_factory=dict)  # key -> body

@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from sla.effects import DesiredEffects, EffectKind
 from sla.events import EventKind, Role, Status, TicketEvent, natural_key
-from sla.metrics import Clock, Interval, MetricState, MetricStatus, cycle_id, measure, template_values
+from sla.metrics import (
+    Clock,
+    DueBasis,
+    Interval,
+    MetricState,
+    MetricStatus,
+    cycle_id,
+    measure,
+    template_values,
+)
 from sla.policy import Policy, PolicySet
 from sla.templates import render
 from sla.timeline import STOPPED, Timeline, build_timeline
@@ -171,13 +180,14 @@ def _measure_all(
     calendars: Mapping[str, BusinessCalendar],
     now: datetime,
     applied: frozenset[str] = frozenset(),
-) -> tuple[dict[str, MetricState], list[datetime]]:
+) -> tuple[dict[str, MetricState], list[datetime], list[DueBasis]]:
     first, cycles = _reply_clocks(tl, applied)
     clocks: dict[str, list[Clock]] = {"first_response": [first], "next_reply": cycles}
     if "resolution" in policy.metrics:
         clocks["resolution"] = [_resolution_clock(tl, policy)]
     out: dict[str, MetricState] = {}
     future: list[datetime] = []
+    bases: list[DueBasis] = []
     for name, mp in policy.metrics.items():
         levels = policy.levels(name)
         states = []
@@ -193,14 +203,32 @@ def _measure_all(
                 msg = f"policy {policy.id!r} v{policy.version} uses calendar {mp.calendar!r}, not given"
                 raise ValueError(f"evaluate: {msg}")
             cycle = i + 1 if name == "next_reply" else None
-            state, times = measure(name, clock, target, prio, mp.calendar, cal, levels, now, cycle)
+            state, times, basis = measure(name, clock, target, prio, mp.calendar, cal, levels, now, cycle)
             states.append(state)
             future.extend(times)
+            bases.append(basis)
         if len(states) > 1:
             out[name] = replace(states[-1], past_cycles=tuple(states[:-1]))
         elif states:
             out[name] = states[0]
-    return out, future
+    return out, future, bases
+
+
+def _due(bases: list[DueBasis]) -> datetime | None:
+    """The ticket's due date: the earliest deadline of the clocks counting now. When none counts
+    (solved, paused), the deadline the ticket showed when its clocks last counted: the earliest of those
+    that stopped counting last, as they were heading for it then; when none ever counted, the earliest
+    deadline its clocks would have had from their start. So the due date written is a function of the
+    set of events, whatever order they arrived in (the connector never clears the field: None only when
+    no clock is tracked)."""
+    counting = [b.deadline for b in bases if b.counting]
+    if counting:
+        return min(counting)
+    ended = [b for b in bases if b.counted_until is not None]
+    if ended:
+        last = max(b.counted_until for b in ended if b.counted_until is not None)
+        return min(b.deadline for b in ended if b.counted_until == last)
+    return min((b.deadline for b in bases), default=None)
 
 
 def effect_key(policy_id: str, clock_key: str, level: str) -> str:
@@ -221,6 +249,7 @@ def _desired(
     policies: PolicySet,
     calendars: Mapping[str, BusinessCalendar],
     metrics: Mapping[str, MetricState],
+    due: datetime | None,
     applied_keys: frozenset[str] = frozenset(),
 ) -> DesiredEffects:
     """What the ticket should show. One-shot effects are keyed by `effect_key`; a level whose effect
@@ -229,11 +258,8 @@ def _desired(
     present: set[str] = set()
     comments: dict[str, str] = {}
     actions: dict[str, tuple[EffectKind, str]] = {}
-    dues = []
     for state in _all_clocks(metrics):
         is_open = state.stopped_at is None
-        if is_open and state.running and state.deadline is not None:
-            dues.append(state.deadline)
         for level, ls in zip(policy.levels(state.name), state.escalations, strict=True):
             if not ls.reached:
                 continue
@@ -254,7 +280,7 @@ def _desired(
                     name = legacy if f"action:{legacy}:{kind}" in applied_keys else key
                     actions[f"{name}:{kind}"] = (effect, value)
     return DesiredEffects(
-        due=min(dues, default=None),
+        due=due,
         tags_present=frozenset(present),
         tags_absent=policies.managed_tags - present,
         comments=comments,
@@ -290,15 +316,15 @@ def evaluate(
         # Gone: every clock is cancelled as of the deletion, and nothing is written back.
         metrics: dict[str, MetricState] = {}
         if policy is not None:
-            measured, _ = _measure_all(tl, policy, calendars, tl.deleted_at, applied)
+            measured, _, _ = _measure_all(tl, policy, calendars, tl.deleted_at, applied)
             metrics = {name: _cancel(m, tl.deleted_at) for name, m in measured.items()}
         return Evaluation(tl.ticket_id, None, None, metrics)
     change = _policy_change(policies, tl, now, instance, policy)
     if policy is None:
         desired = DesiredEffects(tags_absent=policies.managed_tags)
         return Evaluation(tl.ticket_id, None, None, desired=desired, next_check=change)
-    metrics, future = _measure_all(tl, policy, calendars, now, applied)
-    desired = _desired(tl, policy, policies, calendars, metrics, keys)
+    metrics, future, bases = _measure_all(tl, policy, calendars, now, applied)
+    desired = _desired(tl, policy, policies, calendars, metrics, _due(bases), keys)
     later = [t for t in (*future, change) if t is not None and t > now]
     return Evaluation(tl.ticket_id, policy.id, policy.version, metrics, desired, min(later, default=None))
 

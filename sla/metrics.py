@@ -43,6 +43,15 @@ class Clock:
 
 
 @dataclass(frozen=True)
+class DueBasis:
+    """What one clock says about the ticket's due date (see evaluate._due)."""
+
+    counting: bool  # the clock counts at `now`
+    counted_until: datetime | None  # end of its last counting interval; None: counting now, or never counted
+    deadline: datetime  # when it reaches its target counting on from its last interval (or from its start)
+
+
+@dataclass(frozen=True)
 class LevelState:
     name: str
     due_at: datetime | None  # None while the clock is paused or stopped before reaching it
@@ -144,6 +153,20 @@ class _Walk:
             before += span
         return None
 
+    def projected(self, amount: timedelta) -> datetime:
+        """When the elapsed time reaches `amount` had the clock gone on counting from the start of its
+        last counting interval: the deadline it showed while it last counted (from its start if it
+        never counted). For a clock still counting, `reach`."""
+        if amount <= ZERO:
+            return self.clock.started_at
+        before = ZERO
+        last = len(self.clock.active) - 1
+        for i, ((a, b), span) in enumerate(zip(self.clock.active, self.spans, strict=True)):
+            if i == last or b is None or amount <= before + span:
+                return self.cal.add(a, amount - before)
+            before += span
+        return self.cal.add(self.clock.started_at, amount)
+
 
 def measure(
     name: str,
@@ -155,8 +178,9 @@ def measure(
     levels: tuple[EscalationLevel, ...],
     now: datetime,
     cycle: int | None = None,
-) -> tuple[MetricState, list[datetime]]:
-    """The state of one clock at `now`, and the future instants (> now) at which it will change."""
+) -> tuple[MetricState, list[datetime], DueBasis]:
+    """The state of one clock at `now`, the future instants (> now) at which it will change, and what it
+    says about the ticket's due date."""
     walk = _Walk(clock, cal, now)
     stop = clock.stopped_at
 
@@ -199,7 +223,8 @@ def measure(
         cycle=cycle,
         cycle_id=None if cycle is None or clock.anchor is None else cycle_id(clock.anchor),
     )
-    return state, future
+    until = clock.active[-1][1] if clock.active else None
+    return state, future, DueBasis(walk.open, until, walk.projected(target))
 
 
 def template_values(

@@ -156,7 +156,9 @@ def test_after_solving_breach_tags_stay_warnings_go_and_nothing_new_is_posted() 
     ev = run(ticket(ANSWERED, solved), "2026-11-25 16:00")
     assert ev.desired.tags_present == {"sla-breached"}
     assert ev.desired.tags_absent == ALL_TAGS - {"sla-breached"}
-    assert (ev.desired.comments, ev.desired.actions, ev.desired.due, ev.next_check) == ({}, {}, None, None)
+    # The due date stays the deadline the clock was heading for when it stopped (see test_due_arrival_order).
+    assert (ev.desired.comments, ev.desired.actions, ev.next_check) == ({}, {}, None)
+    assert ev.desired.due == at("2026-11-25 10:00")
 
 
 def test_solved_before_the_breach_level_was_evaluated_posts_nothing() -> None:
@@ -167,13 +169,14 @@ def test_solved_before_the_breach_level_was_evaluated_posts_nothing() -> None:
     assert ev.desired.actions == {} and ev.desired.comments == {}
 
 
-def test_paused_clock_has_no_due_date_no_next_check_and_unknown_level_times() -> None:
+def test_paused_clock_has_no_deadline_no_next_check_and_unknown_level_times() -> None:
     pending = ("changed", "2026-11-23 15:00", "agent", {"status": "pending"})
     ev = run(ticket(ANSWERED, pending), "2026-11-24 12:00")
     res = ev.metrics["resolution"]
     assert (res.status, res.deadline, res.elapsed) == (MetricStatus.PAUSED, None, 5 * timedelta(hours=1))
     assert [lv.due_at for lv in res.escalations] == [None, None, None]
-    assert (ev.desired.due, ev.next_check) == (None, None)
+    # The ticket keeps showing the deadline it had when the pause began (16h from Mon 10:00).
+    assert (ev.desired.due, ev.next_check) == (at("2026-11-25 10:00"), None)
 
 
 def test_level_reached_before_a_pause_stays_reached_during_it() -> None:
