@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import responses
+from rq.registry import ScheduledJobRegistry
 
 from adapters.jira.tests.helpers import CLOUD_CONFIG, CLOUD_URL, ENV, FIXTURES
-from connector import store, timers
+from connector import failed, queues, store
 from connector.config import config_from_dict
 from connector.intake import accept
-from connector.pipeline import Processor
 from connector.tuning import PipelineSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "connector"))
-from fakes.harness import Clock, drain  # noqa: E402
+from fakes.harness import Clock, drain, make_context  # noqa: E402
 from fakes.sla_config import sla_sections  # noqa: E402
 
 ISSUE = f"{CLOUD_URL}/rest/api/3/issue/10042"
@@ -38,7 +38,7 @@ def test_a_404_for_lost_permission_is_retried_and_the_issue_is_evaluated_again(r
     instance = {**CLOUD_CONFIG, "dry_run": False}
     config = config_from_dict({"instances": {"acme": instance}, **sla_sections("1h")}, ENV, source="<test>")
     clock = Clock(datetime(2026, 11, 27, 9, 0, 5, tzinfo=UTC))
-    processor = Processor(redis_conn, config, PipelineSettings(max_attempts=3), clock=clock)
+    processor = make_context(redis_conn, config, PipelineSettings(max_attempts=3), clock=clock)
 
     # 1) The service user lost "Browse projects": every read of the issue 404s, its credentials work.
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
@@ -46,12 +46,13 @@ def test_a_404_for_lost_permission_is_retried_and_the_issue_is_evaluated_again(r
         rsps.get(ISSUE, status=404, json=NO_PERMISSION)
         rsps.get(f"{CLOUD_URL}/rest/api/3/myself", json={"accountId": "x", "active": True})
         assert accept(redis_conn, "acme", "d1", "10042", payload("cloud_issue_created"), {}, clock.dt)
-        drain(redis_conn, processor)
+        drain(processor)
         calls = [(c.request.method, c.request.url) for c in rsps.calls]
     assert calls == [("PUT", ISSUE)]  # no re-read, no probe: they could not tell the cases apart
     record = store.load_record(redis_conn, "acme", "10042")
-    assert record is not None and not record.gone and record.attempts == 1
-    assert timers.due_at(redis_conn, "acme", "10042") is not None  # retried, not dropped
+    assert record is not None and not record.gone
+    retries = ScheduledJobRegistry(queue=queues.queue(redis_conn, queues.TICKETS)).get_job_ids()
+    assert len(retries) == 1  # RQ retries the look, not dropped
 
     # 2) The permission is back and the issue sends an update: it is evaluated and written again.
     clock.advance(75 * 60)
@@ -61,9 +62,10 @@ def test_a_404_for_lost_permission_is_retried_and_the_issue_is_evaluated_again(r
         rsps.post(f"{ISSUE}/comment", status=201, json={"id": "10601"})
         update = payload("cloud_issue_updated_fields")
         assert accept(redis_conn, "acme", "d2", "10042", update, {}, clock.dt)
-        drain(redis_conn, processor)
+        drain(processor, fire_timers_at=clock.now)  # the retry is due: it takes the update too
         written = [c.request.method for c in rsps.calls]
     assert written[0] == "PUT" and "POST" in written  # due date, labels, then the breach comment
     record = store.load_record(redis_conn, "acme", "10042")
-    assert record is not None and not record.gone and record.attempts == 0
+    assert record is not None and not record.gone
+    assert failed.failed_count(redis_conn) == 0
     assert any(key.startswith("comment:") for key in record.ledger)

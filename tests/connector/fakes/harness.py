@@ -82,16 +82,15 @@ class RecordingWorker(SimpleWorker):
 
     drained: Drained
 
-    def handle_job_success(self, job: Job, queue: Any, started_job_registry: Any) -> None:
+    def handle_job_success(self, job: Job, queue: Any, *args: Any, **kwargs: Any) -> None:
         if job.func_name == queues.LOOK:
             self.drained.looks.append(job._result)
-        super().handle_job_success(job, queue, started_job_registry)
+        super().handle_job_success(job, queue, *args, **kwargs)
 
-    def handle_job_failure(
-        self, job: Job, queue: Any, started_job_registry: Any = None, exc_string: str = ""
-    ) -> None:
-        self.drained.failures.append(exc_string.strip().splitlines()[-1] if exc_string.strip() else job.id)
-        super().handle_job_failure(job, queue, started_job_registry, exc_string)
+    def handle_job_failure(self, job: Job, queue: Any, *args: Any, **kwargs: Any) -> None:
+        exc_string = str(kwargs.get("exc_string", args[1] if len(args) > 1 else "")).strip()
+        self.drained.failures.append(exc_string.splitlines()[-1] if exc_string else job.id)
+        super().handle_job_failure(job, queue, *args, **kwargs)
 
 
 def fire_scheduled(conn: redis.Redis, at_epoch: float) -> int:
