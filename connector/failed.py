@@ -26,6 +26,7 @@ import redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
+from rq.results import Result
 
 from connector import queues, store
 
@@ -59,10 +60,15 @@ def _registry(conn: redis.Redis) -> FailedJobRegistry:
 
 def _job_entry(job: Job) -> dict:
     instance, ticket = (list(job.args or ()) + ["", ""])[:2]
-    lines = [line for line in (job.exc_info or "").strip().splitlines() if line.strip()]
-    ended = job.ended_at.timestamp() if job.ended_at else 0.0
+    # The failure RQ recorded (`job.exc_info` is deprecated): also there for a job RQ's maintenance
+    # moved here after its worker died, which has no `ended_at`.
+    result = job.latest_result()
+    failure = result if result is not None and result.type == Result.Type.FAILED else None
+    lines = [line for line in (failure.exc_string if failure else "").strip().splitlines() if line.strip()]
+    ended = job.ended_at or (failure.created_at if failure else None)
     return {"id": job.id, "kind": "job", "instance": instance, "ticket": ticket, "delivery": None,
-            "error": (lines[-1] if lines else "failed")[:2000], "attempts": None, "failed_at": ended}
+            "error": (lines[-1] if lines else "failed")[:2000], "attempts": (job.number_of_retries or 0) + 1,
+            "failed_at": ended.timestamp() if ended else 0.0}
 
 
 def _failed_jobs(conn: redis.Redis) -> list[Job]:
@@ -158,7 +164,7 @@ def retry_failed(conn: redis.Redis, ids: Sequence[str] | None = None) -> int:
         else:
             try:
                 job = Job.fetch(entry_id, connection=conn)
-            except NoSuchJobError:
+            except (NoSuchJobError, ValueError):  # RQ 3 refuses an id that no job can have (a typo)
                 continue
             if job.id not in _registry(conn):
                 continue

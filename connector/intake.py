@@ -94,6 +94,9 @@ def accept(
             f"accept: raw must be the payload's JSON text (str or bytes), got {type(raw).__name__}")
     settings = _default_settings()
     ttl = dedupe_ttl_s if dedupe_ttl_s is not None else settings.dedupe_ttl_s
+    if int(ttl) < 1:  # the script's SET EX would fail after the RPUSH: kept, yet answered as an error
+        raise ValueError(f"accept: dedupe_ttl_s must be >= 1 second, got {ttl!r}")
+    delivery_id = _escaped(delivery_id)  # a key and a log field: it must be UTF-8
     body = raw if raw is not None else _serialise(payload)
     if isinstance(body, str):
         try:
@@ -151,6 +154,16 @@ def _bulk(value: Any) -> bytes:
 def _pack(*parts: bytes) -> bytes:
     """One command in the Redis protocol (RESP): an array of bulk strings."""
     return b"".join([b"*%d\r\n" % len(parts), *(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)])
+
+
+def _escaped(value: str) -> str:
+    """`value`, with a lone surrogate (half an emoji a product cut off; JSON allows it) written as
+    `\\udxxx`: Redis keys and rows are UTF-8, and the same id must give the same dedupe key."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode()
+    return value
 
 
 def _serialise(payload: Any) -> bytes:

@@ -85,8 +85,13 @@ def workers_alive(conn: redis.Redis) -> bool:
 
 
 def scheduler_alive(conn: redis.Redis) -> bool:
-    """Whether an RQ cron scheduler (which enqueues the dispatch tick) is alive."""
-    return bool(CronScheduler.all(conn))
+    """Whether an RQ cron scheduler that enqueues the dispatch tick is alive (RQ expires dead ones).
+
+    Only one with a job on the dispatch queue counts: the Redis may be shared with other RQ apps,
+    whose cron schedulers would not tick ours.
+    """
+    return any(job.queue_name == queues.DISPATCH
+               for cron in CronScheduler.all(conn) for job in cron.get_jobs())
 
 
 def backlog(conn: redis.Redis, now: float | None = None) -> dict[str, Any]:

@@ -43,7 +43,11 @@ class PipelineSettings:
             value = getattr(self, f.name)
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"PipelineSettings.{f.name}: expected a number >= 0, got {value!r}")
-        for name in ("dispatch_batch", "max_attempts", "job_timeout_s", "tick_s", "maintenance_interval_s"):
+        # Counts and intervals, and the TTLs of Redis keys and RQ records: 0 would mean "expire at once"
+        # (an EXPIRE 0 deletes a ticket's log and ledger, so its effects would be written again).
+        for name in ("dispatch_batch", "max_attempts", "job_timeout_s", "tick_s", "maintenance_interval_s",
+                     "dispatch_flag_ttl_s", "failure_ttl_s", "dedupe_ttl_s", "retention_s",
+                     "deleted_retention_s", "open_ttl_s"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PipelineSettings.{name}: must be >= 1, got {getattr(self, name)!r}")
 
@@ -55,7 +59,7 @@ class PipelineSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
-        """Read SLA_CONNECTOR_<NAME> (upper case) for each field, e.g. SLA_CONNECTOR_RECLAIM_IDLE_S."""
+        """Read SLA_CONNECTOR_<NAME> (upper case) for each field, e.g. SLA_CONNECTOR_JOB_TIMEOUT_S."""
         env = os.environ if env is None else env
         values: dict[str, int | float] = {}
         for f in fields(cls):

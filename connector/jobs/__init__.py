@@ -17,7 +17,7 @@ from typing import Any
 from rq import get_current_job
 
 from connector import store
-from connector.jobs import dispatcher
+from connector.jobs import dispatcher, retries
 from connector.jobs import ticket as ticket_step
 from connector.jobs.context import current
 
@@ -51,4 +51,5 @@ def on_look_failure(job: Any, connection: Any, exc_type: Any, exc_value: Any, tr
     connection.hset(store.ticket_key(str(instance), str(ticket)), store.META + "failed_job", job.id)
     log.error("ticket look failed for good; kept in RQ's failed registry",
               extra={"event": "ticket_failed", "instance": instance, "ticket": ticket, "job": job.id,
-                     "error": f"{getattr(exc_type, '__name__', exc_type)}: {exc_value}"})
+                     "error": retries.describe(exc_value) if isinstance(exc_value, Exception)
+                     else f"{getattr(exc_type, '__name__', exc_type)}: {exc_value}"})

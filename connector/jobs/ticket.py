@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis.commands.core import Script
+from redis.exceptions import WatchError
 
 from adapters.base import ApiError, EffectRejected, NotFound, RateLimited
 from connector import failed, queues, status, store, timers
@@ -117,6 +118,10 @@ return out
 )
 
 
+class LockLost(RuntimeError):
+    """The ticket's lock was no longer the look's when it came to store: it stored nothing (RQ retries it)."""
+
+
 @dataclass
 class LookReport:
     """What one look did (the job's result, and what tests check)."""
@@ -157,14 +162,20 @@ def look(ctx: Context, instance: str, ticket: str, token: str | None = None) -> 
         return report
     inbox, rows, flat = started[1], started[2], started[3]
     final = conn.pipeline(transaction=True)
+    # Everything is stored in one MULTI, and only while the lock is still ours: a look that outlived
+    # its lock (a paused worker whose job RQ already gave to another) must not rewrite the log or
+    # trim inbox rows by count under the new holder (it would drop deliveries it never saw).
+    final.watch(keys[0])
+    final.multi()
     tally = status.Tally()
     error: Exception | None = None
     try:
         record = store.decode_record(instance, ticket, rows, dict(zip(flat[::2], flat[1::2], strict=True)))
         new_events, received = _take_inbox(ctx, final, tally, instance, ticket, inbox, report)
-        report.log_fields = _log_fields(instance, ticket, inbox)
+        report.log_fields = {**_log_fields(instance, ticket, inbox), "job": token}
         report.effects, error = _bring_up_to_date(ctx, final, tally, record, new_events, report)
     except Exception:
+        final.reset()
         end_keys = (keys[0], store.QUEUED, store.WANT, keys[1], store.SEQ)
         _END(end_keys, (token, member, "0", "1"), client=conn)  # unlock; RQ retries the job
         raise
@@ -175,7 +186,11 @@ def look(ctx: Context, instance: str, ticket: str, token: str | None = None) -> 
     keep = "1" if error is not None else "0"
     _END((keys[0], store.QUEUED, store.WANT, keys[1], store.SEQ), (token, member, repr(ctx.clock()), keep),
          client=final)
-    follow_up = final.execute()[-1]
+    try:
+        follow_up = final.execute()[-1]
+    except WatchError:
+        raise LockLost(f"the lock of {instance} ticket {ticket} expired or was taken during the look: "
+                       "nothing was stored; RQ retries the look") from None
     if follow_up:
         report.follow_up = store.text(follow_up)
         queues.enqueue_looks(conn, [(instance, ticket, report.follow_up)], ctx.settings)
@@ -219,6 +234,9 @@ def _take_inbox(
                 for event in events:
                     if not isinstance(event, TicketEvent):
                         raise TypeError(f"normalise returned {type(event).__name__}, not TicketEvent")
+                # In their stored form (what the log keeps and a later look reads back): an event the
+                # log cannot hold (an adapter bug) fails its delivery here, not every look of the ticket.
+                events = [store.decode_event(e.ticket_id, store.encode_event(e)) for e in events]
         except Exception as exc:  # a poison delivery must not block the others
             log.exception("delivery could not be normalised", extra=extra)
             failed.record_delivery(final, instance, ticket, row, f"{type(exc).__name__}: {exc}", ctx.clock())
@@ -251,8 +269,7 @@ def _bring_up_to_date(
     # Merge by the evaluation's own duplicate rule (sla.timeline.dedupe: order-independent), on the
     # stored form of the new events, so what we keep never depends on arrival order.
     stored = {e.event_id: e for e in record.events}
-    incoming = [store.decode_event(ticket, store.encode_event(e)) for e in new_events]
-    events = dedupe([*record.events, *incoming])
+    events = dedupe([*record.events, *new_events])  # new_events are in their stored form (_take_inbox)
     fresh = [e for e in events if stored.get(e.event_id) != e]
     report.events_new = len(fresh)
     if record.stored_rows > len(record.events) or any(e.event_id in stored for e in fresh):

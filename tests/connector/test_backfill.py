@@ -1,5 +1,5 @@
-"""`sla-connector backfill`: product reads faked with `responses`, event logs and timers in the real
-test Redis, and the real worker pipeline evaluating and writing back what backfill brought in."""
+"""`sla-connector backfill`: product reads faked with `responses`, tickets' inboxes and event logs in the
+real test Redis, and the real RQ look jobs evaluating and writing back what backfill brought in."""
 
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ from connector import backfill, store, timers
 from connector.cli import main
 from connector.config import Config, config_from_dict
 from connector.intake import accept
-from connector.pipeline import Processor
+from connector.jobs.context import Context
 from connector.tuning import PipelineSettings
 from sla.events import EventKind, TicketEvent
+from sla.timeline import dedupe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes import testdesk  # noqa: E402
-from fakes.harness import Clock, drain  # noqa: E402
+from fakes.harness import Clock, drain, make_context  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 JIRA_FIXTURES = ROOT / "adapters/jira/tests/fixtures"
@@ -113,36 +114,65 @@ def log_ids(conn: redis.Redis, instance: str, ticket: str) -> list[str]:
     return [json.loads(row)[0] for row in conn.lrange(store.events_key(instance, ticket), 0, -1)]
 
 
+def pending_ids(conn: redis.Redis, instance: str, ticket: str) -> list[str]:
+    """Ids of the events waiting in the ticket's inbox ("v" rows: backfill) for its next look."""
+    rows = [store.decode_inbox_row(r) for r in conn.lrange(store.inbox_key(instance, ticket), 0, -1)]
+    assert all(row.kind == "v" for row in rows)
+    return [json.loads(e)[0] for row in rows for e in json.loads(row.body)]
+
+
+def wants_a_look(conn: redis.Redis, instance: str, ticket: str) -> float | None:
+    return conn.zscore(store.WANT, store.member(instance, ticket))
+
+
+def known_events(conn: redis.Redis, instance: str, ticket: str) -> list[TicketEvent]:
+    """The ticket's log with what waits in its inbox, as its next look will merge them."""
+    rows = conn.lrange(store.events_key(instance, ticket), 0, -1)
+    pending = [r for raw in conn.lrange(store.inbox_key(instance, ticket), 0, -1)
+               for r in json.loads(store.decode_inbox_row(raw).body)]
+    return dedupe(store.decode_event(ticket, r) for r in [*rows, *pending])
+
+
+def jobs_context(conn: redis.Redis, cfg: Config) -> Context:
+    return make_context(conn, cfg, PipelineSettings(), clock=Clock(NOW))
+
+
 # ---------------------------------------------------------------- appending
 
 
-def test_backfill_appends_each_ticket_once_and_schedules_a_look_now(redis_conn: redis.Redis) -> None:
-    cfg = config()
+def test_backfill_appends_each_ticket_once_and_asks_for_a_look_now(redis_conn: redis.Redis) -> None:
+    cfg = config(dry_run=True)
+    ids_10042 = ["jira:10042:created", "jira:10042:comment:10500", "jira:10042:changelog:10301",
+                 "jira:10042:changelog:10302", "jira:10042:comment:10501"]
     with responses.RequestsMock() as rsps:
         fake_jira(rsps)
         first = run_backfill(redis_conn, cfg)
+        # Again before any look ran: what waits in the inbox counts as held.
         second = run_backfill(redis_conn, cfg)
-    found = [[(o.ticket, o.events, o.new, o.known) for o in run] for run in (first, second)]
+        # Into each ticket's inbox, like a webhook's events; the ticket wants a look since now.
+        assert pending_ids(redis_conn, "acme-jira", "10042") == ids_10042
+        assert len(pending_ids(redis_conn, "acme-jira", "10043")) == 3  # nothing appended twice
+        for ticket in ("10042", "10043"):
+            assert wants_a_look(redis_conn, "acme-jira", ticket) == NOW.timestamp()
+            assert log_ids(redis_conn, "acme-jira", ticket) == []  # the look job writes the log
+        drained = drain(jobs_context(redis_conn, cfg))
+        third = run_backfill(redis_conn, cfg)
+    found = [[(o.ticket, o.events, o.new, o.known) for o in run] for run in (first, second, third)]
     assert found[0] == [("10042", 5, 5, False), ("10043", 3, 3, False)]
-    assert found[1] == [("10042", 5, 0, True), ("10043", 3, 0, True)]
-    assert log_ids(redis_conn, "acme-jira", "10042") == [
-        "jira:10042:created", "jira:10042:comment:10500", "jira:10042:changelog:10301",
-        "jira:10042:changelog:10302", "jira:10042:comment:10501",
-    ]
-    assert redis_conn.llen(store.events_key("acme-jira", "10043")) == 3  # nothing appended twice
-    for ticket in ("10042", "10043"):
-        assert timers.due_at(redis_conn, "acme-jira", ticket) == NOW.timestamp()
+    assert found[1] == found[2] == [("10042", 5, 0, True), ("10043", 3, 0, True)]
+    assert sorted(drained.tickets) == ["10042", "10043"]
+    assert log_ids(redis_conn, "acme-jira", "10042") == ids_10042
+    assert pending_ids(redis_conn, "acme-jira", "10042") == [] and redis_conn.zcard(store.WANT) == 0
 
 
 def test_backfill_during_live_traffic_appends_only_what_the_webhooks_did_not_bring(
     redis_conn: redis.Redis,
 ) -> None:
     cfg = config(dry_run=True)
-    clock = Clock(NOW)
-    processor = Processor(redis_conn, cfg, PipelineSettings(), clock=clock)
+    ctx = jobs_context(redis_conn, cfg)
     webhook = json.loads((JIRA_FIXTURES / "cloud_issue_created.json").read_text())
     assert accept(redis_conn, "acme-jira", "d-created", "10042", webhook, {}, NOW)
-    drain(redis_conn, processor)
+    drain(ctx)
     assert log_ids(redis_conn, "acme-jira", "10042") == ["jira:10042:created"]
     with responses.RequestsMock() as rsps:
         fake_jira(rsps, second_page=False)
@@ -150,6 +180,8 @@ def test_backfill_during_live_traffic_appends_only_what_the_webhooks_did_not_bri
     # The creation the webhook stored is the same event: only the four later ones are new.
     assert (outcome.events, outcome.new, outcome.known) == (5, 4, True)
     assert outcome.line(dry_run=False) == "10042: 5 events, 4 new (already tracked); appended 4"
+    assert len(pending_ids(redis_conn, "acme-jira", "10042")) == 4
+    assert drain(ctx).tickets == ["10042"]
     assert sorted(log_ids(redis_conn, "acme-jira", "10042")) == sorted(
         ["jira:10042:created", "jira:10042:comment:10500", "jira:10042:changelog:10301",
          "jira:10042:changelog:10302", "jira:10042:comment:10501"]
@@ -161,10 +193,11 @@ def test_a_later_webhook_of_a_backfilled_change_is_the_same_event(redis_conn: re
     with responses.RequestsMock() as rsps:
         fake_jira(rsps, second_page=False)
         run_backfill(redis_conn, cfg)
-    processor = Processor(redis_conn, cfg, PipelineSettings(), clock=Clock(NOW))
     webhook = json.loads((JIRA_FIXTURES / "cloud_issue_updated_status.json").read_text())
     assert accept(redis_conn, "acme-jira", "d-status", "10042", webhook, {}, NOW)
-    drain(redis_conn, processor)
+    # One look takes both: the backfilled events and the delivery, merged by the evaluation's rule.
+    looks = drain(jobs_context(redis_conn, cfg)).looks
+    assert [(r["deliveries"], r["events_new"]) for r in looks] == [(1, 5)]
     record = store.load_record(redis_conn, "acme-jira", "10042")
     assert record is not None
     ids = [e.event_id for e in record.events]
@@ -214,7 +247,9 @@ def test_a_deletion_of_a_tracked_ticket_is_appended(redis_conn: redis.Redis) -> 
         rsps.get(f"{ZENDESK}/api/v2/incremental/tickets/cursor.json", json=deleted_only)
         [outcome] = run_backfill(redis_conn, config(), "acme-zendesk")
     assert (outcome.new, outcome.known, outcome.skipped) == (1, True, None)
+    # Never evaluated, now finished: stored in its log, no look asked for (see the finished tickets below).
     assert log_ids(redis_conn, "acme-zendesk", "5160") == ["zendesk:5160:created", "zendesk:5160:deleted"]
+    assert wants_a_look(redis_conn, "acme-zendesk", "5160") is None
 
 
 def test_a_ticket_whose_stored_log_cannot_be_read_is_reported_and_left_alone(redis_conn: redis.Redis) -> None:
@@ -241,16 +276,16 @@ def test_limit_stops_before_reading_the_next_page(redis_conn: redis.Redis) -> No
 
 def test_backfill_then_a_worker_writes_the_due_date_once(redis_conn: redis.Redis) -> None:
     cfg = config()
-    clock = Clock(NOW)
-    processor = Processor(redis_conn, cfg, PipelineSettings(), clock=clock)
+    ctx = jobs_context(redis_conn, cfg)
+    clock = ctx.clock
     with responses.RequestsMock() as rsps:
         fake_jira(rsps)
         run_backfill(redis_conn, cfg)
-        drain(redis_conn, processor, fire_timers_at=clock.now)
+        drain(ctx, fire_timers_at=clock.now)
         # Again: a second backfill and look add nothing, so nothing is written again.
         run_backfill(redis_conn, cfg)
         timers.schedule(redis_conn, "acme-jira", "10043", clock.now)
-        drain(redis_conn, processor, fire_timers_at=clock.now)
+        assert drain(ctx, fire_timers_at=clock.now).tickets == ["10043"]
         puts = [json.loads(c.request.body) for c in rsps.calls if c.request.method == "PUT"]
         put_urls = [c.request.url.split("?")[0] for c in rsps.calls if c.request.method == "PUT"]
     # 10043: created 2026-11-20 08:00 at priority High (4 h), solved, reopened: long breached.
@@ -455,14 +490,32 @@ def test_a_finished_ticket_never_evaluated_is_stored_but_not_looked_at(redis_con
     assert "not evaluated" in quiet.line(dry_run=False)
     assert redis_conn.llen(store.events_key("acme-jira", "1")) == 2
     assert 0 < redis_conn.ttl(store.events_key("acme-jira", "1")) <= 1000  # kept as the workers keep it
-    assert redis_conn.zcard(store.TIMERS) == 0  # no look asked for
+    assert redis_conn.zcard(store.WANT) == 0 and redis_conn.dbsize() == 1  # no look asked for
     # A second run changes nothing; with --include-solved it is evaluated.
     again = backfill.append_events(redis_conn, "acme-jira", "1", solved, NOW.timestamp(), dry_run=False)
     assert again.new == 0
     later = TicketEvent("x:1:note", "1", EventKind.CHANGED, at + timedelta(hours=3), "agent", {"type": "bug"})
     taken = backfill.append_events(redis_conn, "acme-jira", "1", [*solved, later], NOW.timestamp(),
                                    dry_run=False, include_solved=True)
-    assert (taken.new, taken.quiet) == (1, False) and redis_conn.zcard(store.TIMERS) == 1
+    assert (taken.new, taken.quiet) == (1, False) and wants_a_look(redis_conn, "acme-jira", "1")
+    assert pending_ids(redis_conn, "acme-jira", "1") == ["x:1:note"]
+
+
+def test_a_finished_ticket_with_a_look_coming_goes_through_its_inbox(redis_conn: redis.Redis) -> None:
+    # A delivery waits for a look: the log is the look's to write (it may rewrite it), so backfill's
+    # events join the inbox too, even for a solved ticket never evaluated.
+    at = NOW - timedelta(days=3)
+    webhook = {"id": "w-1"}
+    assert accept(redis_conn, "acme-jira", "d-1", "1", webhook, {}, NOW)
+    solved = [
+        TicketEvent("x:1:created", "1", EventKind.CREATED, at, "requester", {"status": "open"}),
+        TicketEvent("x:1:solved", "1", EventKind.CHANGED, at + timedelta(hours=2), "agent",
+                    {"status": "solved"}),
+    ]
+    outcome = backfill.append_events(redis_conn, "acme-jira", "1", solved, NOW.timestamp(), dry_run=False)
+    assert (outcome.new, outcome.quiet) == (2, False)
+    assert log_ids(redis_conn, "acme-jira", "1") == []
+    assert redis_conn.llen(store.inbox_key("acme-jira", "1")) == 2
 
 
 def test_a_skipped_solved_ticket_reopened_later_keeps_its_history(redis_conn: redis.Redis) -> None:
@@ -495,11 +548,17 @@ def test_a_ticket_the_log_says_deleted_but_the_product_lists_is_restored(redis_c
     assert backfill.append_events(redis_conn, "acme-jira", "9", [created], NOW.timestamp(), dry_run=False).new
     assert backfill.append_events(redis_conn, "acme-jira", "9", [created, deleted], NOW.timestamp(),
                                   dry_run=False).new == 1
+    assert store.is_deleted(known_events(redis_conn, "acme-jira", "9"))
+    drain(jobs_context(redis_conn, config(dry_run=True)))
     assert store.is_deleted(store.load_record(redis_conn, "acme-jira", "9").events)
     listed = backfill.append_events(redis_conn, "acme-jira", "9", [created], NOW.timestamp(), dry_run=False)
     assert listed.new == 1
+    assert pending_ids(redis_conn, "acme-jira", "9") == ["backfill:restored:z:9:deleted"]
+    # Once: a second run adds nothing, before the look as after it.
+    assert backfill.append_events(redis_conn, "acme-jira", "9", [created], NOW.timestamp(),
+                                  dry_run=False).new == 0
+    drain(jobs_context(redis_conn, config(dry_run=True)))
     events = store.load_record(redis_conn, "acme-jira", "9").events
     assert not store.is_deleted(events) and events[-1].kind is EventKind.RESTORED
-    # Once: a second run adds nothing.
     assert backfill.append_events(redis_conn, "acme-jira", "9", [created], NOW.timestamp(),
                                   dry_run=False).new == 0

@@ -7,13 +7,16 @@ from pathlib import Path
 
 import redis
 import responses
+from rq import SimpleWorker
+from rq.cron import CronScheduler
 
-from connector import failed, status, timers
-from connector.pipeline import Processor
+from connector import failed, queues, status, store, timers
+from connector.jobs import dispatcher
 from connector.tuning import PipelineSettings
+from connector.worker import cron_scheduler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakes.harness import Clock, drain, post  # noqa: E402
+from fakes.harness import Clock, drain, make_context, post  # noqa: E402
 from fakes.sla_config import created, desk_config  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -21,7 +24,9 @@ T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 def test_status_of_an_empty_store(redis_conn: redis.Redis) -> None:
     assert status.status(redis_conn) == {
-        "queue_depth": 0,
+        "tickets_waiting": 0,
+        "tickets_claimed": 0,
+        "jobs_queued": {"sla-dispatch": 0, "sla-tickets": 0},
         "oldest_pending_age_s": None,
         "timers_pending": 0,
         "failed": 0,
@@ -35,27 +40,56 @@ def test_status_of_an_empty_store(redis_conn: redis.Redis) -> None:
     assert not status.workers_alive(redis_conn) and not status.scheduler_alive(redis_conn)
 
 
-def test_status_reports_queue_timers_failures_and_heartbeats(redis_conn: redis.Redis) -> None:
+def test_status_reports_tickets_rq_queues_timers_and_failures(redis_conn: redis.Redis) -> None:
     post(redis_conn, "d1", "T-1", [created("T-1", T0)])
     post(redis_conn, "d2", "T-2", [created("T-2", T0)], instance="zen")
     timers.schedule(redis_conn, "desk", "T-3", time.time() + 60)
-    failed.record_ticket(redis_conn, "desk", "T-4", "boom", 8)
-    status.heartbeat_worker(redis_conn, "w1")
-    status.heartbeat_worker(redis_conn, "w-old", time.time() - 60)
-    status.heartbeat_scheduler(redis_conn, "w1", 5)
+    row = store.decode_inbox_row(store.encode_inbox_row("e", b"{}", delivery="d-4"))
+    failed.record_delivery(redis_conn, "desk", "T-4", row, "ValueError: bad")
     time.sleep(0.05)
     s = status.status(redis_conn)
-    assert s["queue_depth"] == 2 and 0.04 < s["oldest_pending_age_s"] < 5
+    assert (s["tickets_waiting"], s["tickets_claimed"]) == (2, 0)
+    assert s["jobs_queued"] == {"sla-dispatch": 1, "sla-tickets": 0}  # one dispatch asked for, no look yet
+    assert 0.04 < s["oldest_pending_age_s"] < 5
     assert s["timers_pending"] == 1 and s["failed"] == 1
-    assert s["workers"] == ["w1"] and s["workers_alive"] == 1 and s["scheduler_alive"] is True
     assert set(s["last_event_at"]) == {"desk", "zen"}
-    assert status.workers_alive(redis_conn) and status.scheduler_alive(redis_conn)
+    ctx = make_context(redis_conn, desk_config(names=("desk", "zen")), PipelineSettings())
+    assert dispatcher.dispatch(ctx) == 2
+    s = status.status(redis_conn)
+    assert (s["tickets_waiting"], s["tickets_claimed"]) == (0, 2)
+    assert s["jobs_queued"] == {"sla-dispatch": 1, "sla-tickets": 2}  # what `rq info` shows too
+    assert 0 <= s["oldest_pending_age_s"] < 5  # a claim whose job has not run yet (aged from its claim)
 
 
-def test_counters_count_what_the_workers_did(redis_conn: redis.Redis) -> None:
+def test_status_sees_rqs_workers_and_cron_scheduler(redis_conn: redis.Redis) -> None:
+    worker = SimpleWorker([queues.queue(redis_conn, q) for q in queues.QUEUES], connection=redis_conn,
+                          name="w1")
+    worker.register_birth()
+    other_app = SimpleWorker([queues.queue(redis_conn, "emails")], connection=redis_conn, name="mailer")
+    other_app.register_birth()
+    s = status.status(redis_conn)
+    assert s["workers"] == ["w1"] and s["workers_alive"] == 1 and status.workers_alive(redis_conn)
+    assert s["scheduler_alive"] is False
+
+    # Another app's cron scheduler on the same Redis does not tick our dispatch.
+    foreign = CronScheduler(connection=redis_conn, name="mailer-cron")
+    foreign.register(time.time, "emails", interval=60)
+    foreign.register_birth()
+    assert not status.scheduler_alive(redis_conn)
+    cron = cron_scheduler(redis_conn, PipelineSettings())
+    cron.register_birth()
+    assert status.scheduler_alive(redis_conn) and status.status(redis_conn)["scheduler_alive"] is True
+
+    cron.register_death()
+    worker.register_death()
+    assert not status.scheduler_alive(redis_conn)
+    assert status.status(redis_conn)["workers"] == []
+
+
+def test_counters_count_what_the_jobs_did(redis_conn: redis.Redis) -> None:
     clock = Clock(T0 + timedelta(seconds=20))
     # The real engine: a 10s target, so at T0+20 the ticket is due, tagged, breached and commented.
-    processor = Processor(redis_conn, desk_config(target="10s"), PipelineSettings(), clock=clock)
+    ctx = make_context(redis_conn, desk_config(target="10s"), PipelineSettings(max_attempts=1), clock=clock)
     with responses.RequestsMock() as rsps:
         rsps.add(responses.PUT, "https://desk.test/tickets/T-1", json={})
         rsps.add(responses.GET, "https://desk.test/tickets/T-1/comments", json={"comments": []})
@@ -64,7 +98,7 @@ def test_counters_count_what_the_workers_did(redis_conn: redis.Redis) -> None:
         post(redis_conn, "d1", "T-1", [created("T-1", T0)])
         post(redis_conn, "d2", "T-2", [created("T-2", T0)])
         post(redis_conn, "d3", "T-3", [], poison=True)
-        drain(redis_conn, processor)
+        drain(ctx)
     c = status.counters(redis_conn)
     labels = (("instance", "desk"), ("product", "testdesk"))
     assert c["events_processed"] == {labels: 2.0}
@@ -78,6 +112,9 @@ def test_counters_count_what_the_workers_did(redis_conn: redis.Redis) -> None:
     buckets = c["processing_latency_seconds_bucket"]
     assert buckets[(("le", "+Inf"),)] == 2.0
     assert list(buckets.values()) == sorted(buckets.values())  # cumulative
+    s = status.status(redis_conn)
+    assert s["failed"] == 2  # T-2's look job (RQ's registry) and the poison delivery
+    assert (s["tickets_waiting"], s["tickets_claimed"]) == (0, 0)
 
 
 def test_rejected_effects_are_counted_per_instance_and_exported_once(redis_conn: redis.Redis) -> None:

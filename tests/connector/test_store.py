@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 import redis
 from hypothesis import given
 from hypothesis import strategies as st
@@ -53,13 +55,22 @@ def test_record_dedupes_by_id_and_orders_by_time(redis_conn: redis.Redis) -> Non
     same_instant = TicketEvent("a-0", "T-1", EventKind.CHANGED, T0, fields={"priority": "high"})
     rows = [store.encode_event(e) for e in (later, first, later, same_instant)]
     redis_conn.rpush(store.events_key("acme", "T-1"), *rows)
-    redis_conn.hset(store.ticket_key("acme", "T-1"), mapping={"due": "x", "dry:due": "y", "#attempts": "2"})
+    redis_conn.hset(store.ticket_key("acme", "T-1"), mapping={
+        "due": "x", "dry:due": "y", "#failed_job": "look-acme-T-1-7", "#b:resolution": "1",
+        "rej:priority": store.encode_rejection("vip", "no such priority", 5.0), "rej:tag:x": "not json"})
     record = store.load_record(redis_conn, "acme", "T-1")
     assert record is not None
     assert [e.event_id for e in record.events] == ["n-1", "a-0", "u-1"]  # creation first at a tie
     assert record.stored_rows == 4
     assert record.ledger == {"due": "x"} and record.dry_ledger == {"due": "y"}
-    assert record.attempts == 2 and not record.gone
+    assert record.meta == {"failed_job": "look-acme-T-1-7", "b:resolution": "1"} and not record.gone
+    assert record.rejected["priority"] == {"value": "vip", "reason": "no such priority", "at": 5.0}
+    assert record.rejected["tag:x"]["value"] is None  # unreadable: refuses no value (tried again)
+    # What the evaluation is told was applied: ledger, refusals and counted breaches (dry run: its own).
+    assert record.applied_keys(dry_run=False) == {"due", "priority", "tag:x", "resolution"}
+    assert record.applied_keys(dry_run=True) == {"due", "resolution"}
+    redis_conn.hset(store.ticket_key("acme", "T-1"), "#gone", "deleted")
+    assert store.load_record(redis_conn, "acme", "T-1").gone
     assert store.load_record(redis_conn, "acme", "T-2") is None
 
 
@@ -74,14 +85,33 @@ def test_finished_tickets() -> None:
     assert store.is_finished([created, deleted])
 
 
-def test_timer_members_refuse_a_newline_in_the_instance() -> None:
-    assert store.split_timer_member(store.timer_member("acme", "T:1\n2")) == ("acme", "T:1\n2")
-    try:
-        store.timer_member("a\nb", "T")
-    except ValueError as exc:
-        assert "'a\\nb'" in str(exc)
-    else:
-        raise AssertionError("expected ValueError")
+def test_members_of_the_shared_sets_refuse_a_newline_in_the_instance() -> None:
+    # `sla:want`, `sla:queued` and `sla:timers` hold "<instance>\n<ticket>".
+    assert store.split_member(store.member("acme", "T:1\n2")) == ("acme", "T:1\n2")
+    assert store.split_member(store.member("acme", "T:1\n2").encode()) == ("acme", "T:1\n2")
+    with pytest.raises(ValueError, match=r"instance name 'a\\nb' must not contain a newline"):
+        store.member("a\nb", "T")
+
+
+def test_inbox_rows_keep_a_delivery_as_received() -> None:
+    body = '{"a": "\u00e9t\u00e9", "b": [1, 2]}\n{"not": "the head"}'.encode()
+    row = store.encode_inbox_row("e", body, delivery="d-1", received=1.5, headers={"x-id": "7"})
+    decoded = store.decode_inbox_row(row)
+    assert (decoded.kind, decoded.delivery, decoded.received, decoded.replay) == ("e", "d-1", 1.5, False)
+    assert decoded.headers == {"x-id": "7"} and decoded.body == body and decoded.raw == row
+    replay = store.decode_inbox_row(store.encode_inbox_row("e", body, delivery="d-1", replay=True))
+    assert replay.replay and replay.received is None and replay.headers == {}
+    # A row read back as text (surrogateescape) is the same row.
+    assert store.decode_inbox_row(row.decode("utf-8", "surrogateescape")) == decoded
+
+
+def test_an_events_row_carries_canonical_events() -> None:
+    events = [TicketEvent("n-1", "T-1", EventKind.CREATED, T0, fields={"status": "new"}),
+              TicketEvent("t-1", "T-1", EventKind.CHANGED, T0, fields={"tags": frozenset({"vip\ud83d"})})]
+    row = store.decode_inbox_row(store.events_row(events))
+    assert row.kind == "v" and row.delivery == ""
+    assert row.raw.decode()  # UTF-8, even with half an emoji in a tag
+    assert [store.decode_event("T-1", e) for e in json.loads(row.body)] == events
 
 
 def test_rows_sharing_an_event_id_resolve_the_same_whatever_their_order() -> None:

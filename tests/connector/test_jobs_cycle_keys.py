@@ -18,13 +18,13 @@ import responses
 
 from connector import store, timers
 from connector.config import Config, config_from_dict
-from connector.pipeline import Processor
+from connector.jobs.context import Context
 from connector.ticket_view import ticket_state
 from sla.events import EventKind, TicketEvent
 from sla.metrics import cycle_id
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakes.harness import Clock, drain, post  # noqa: E402
+from fakes.harness import Clock, drain, make_context, post  # noqa: E402
 from fakes.sla_config import created  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
@@ -77,20 +77,20 @@ class Desk:
         return 201, {}, "{}"
 
 
-def warned(conn: redis.Redis, processor: Processor, clock: Clock) -> None:
+def warned(conn: redis.Redis, processor: Context, clock: Clock) -> None:
     """Agent replies a0 and a2, the requester's r2 at 09:00; the warning is due at 10:00."""
     events = [created("T-1", T0, status="open", priority="high"), reply("a0", 5, "agent")]
     events += [reply("a2", 40, "agent"), reply("r2", 60, "requester")]
     post(conn, "d1", "T-1", events)
     clock.now = (T0 + timedelta(minutes=150)).timestamp()
-    drain(conn, processor)
+    drain(processor)
 
 
 def test_a_late_agent_reply_before_the_open_cycle_does_not_post_its_comment_again(
     redis_conn: redis.Redis,
 ) -> None:
     clock = Clock(T0)
-    processor = Processor(redis_conn, reply_config(), clock=clock)  # the real evaluate
+    processor = make_context(redis_conn, reply_config(), clock=clock)  # the real evaluate
     with responses.RequestsMock() as rsps:
         desk = Desk(rsps)
         warned(redis_conn, processor, clock)
@@ -99,9 +99,9 @@ def test_a_late_agent_reply_before_the_open_cycle_does_not_post_its_comment_agai
         # a2b, written at 08:50, delivered now: the cycle would follow it, but keeps its key.
         post(redis_conn, "d2", "T-1", [reply("a2b", 50, "agent")])
         clock.advance(60)
-        drain(redis_conn, processor)
+        drain(processor)
         timers.schedule(redis_conn, "desk", "T-1", clock.now)
-        drain(redis_conn, processor, fire_timers_at=clock.now)
+        drain(processor, fire_timers_at=clock.now)
     assert len(desk.comments) == 1
     ledger = store.load_record(redis_conn, "desk", "T-1").ledger
     assert {k for k in ledger if k.startswith("comment:")} == {WARN}
@@ -114,7 +114,7 @@ def test_the_marker_check_still_stops_a_second_post_when_the_ledger_write_was_lo
     redis_conn: redis.Redis,
 ) -> None:
     clock = Clock(T0)
-    processor = Processor(redis_conn, reply_config(), clock=clock)
+    processor = make_context(redis_conn, reply_config(), clock=clock)
     with responses.RequestsMock() as rsps:
         desk = Desk(rsps)
         warned(redis_conn, processor, clock)
@@ -122,7 +122,7 @@ def test_the_marker_check_still_stops_a_second_post_when_the_ledger_write_was_lo
         redis_conn.hdel(store.ticket_key("desk", "T-1"), WARN)
         clock.advance(60)
         timers.schedule(redis_conn, "desk", "T-1", clock.now)
-        drain(redis_conn, processor, fire_timers_at=clock.now)
+        drain(processor, fire_timers_at=clock.now)
     assert len(desk.comments) == 1
     assert store.load_record(redis_conn, "desk", "T-1").ledger[WARN] == "posted"  # recorded again
 
@@ -133,7 +133,7 @@ def test_a_counted_breach_keeps_its_key_when_a_late_agent_reply_arrives(redis_co
 
     config = reply_config(escalate=False)
     clock = Clock(T0)
-    processor = Processor(redis_conn, config, clock=clock)
+    processor = make_context(redis_conn, config, clock=clock)
     events = [created("T-1", T0, status="open", priority="high"), reply("a0", 5, "agent")]
 
     def breaches() -> float:
@@ -143,9 +143,9 @@ def test_a_counted_breach_keeps_its_key_when_a_late_agent_reply_arrives(redis_co
         Desk(rsps)  # the due date is written
         post(redis_conn, "d1", "T-1", [*events, reply("r1", 60, "requester")])  # due 11:00
         clock.now = (T0 + timedelta(minutes=200)).timestamp()
-        drain(redis_conn, processor)
+        drain(processor)
         assert breaches() == 1
         post(redis_conn, "d2", "T-1", [reply("a1", 30, "agent")])  # written at 08:30, delivered now
         clock.advance(60)
-        drain(redis_conn, processor)
+        drain(processor)
     assert breaches() == 1  # the same breach, counted once

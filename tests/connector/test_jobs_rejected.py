@@ -20,7 +20,7 @@ import redis
 from connector import failed, status, store, timers
 from connector.config import Config, config_from_dict
 from connector.intake import accept
-from connector.pipeline import Processor
+from connector.jobs.context import Context
 from connector.ticket_view import ticket_state
 from connector.tuning import PipelineSettings
 
@@ -79,20 +79,20 @@ def jira() -> Any:
     fake.stop()
 
 
-def breach(conn: redis.Redis, processor: Processor, clock: Clock, jira: FakeJira | None = None) -> None:
+def breach(conn: redis.Redis, processor: Context, clock: Clock, jira: FakeJira | None = None) -> None:
     """Create the issue, then fire its timer after the 10 s target (`jira` refuses the breach's priority)."""
     accept(conn, "acme", "d-created", ISSUE, jira_created(ISSUE, T0), {}, datetime.now(UTC))
-    drain(conn, processor)
+    drain(processor)
     if jira is not None:
         jira.fail_next("PUT", PATH, REFUSED)
     clock.now = (T0 + timedelta(seconds=11)).timestamp()
-    drain(conn, processor, fire_timers_at=clock.now)
+    drain(processor, fire_timers_at=clock.now)
 
 
-def look_again(conn: redis.Redis, processor: Processor, clock: Clock) -> None:
+def look_again(conn: redis.Redis, processor: Context, clock: Clock) -> None:
     clock.advance(60)
     timers.schedule(conn, "acme", ISSUE, clock.now)
-    drain(conn, processor, fire_timers_at=clock.now)
+    drain(processor, fire_timers_at=clock.now)
 
 
 def priority_puts(jira: FakeJira) -> list[Any]:
@@ -108,10 +108,10 @@ def rejected_count(conn: redis.Redis) -> float:
 def test_a_refused_value_is_recorded_once_and_the_rest_is_written(
     redis_conn: redis.Redis, jira: FakeJira, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="sla_connector.pipeline")
+    caplog.set_level(logging.INFO, logger="sla_connector.jobs")
     clock = Clock(T0 + timedelta(seconds=1))
     settings = PipelineSettings(max_attempts=2)
-    processor = Processor(redis_conn, jira_config(jira.url, "high"), settings, clock=clock)
+    processor = make_context(redis_conn, jira_config(jira.url, "high"), settings, clock=clock)
     breach(redis_conn, processor, clock, jira)
 
     # The PUT was sent again without the priority; the tag and the comment are on the issue.
@@ -147,12 +147,12 @@ def test_a_refused_value_is_recorded_once_and_the_rest_is_written(
 
 def test_a_changed_value_for_a_refused_key_is_tried_again(redis_conn: redis.Redis, jira: FakeJira) -> None:
     clock = Clock(T0 + timedelta(seconds=1))
-    processor = Processor(redis_conn, jira_config(jira.url, "high"), clock=clock)
+    processor = make_context(redis_conn, jira_config(jira.url, "high"), clock=clock)
     breach(redis_conn, processor, clock, jira)
     assert PRIORITY_KEY in store.load_record(redis_conn, "acme", ISSUE).rejected
 
     # The admin changes the policy: the same action key now wants "normal" (Jira "Medium").
-    changed = Processor(redis_conn, jira_config(jira.url, "normal"), clock=clock)
+    changed = make_context(redis_conn, jira_config(jira.url, "normal"), clock=clock)
     look_again(redis_conn, changed, clock)
     assert priority_puts(jira) == [{"name": "Highest"}, {"name": "Medium"}]
     record = store.load_record(redis_conn, "acme", ISSUE)
@@ -164,7 +164,7 @@ def test_a_changed_value_for_a_refused_key_is_tried_again(redis_conn: redis.Redi
 
 def test_a_value_with_no_mapping_is_rejected_before_any_call(redis_conn: redis.Redis, jira: FakeJira) -> None:
     clock = Clock(T0 + timedelta(seconds=1))
-    processor = Processor(redis_conn, jira_config(jira.url, "urgent"), clock=clock)  # no Jira priority
+    processor = make_context(redis_conn, jira_config(jira.url, "urgent"), clock=clock)  # no Jira priority
     breach(redis_conn, processor, clock)
     look_again(redis_conn, processor, clock)
     assert priority_puts(jira) == []
@@ -188,11 +188,11 @@ def test_failed_retry_forgets_the_refusals_so_a_fixed_mapping_is_tried(
     redis_conn: redis.Redis, jira: FakeJira
 ) -> None:
     clock = Clock(T0 + timedelta(seconds=1))
-    processor = Processor(redis_conn, jira_config(jira.url, "high"), clock=clock)
+    processor = make_context(redis_conn, jira_config(jira.url, "high"), clock=clock)
     breach(redis_conn, processor, clock, jira)
     # e.g. the admin created the priority in Jira: replaying the ticket asks the product again.
     assert failed.retry_failed(redis_conn, [f"ticket:acme:{ISSUE}"]) == 1
-    drain(redis_conn, processor)
+    drain(processor)
     assert priority_puts(jira) == [{"name": "Highest"}, {"name": "Highest"}]
     record = store.load_record(redis_conn, "acme", ISSUE)
     assert record.ledger[PRIORITY_KEY] == "high" and record.rejected == {}
@@ -203,13 +203,13 @@ def test_failed_list_shows_refusals_and_retry_all_replays_them(redis_conn: redis
     # A refusal can come from the setup (the priority does not exist yet): once the admin fixed it,
     # `failed list` shows which tickets hold refusals and `failed retry --all` asks the product again.
     clock = Clock(T0 + timedelta(seconds=1))
-    processor = Processor(redis_conn, jira_config(jira.url, "high"), clock=clock)
+    processor = make_context(redis_conn, jira_config(jira.url, "high"), clock=clock)
     breach(redis_conn, processor, clock, jira)
     (entry,) = failed.list_failed(redis_conn)
     assert (entry["id"], entry["kind"], entry["ticket"]) == (f"ticket:acme:{ISSUE}", "refused", ISSUE)
     assert entry["error"] == f"{PRIORITY_KEY}: priority: Specify a valid priority name."
     assert failed.retry_failed(redis_conn) == 1  # --all
-    drain(redis_conn, processor)
+    drain(processor)
     assert priority_puts(jira) == [{"name": "Highest"}, {"name": "Highest"}]
     assert failed.list_failed(redis_conn) == []
     assert store.load_record(redis_conn, "acme", ISSUE).rejected == {}
@@ -218,7 +218,7 @@ def test_failed_list_shows_refusals_and_retry_all_replays_them(redis_conn: redis
 
 def test_dry_run_instances_record_no_rejections(redis_conn: redis.Redis, jira: FakeJira) -> None:
     clock = Clock(T0 + timedelta(seconds=1))
-    processor = Processor(redis_conn, jira_config(jira.url, "urgent", dry_run=True), clock=clock)
+    processor = make_context(redis_conn, jira_config(jira.url, "urgent", dry_run=True), clock=clock)
     breach(redis_conn, processor, clock)
     record = store.load_record(redis_conn, "acme", ISSUE)
     assert record.dry_ledger[PRIORITY_KEY] == "urgent" and record.rejected == {}

@@ -12,12 +12,12 @@ import responses
 
 from connector import failed, store, timers
 from connector.config import config_from_dict
-from connector.pipeline import Processor
+from connector.jobs.context import Context
 from connector.tuning import PipelineSettings
 from sla.events import EventKind, TicketEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakes.harness import Clock, drain, post  # noqa: E402
+from fakes.harness import Clock, drain, make_context, post  # noqa: E402
 from fakes.sla_config import CountingEvaluator, changed, created, desk_config  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -43,13 +43,13 @@ class LockExpiresDuring(CountingEvaluator):
 def test_new_events_are_stored_when_the_lock_expires_before_a_compaction(redis_conn: redis.Redis) -> None:
     clock = Clock(T0 + timedelta(seconds=1))
     evaluator = LockExpiresDuring(redis_conn, "T-1")
-    processor = Processor(redis_conn, desk_config(BASE, dry_run=True), evaluator=evaluator, clock=clock)
+    processor = make_context(redis_conn, desk_config(BASE, dry_run=True), evaluator=evaluator, clock=clock)
     ek = store.events_key("desk", "T-1")
     post(redis_conn, "d1", "T-1", [created("T-1", T0)])
-    drain(redis_conn, processor)
+    drain(processor)
     redis_conn.rpush(ek, redis_conn.lindex(ek, 0))  # a duplicate row (as a deferred append leaves): compact
     post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=2), "solved", status="solved")])
-    drain(redis_conn, processor)
+    drain(processor)
     # The entry was acknowledged and deleted: its event must be in the log.
     assert redis_conn.xlen(store.STREAM) == 0
     record = store.load_record(redis_conn, "desk", "T-1")
@@ -60,13 +60,13 @@ def test_new_events_are_stored_when_the_lock_expires_before_a_compaction(redis_c
 def test_compaction_under_our_lock_still_rewrites_the_log(redis_conn: redis.Redis) -> None:
     clock = Clock(T0 + timedelta(seconds=1))
     config = desk_config(BASE, dry_run=True)
-    processor = Processor(redis_conn, config, evaluator=CountingEvaluator(), clock=clock)
+    processor = make_context(redis_conn, config, evaluator=CountingEvaluator(), clock=clock)
     ek = store.events_key("desk", "T-1")
     post(redis_conn, "d1", "T-1", [created("T-1", T0)])
-    drain(redis_conn, processor)
+    drain(processor)
     redis_conn.rpush(ek, redis_conn.lindex(ek, 0))
     post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=2), "solved", status="solved")])
-    drain(redis_conn, processor)
+    drain(processor)
     record = store.load_record(redis_conn, "desk", "T-1")
     assert [e.event_id for e in record.events] == ["T-1-created", "solved"] and record.stored_rows == 2
 
@@ -78,11 +78,10 @@ def deleted(ticket: str, at: datetime) -> dict:
 # ---------------------------------------------------------------- bug 2: a gone mark a newer event disproves
 
 
-def live(conn: redis.Redis, **settings: float) -> tuple[Processor, Clock, CountingEvaluator]:
+def live(conn: redis.Redis, **settings: float) -> tuple[Context, Clock, CountingEvaluator]:
     clock = Clock(T0 + timedelta(seconds=1))
     evaluator = CountingEvaluator()
-    processor = Processor(
-        conn, desk_config(BASE), PipelineSettings(**settings), evaluator=evaluator, clock=clock
+    processor = make_context(conn, desk_config(BASE), PipelineSettings(**settings), evaluator=evaluator, clock=clock
     )
     return processor, clock, evaluator
 
@@ -100,7 +99,7 @@ def test_a_confirmed_404_mark_is_dropped_when_a_newer_event_arrives(redis_conn: 
     with responses.RequestsMock() as rsps:
         rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=404, json={"error": "confirmed"})
         post(redis_conn, "d1", "T-1", [created("T-1", T0)])
-        drain(redis_conn, processor)
+        drain(processor)
     record = store.load_record(redis_conn, "desk", "T-1")
     assert record.gone and record.meta["gone"] == "confirmed 404"
     assert float(record.meta["gone_at"]) == clock.now
@@ -110,7 +109,7 @@ def test_a_confirmed_404_mark_is_dropped_when_a_newer_event_arrives(redis_conn: 
     with responses.RequestsMock() as rsps:
         desk_api(rsps)
         post(redis_conn, "d2", "T-1", [changed("T-1", clock.dt, "u1", priority="high")])
-        drain(redis_conn, processor)
+        drain(processor)
         assert [c.request.method for c in rsps.calls][:1] == ["PUT"]
     assert len(evaluator.calls) > before
     record = store.load_record(redis_conn, "desk", "T-1")
@@ -124,13 +123,13 @@ def test_a_mark_left_by_an_older_version_is_dropped_by_an_event_newer_than_the_l
     post(redis_conn, "d1", "T-1", [created("T-1", T0)])
     with responses.RequestsMock() as rsps:
         desk_api(rsps)
-        drain(redis_conn, processor)
+        drain(processor)
     redis_conn.hset(store.ticket_key("desk", "T-1"), "#gone", "confirmed 404")  # no "#gone_at"
     clock.advance(5)
     with responses.RequestsMock() as rsps:
         desk_api(rsps)
         post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=3), "u1", status="solved")])
-        drain(redis_conn, processor)
+        drain(processor)
         assert [c.request.method for c in rsps.calls] == ["PUT"]  # "sla-open" removed
     assert not store.load_record(redis_conn, "desk", "T-1").gone
 
@@ -140,14 +139,14 @@ def test_a_late_old_event_or_a_deletion_keeps_the_mark(redis_conn: redis.Redis) 
     with responses.RequestsMock() as rsps:
         rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=404, json={"error": "confirmed"})
         post(redis_conn, "d1", "T-1", [created("T-1", T0)])
-        drain(redis_conn, processor)
+        drain(processor)
     clock.advance(600)
     before = len(evaluator.calls)
     with responses.RequestsMock() as rsps:  # no call may be made
         # A webhook from before the mark, redelivered late, proves nothing; nor does a deletion.
         post(redis_conn, "d2", "T-1", [changed("T-1", T0 + timedelta(seconds=0.5), "u1", priority="high")])
         post(redis_conn, "d3", "T-1", [deleted("T-1", clock.dt)])
-        drain(redis_conn, processor)
+        drain(processor)
     assert len(evaluator.calls) == before
     assert store.load_record(redis_conn, "desk", "T-1").gone
 
@@ -158,10 +157,10 @@ def test_a_closed_ticket_mark_of_another_status_stays_final(redis_conn: redis.Re
     with responses.RequestsMock() as rsps:
         rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=422, json=closed)
         post(redis_conn, "d1", "T-1", [created("T-1", T0)])
-        drain(redis_conn, processor)
+        drain(processor)
         clock.advance(600)
         post(redis_conn, "d2", "T-1", [changed("T-1", clock.dt, "u1", priority="high")])
-        drain(redis_conn, processor)
+        drain(processor)
         assert len(rsps.calls) == 1
     assert store.load_record(redis_conn, "desk", "T-1").meta["gone"] == "HTTP 422"
 
@@ -173,14 +172,14 @@ def test_failed_retry_of_a_ticket_marked_gone_clears_the_mark_and_looks_again(
     with responses.RequestsMock() as rsps:
         rsps.add(responses.PUT, f"{BASE}/tickets/T-1", status=404, json={"error": "confirmed"})
         post(redis_conn, "d1", "T-1", [created("T-1", T0)])
-        drain(redis_conn, processor)
+        drain(processor)
     assert failed.list_failed(redis_conn) == []  # gone, not failed: yet an admin can name it
     assert failed.retry_failed(redis_conn, ["ticket:desk:T-1", "ticket:desk:T-404", "ticket:T-1"]) == 1
     meta = redis_conn.hgetall(store.ticket_key("desk", "T-1"))
     assert b"#gone" not in meta and b"#gone_at" not in meta
     with responses.RequestsMock() as rsps:
         desk_api(rsps)
-        drain(redis_conn, processor)
+        drain(processor)
         assert [c.request.method for c in rsps.calls][:1] == ["PUT"]
     assert "due" in store.load_record(redis_conn, "desk", "T-1").ledger
 
@@ -228,17 +227,17 @@ def bad_priority_config() -> Any:
 def test_a_bad_value_does_not_stop_the_later_escalations(redis_conn: redis.Redis) -> None:
     clock = Clock(T0 + timedelta(seconds=1))
     settings = PipelineSettings(max_attempts=3, backoff_base_s=1, backoff_cap_s=5)
-    processor = Processor(redis_conn, bad_priority_config(), settings, clock=clock)  # the real evaluate
+    processor = make_context(redis_conn, bad_priority_config(), settings, clock=clock)  # the real evaluate
     with responses.RequestsMock() as rsps:
         desk_api(rsps)
         post(redis_conn, "d1", "T-1", [created("T-1", T0)])
-        drain(redis_conn, processor)
+        drain(processor)
         for _ in range(50):  # fire every timer as it comes due, for three hours
             due = timers.due_at(redis_conn, "desk", "T-1")
             if due is None or due > (T0 + timedelta(hours=3)).timestamp():
                 break
             clock.now = max(clock.now, due)
-            drain(redis_conn, processor, fire_timers_at=clock.now)
+            drain(processor, fire_timers_at=clock.now)
         posts = [c for c in rsps.calls if c.request.method == "POST"]
     assert len(posts) == 1 and "still open" in posts[0].request.body.decode()
     assert clock.now >= (T0 + timedelta(hours=1, seconds=10)).timestamp()

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from connector import store, timers
 from connector.intake import accept
-from connector.pipeline import Processor
+from connector.jobs.context import Context
 from connector.tuning import PipelineSettings
 from sla.effects import missing_effects
 from sla.evaluate import evaluate
@@ -25,7 +25,7 @@ from sla.events import EventKind, TicketEvent
 from sla.timeline import dedupe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakes.harness import Clock, drain, post  # noqa: E402
+from fakes.harness import Clock, drain, make_context, post  # noqa: E402
 from fakes.sla_config import changed, created, desk_config  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -54,7 +54,7 @@ def test_effects_are_written_at_most_once_in_any_order(
 ) -> None:
     redis_conn.flushall()
     clock = Clock(T0 + timedelta(seconds=1))
-    processor = Processor(redis_conn, desk_config(BASE, target="10s"), PipelineSettings(), clock=clock)
+    processor = make_context(redis_conn, desk_config(BASE, target="10s"), PipelineSettings(), clock=clock)
     events = EVENTS if solved else EVENTS[:-1]
     writes: Counter[tuple[str, str]] = Counter()
     comments: list[str] = []
@@ -87,16 +87,16 @@ def test_effects_are_written_at_most_once_in_any_order(
                 deliveries += 1
                 post(redis_conn, f"d{deliveries}", "T-1", [events[arg]])
             elif action == "drain":
-                drain(redis_conn, processor, fire_timers_at=clock.now)
+                drain(processor, fire_timers_at=clock.now)
             else:
                 clock.advance(arg)
-                drain(redis_conn, processor, fire_timers_at=clock.now)
+                drain(processor, fire_timers_at=clock.now)
         # Everything arrives eventually, and time passes the deadline and the solve.
         for i, event in enumerate(events):
             post(redis_conn, f"final-{i}", "T-1", [event])
         clock.now = max(clock.now, (T0 + timedelta(seconds=40)).timestamp())
         timers.schedule(redis_conn, "desk", "T-1", 0)
-        drain(redis_conn, processor, fire_timers_at=clock.now)
+        drain(processor, fire_timers_at=clock.now)
 
     assert all(n == 1 for n in writes.values()), writes
     assert len(comments) == len(set(comments)) <= 1
@@ -221,14 +221,14 @@ def test_real_adapter_and_engine_converge_in_any_order(
     redis_conn.flushall()
     zendesk_api.tickets["5158"] = {"tags": set(), "custom_fields": {}, "comments": []}
     config = _zd_config(zendesk_api.url)
-    processor = Processor(redis_conn, config, PipelineSettings(), clock=Clock(ZD_NOW))
+    processor = make_context(redis_conn, config, PipelineSettings(), clock=Clock(ZD_NOW))
     sequence = [ZD_WEBHOOKS[i] for i in order] + [ZD_WEBHOOKS[i] for i in resend]
     for n, (payload, drain_now) in enumerate(zip(sequence, drains, strict=False)):
         # A re-send carries the same event under a new delivery id (intake cannot dedupe it).
         accept(redis_conn, "zd", f"{payload['id']}-{n}", "5158", payload, {}, datetime.now(UTC))
         if drain_now:
-            drain(redis_conn, processor)
-    drain(redis_conn, processor)
+            drain(processor)
+    drain(processor)
 
     adapter = config.instances["zd"].adapter
     events = [e for p in ZD_WEBHOOKS for e in adapter.normalise(p, {})]
@@ -265,18 +265,18 @@ def test_conflicting_variants_of_one_event_id_end_the_same_in_any_order(
 ) -> None:
     redis_conn.flushall()
     clock = Clock(T0 + timedelta(seconds=1))
-    processor = Processor(redis_conn, desk_config(BASE, dry_run=True), PipelineSettings(), clock=clock)
+    processor = make_context(redis_conn, desk_config(BASE, dry_run=True), PipelineSettings(), clock=clock)
     post(redis_conn, "d-created", "T-1", [created("T-1", T0)])
-    drain(redis_conn, processor)
+    drain(processor)
     lock = store.lock_key("desk", "T-1")
     for i, held in zip(order, locked, strict=True):
         if held:  # another worker holds the ticket: the row is appended unseen (the deferred path)
             redis_conn.set(lock, "another-worker", px=60_000)
         post(redis_conn, f"d{i}", "T-1", [VARIANTS[i].to_dict()])
-        drain(redis_conn, processor)
+        drain(processor)
         redis_conn.delete(lock)
     timers.schedule(redis_conn, "desk", "T-1", 0)
-    drain(redis_conn, processor, fire_timers_at=clock.now)
+    drain(processor, fire_timers_at=clock.now)
     record = store.load_record(redis_conn, "desk", "T-1")
     assert record is not None
     assert [e for e in record.events if e.event_id == "c-1"] == [dedupe(VARIANTS)[0]]
