@@ -23,8 +23,8 @@ Shared keys (members "<instance>\\n<ticket>"):
 - `sla:timers` sorted set: the next instant each ticket must be looked at again.
 - `sla:dispatch` flag while a dispatch job is asked for; `sla:seq` job id counter.
 - `sla:dd:<instance>:<delivery>` dedupe keys with a TTL, `sla:failed` (hash: deliveries that could
-  not be normalised; their inbox rows in `sla:failed:rows`), `sla:refused` (set), `sla:last_event` (hash instance -> epoch),
-  `sla:counters`, `sla:latency`.
+  not be normalised; their inbox rows in `sla:failed:rows`), `sla:refused` (set), `sla:last_event`
+  (hash instance -> epoch), `sla:counters`, `sla:latency`.
 """
 
 from __future__ import annotations
