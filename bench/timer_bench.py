@@ -3,14 +3,17 @@
 Run: .venv/bin/python bench/timer_bench.py [--timers 10000] [--spread 30] [--runs 1]
 
 Lateness: 10,000 urgent Jira tickets (the example configuration: 24x7 calendar, 4h resolution)
-are created so that their breaches fall evenly over the next `spread` seconds; the pipeline
-schedules a timer at each breach instant itself. A worker with its scheduler (in this process,
-dry-run) then runs; lateness = the instant the breach effects are emitted minus the breach instant.
+are created so that their breaches fall evenly over the next `spread` seconds; their first looks
+(RQ jobs, run by a burst worker during set-up) schedule a timer at each breach instant. Then the real
+`sla-connector worker` (RQ SimpleWorker + RQ's cron scheduler enqueueing the dispatch tick every
+second) runs in a subprocess, dry-run; lateness = the time stamp of its `effect_dry_run` log line for
+the breach minus the breach instant.
 Baseline in the same run: RQ's own scheduler (`enqueue_at`, SimpleWorker --with-scheduler) with the
 same 10,000 instants, lateness = job start minus its scheduled instant.
 
 Memory: 1,000 tickets with 20 events each (creation, comments, status changes) processed by the
-pipeline; MEMORY USAGE of each ticket's keys (event log, ledger hash) and its share of the timer set;
+connector's jobs; MEMORY USAGE of each ticket's keys (event log, ledger hash, inbox: empty once looked
+at) and its share of the timer set;
 the dedupe keys of its deliveries, which expire after `dedupe_ttl_s`, are reported apart.
 """
 
@@ -25,7 +28,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,9 +43,8 @@ from worker_bench import ENV, ROOT, ticket_payloads  # noqa: E402
 from connector import store  # noqa: E402
 from connector.embedded_redis import EmbeddedRedis  # noqa: E402
 from connector.intake import accept  # noqa: E402
-from connector.pipeline import Processor  # noqa: E402
 from connector.tuning import PipelineSettings  # noqa: E402
-from connector.worker import ensure_group, run_worker  # noqa: E402
+from connector.worker import run_worker  # noqa: E402
 
 TARGET = timedelta(hours=4)  # examples/config.yaml: incidents, resolution, urgent
 
@@ -66,10 +67,14 @@ def load_config() -> Any:
     return load(ROOT / "examples" / "config.yaml", {**os.environ, **ENV})
 
 
-def drain(conn: redis.Redis, processor: Processor) -> None:
-    ensure_group(conn)
-    while batch := conn.xreadgroup(store.GROUP, "setup", {store.STREAM: ">"}, count=500):
-        processor.process(batch[0][1])
+def drain(conn: redis.Redis, config: Any) -> None:
+    """Run every queued job (dispatch, then the looks) with a burst worker in this process."""
+    logging.disable(logging.INFO)
+    try:
+        run_worker(config, conn, burst=True, with_scheduler=False, settings=PipelineSettings(),
+                   log_level="WARNING")
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def urgent(payload: dict[str, Any]) -> dict[str, Any]:
@@ -80,23 +85,11 @@ def urgent(payload: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- lateness: the pipeline
 
 
-class BreachLog(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: dict[str, float] = {}
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if getattr(record, "event", None) == "effect_dry_run" and str(getattr(record, "effect", "")).endswith(
-            "resolution:breach"
-        ):
-            self.seen.setdefault(record.ticket, record.created)
-
-
 def pipeline_lateness(url: str, count: int, spread: float) -> list[float]:
     conn = redis.Redis.from_url(url)
     conn.flushall()
     config = load_config()
-    start = time.time() + 10 + count / 500  # room for the set-up below
+    start = time.time() + 20 + count / 80  # room for the set-up below (a look job per ticket)
     due: dict[str, float] = {}
     for i in range(count):
         created = datetime.fromtimestamp(start + spread * i / count, UTC) - TARGET
@@ -106,32 +99,32 @@ def pipeline_lateness(url: str, count: int, spread: float) -> list[float]:
         delivery, payload = ticket_payloads(issue, created, 1)[0]
         accept(conn, "acme-jira", delivery, issue, urgent(payload), {}, datetime.now(UTC))
         due[issue] = breach
-    drain(conn, Processor(conn, config, PipelineSettings()))
+    drain(conn, config)
     pending = conn.zcard(store.TIMERS)
     assert pending >= count, f"only {pending} timers pending"
     assert time.time() < start, "set-up took longer than the head start; lower --timers"
-    handler = BreachLog()
-    logger = logging.getLogger("sla_connector.pipeline")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=run_worker,
-        args=(config, conn),
-        kwargs={"stop": stop, "settings": PipelineSettings(), "name": "bench"},
-    )
-    worker.start()
-    try:
-        deadline = start + spread + 30
-        while len(handler.seen) < count and time.time() < deadline:
-            time.sleep(0.2)
-    finally:
-        stop.set()
-        worker.join(30)
-        logger.removeHandler(handler)
-    assert len(handler.seen) == count, f"{len(handler.seen)} of {count} breaches seen"
-    return [handler.seen[t] - due[t] for t in due]
+    with tempfile.NamedTemporaryFile("w+", prefix="sla-bench-worker-", suffix=".log") as log:
+        env = {**os.environ, **ENV, "REDIS_URL": url, "PYTHONPATH": str(ROOT)}
+        command = [sys.executable, "-m", "connector", "--config", str(ROOT / "examples" / "config.yaml"),
+                   "--log-level", "INFO", "worker", "--name", "bench"]
+        proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        seen: dict[str, float] = {}
+        try:
+            deadline = start + spread + 60
+            while len(seen) < count and time.time() < deadline:
+                time.sleep(0.5)
+                log.seek(0)
+                for line in log:
+                    if '"effect_dry_run"' not in line or "resolution:breach" not in line:
+                        continue
+                    record = json.loads(line)
+                    at = datetime.fromisoformat(record["ts"]).timestamp()
+                    seen.setdefault(record["ticket"], at)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    assert len(seen) == count, f"{len(seen)} of {count} breaches seen"
+    return [seen[t] - due[t] for t in due]
 
 
 # ---------------------------------------------------------------- lateness: RQ's scheduler
@@ -193,12 +186,13 @@ def memory(url: str, tickets: int = 1000, events: int = 20) -> dict[str, float]:
                 {},
                 datetime.now(UTC),
             )  # delivery ids as long as Jira's UUIDs
-    drain(conn, Processor(conn, config, PipelineSettings()))
+    drain(conn, config)
 
     def usage(pattern: str) -> tuple[int, int]:
         keys = list(conn.scan_iter(pattern, count=1000))
         return sum(conn.memory_usage(k, samples=0) or 0 for k in keys), len(keys)
 
+    assert not list(conn.scan_iter("sla:in:*")), "inboxes left after the looks"
     ev, n_ev = usage("sla:ev:*")
     tk, n_tk = usage("sla:tk:*")
     dd, n_dd = usage("sla:dd:*")
@@ -242,7 +236,7 @@ def main() -> None:
     print(f"{head}, median of {args.runs} run(s)")
     print(f"# {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs")
     for label, runs in (
-        ("pipeline (breach effect emitted)", ours),
+        ("connector (breach effect emitted)", ours),
         ("baseline RQ enqueue_at (job start)", theirs),
     ):
         m = {k: statistics.median(r[k] for r in runs) for k in ("p50", "p99", "min", "max")}
