@@ -3,16 +3,16 @@
 Run: .venv/bin/python bench/receiver_bench.py [--runs 5] [--requests 2000] [--concurrency 8]
 
 Both apps are served by gunicorn with the same settings (connector.web.DEFAULTS: the receiver's
-production settings), in the same run, on loopback. The real route gets a ~2 KB signed Jira
-payload (HMAC verification, JSON parse, JSON Schema validation (fastjsonschema), delivery id, Lua dedupe +
-keep in the ticket's inbox, in a private persistent redis-server started here); each request carries a new delivery id
-so none is a cheap duplicate. The no-op route answers 202 without reading the body. The load comes
-from a separate process: wrk (`apt-get install wrk`; a Lua script signs once and numbers the delivery
-ids per thread) when it is installed, else `--client python` (threads on raw sockets). Either way one
-connection per request, as the sync workers close each connection. The load generator's CPU is
-measured and printed: a client near one full core would make the figures meaningless (the Python
-client is near that on 2 cores, so prefer wrk). Each run measures both routes (alternating order);
-the medians and their ratio are printed. Target: ratio >= 0.5.
+production settings), in the same run, on loopback. The real route gets a ~2 KB signed Jira payload
+(HMAC verification, JSON parse, JSON Schema validation (fastjsonschema), delivery id, Lua dedupe +
+keep in the ticket's inbox, in a private persistent redis-server started here); each request carries
+a new delivery id so none is a cheap duplicate. The no-op route answers 202 without reading the
+body. The load comes from a separate process: wrk (`apt-get install wrk`; a Lua script signs once
+and numbers the delivery ids per thread) when it is installed, else `--client python` (threads on
+raw sockets). Either way one connection per request, as the sync workers close each connection. The
+load generator's CPU is measured and printed: a client near one full core would make the figures
+meaningless (the Python client is near that on 2 cores, so prefer wrk). Each run measures both
+routes (alternating order); the medians and their ratio are printed. Target: ratio >= 0.5.
 """
 
 from __future__ import annotations
