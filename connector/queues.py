@@ -25,6 +25,10 @@ DISPATCH = "sla-dispatch"
 TICKETS = "sla-tickets"
 QUEUES = (DISPATCH, TICKETS)  # in the order workers listen to them
 
+# A failing dispatch (e.g. a worker without the configuration) fails every second: RQ keeps only the
+# last ten minutes of them, enough to read the error, never a day of records.
+DISPATCH_FAILURE_TTL_S = 600
+
 LOOK = "connector.jobs.look"
 DISPATCH_FUNC = "connector.jobs.dispatch"
 ON_LOOK_FAILURE = "connector.jobs.on_look_failure"
@@ -76,6 +80,6 @@ def enqueue_dispatch(conn: Any, settings: PipelineSettings | None = None) -> Non
     """Ask for a dispatch pass now (the receiver, after a delivery for a ticket without a job)."""
     settings = settings or PipelineSettings()
     queue(conn, DISPATCH).enqueue(
-        DISPATCH_FUNC, job_timeout=settings.job_timeout_s, result_ttl=0, failure_ttl=settings.failure_ttl_s,
+        DISPATCH_FUNC, job_timeout=settings.job_timeout_s, result_ttl=0, failure_ttl=DISPATCH_FAILURE_TTL_S,
         description="dispatch: due timers and waiting tickets to look jobs",
     )

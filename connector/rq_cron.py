@@ -8,9 +8,9 @@ from __future__ import annotations
 from rq import cron
 
 from connector.jobs import dispatch
-from connector.queues import DISPATCH
+from connector.queues import DISPATCH, DISPATCH_FAILURE_TTL_S
 from connector.tuning import PipelineSettings
 
 _settings = PipelineSettings.from_env()
 cron.register(dispatch, DISPATCH, interval=_settings.tick_s, job_timeout=_settings.job_timeout_s,
-              result_ttl=0, failure_ttl=_settings.failure_ttl_s, name="sla-dispatch")
+              result_ttl=0, failure_ttl=DISPATCH_FAILURE_TTL_S, name="sla-dispatch")

@@ -50,7 +50,7 @@ class _ThreadCron(CronScheduler):
 def cron_scheduler(conn: redis.Redis, settings: PipelineSettings, thread: bool = False) -> CronScheduler:
     cron = (_ThreadCron if thread else CronScheduler)(connection=conn, name=f"sla-cron-{os.getpid()}")
     cron.register(dispatch, queues.DISPATCH, interval=settings.tick_s,
-                  job_timeout=settings.job_timeout_s, result_ttl=0, failure_ttl=settings.failure_ttl_s,
+                  job_timeout=settings.job_timeout_s, result_ttl=0, failure_ttl=queues.DISPATCH_FAILURE_TTL_S,
                   name="sla-dispatch")
     return cron
 
