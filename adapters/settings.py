@@ -39,8 +39,10 @@ class Secret:
 def env_value(env: Mapping[str, str], name: str, where: str) -> str:
     """The value of environment variable `name`; ValueError naming `where` and the variable, never a value."""
     value = env.get(name)
-    if not value:
+    if value is None:
         raise ValueError(f"{where}: environment variable {name} is not set")
+    if not value.strip():
+        raise ValueError(f"{where}: environment variable {name} is empty")
     return value
 
 

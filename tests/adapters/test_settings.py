@@ -50,11 +50,11 @@ def test_secret_is_usable_but_never_shown() -> None:
     assert "s3cr3t" not in repr([secret]) and "s3cr3t" not in repr({"a": secret})
 
 
-@pytest.mark.parametrize("name", ["NOPE", "EMPTY"])
-def test_a_missing_or_empty_variable_names_where_and_the_variable(name: str) -> None:
+@pytest.mark.parametrize(("name", "said"), [("NOPE", "is not set"), ("EMPTY", "is empty")])
+def test_a_missing_or_empty_variable_names_where_and_the_variable(name: str, said: str) -> None:
     with pytest.raises(ValueError) as info:
         env_value(ENV, name, "instances.acme.auth.token_env")
-    assert str(info.value) == f"instances.acme.auth.token_env: environment variable {name} is not set"
+    assert str(info.value) == f"instances.acme.auth.token_env: environment variable {name} {said}"
     assert env_value(ENV, "TOKEN", "x") == "tok-s3cr3t"
 
 
