@@ -17,6 +17,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
+import redis
 import yaml
 
 from adapters import base as adapters_base
@@ -344,6 +345,12 @@ def _build(resolved: Mapping[str, Any], env: Mapping[str, str], source: str) -> 
         where = "redis_url" if from_file else "redis_url (from REDIS_URL)"
         # The URL may carry a password: name the scheme only.
         raise ConfigError(source, where, f"expected a URL starting with one of {', '.join(REDIS_SCHEMES)}")
+    if redis_url is not None:
+        try:
+            redis.connection.parse_url(redis_url)
+        except ValueError as exc:  # redis-py's words name the port or scheme, never the password
+            where = "redis_url" if from_file else "redis_url (from REDIS_URL)"
+            raise ConfigError(source, where, f"not a usable Redis URL: {exc}") from None
 
     token_env = resolved.get("api_token_env", DEFAULT_API_TOKEN_ENV)
     receiver = resolved.get("receiver") or {}

@@ -109,6 +109,37 @@ def test_redis_url_defaults_to_the_environment() -> None:
     assert config_from_dict(base(redis_url=None), ENV).redis_url is None
 
 
+@pytest.mark.parametrize(
+    ("url", "from_env", "said"),
+    [
+        ("redis://:pw-s3cret@localhost:99999", False, "redis_url: not a usable Redis URL: Port out of range"),
+        ("redis://localhost:abc/0", True, "redis_url (from REDIS_URL): not a usable Redis URL: Port"),
+    ],
+)
+def test_a_redis_url_with_a_bad_port_is_a_configuration_error(url: str, from_env: bool, said: str) -> None:
+    data, env = (base(), {**ENV, "REDIS_URL": url}) if from_env else (base(redis_url=url), ENV)
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data, env)
+    assert said in str(info.value) and "s3cret" not in str(info.value)
+
+
+def test_a_bad_redis_url_exits_2_with_the_key_and_no_traceback(tmp_path: Path) -> None:
+    import subprocess
+
+    path = tmp_path / "c.yaml"
+    path.write_text("redis_url: redis://localhost:99999\n" + textwrap.dedent("""
+        instances: {desk: {product: testdesk, base_url: "https://d.test", secret_env: DESK_SECRET}}
+        calendars: {always: {timezone: UTC, hours: 24x7}}
+        policies: []
+    """))
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "connector", "--config", str(path), "status"], cwd=root,
+                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin",
+                                                                          "PYTHONPATH": str(root)})
+    assert done.returncode == 2, done.stderr
+    assert "redis_url" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_env_references_are_resolved_in_instances_and_top_level() -> None:
     env = {**ENV, "DESK_URL": "https://desk.example", "DATA": "/srv/data"}
     data = base(data_dir="${DATA}", redis_url="redis://${RHOST:-localhost}:6379")
