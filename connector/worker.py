@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 import redis
@@ -40,6 +41,47 @@ class ConnectorWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
 
 
+class RedisOutage(logging.Filter):
+    """One log line when Redis goes away and one when it is back, instead of RQ's error (and traceback)
+    every second from the worker, its scheduler and the cron thread while it is away."""
+
+    def __init__(self, conn: redis.Redis) -> None:
+        super().__init__()
+        self.conn = conn
+        self.down = threading.Event()
+        self.pid = os.getpid()  # RQ's scheduler runs in a forked process: only this one speaks
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        about_redis = (
+            "could not connect to Redis" in text
+            or (record.exc_info is not None and isinstance(record.exc_info[1], redis.ConnectionError))
+            or (record.name == "rq.scheduler" and "redis.exceptions.ConnectionError" in record.getMessage())
+        )
+        if not about_redis:
+            return True
+        self.went_away()
+        return False
+
+    def went_away(self) -> None:
+        if os.getpid() == self.pid and not self.down.is_set():
+            self.down.set()
+            log.warning("Redis is unreachable: the workers wait and retry (one line until it is back)",
+                        extra={"event": "redis_unreachable"})
+
+    def watch(self) -> None:
+        """While Redis is away, ping it every second; say once when it is back."""
+        while True:
+            self.down.wait()
+            time.sleep(1)
+            try:
+                self.conn.ping()
+            except redis.RedisError:
+                continue
+            self.down.clear()
+            log.warning("Redis is reachable again", extra={"event": "redis_reachable"})
+
+
 class _ThreadCron(CronScheduler):
     """RQ's cron scheduler, run in a thread of the worker process (signals stay the worker's)."""
 
@@ -53,6 +95,16 @@ def cron_scheduler(conn: redis.Redis, settings: PipelineSettings, thread: bool =
                   job_timeout=settings.job_timeout_s, result_ttl=0, failure_ttl=queues.DISPATCH_FAILURE_TTL_S,
                   name="sla-dispatch")
     return cron
+
+
+def _keep_cron_running(conn: redis.Redis, settings: PipelineSettings, outage: RedisOutage) -> None:
+    """RQ's cron loop ends on a Redis error: start it again once Redis answers (the tick must go on)."""
+    while True:
+        try:
+            cron_scheduler(conn, settings, thread=True).start()
+        except redis.RedisError:
+            outage.went_away()
+        time.sleep(1)
 
 
 def run_worker(
@@ -71,15 +123,18 @@ def run_worker(
     context.install(Context(config, settings))
     # RQ logs every job at INFO (several lines per look, and the cron tick every second): only at DEBUG.
     rq_level = "DEBUG" if log_level == "DEBUG" else "WARNING"
+    outage = RedisOutage(conn)
     for logger in ("rq.worker", "rq.cron", "rq.scheduler", "rq.job", "rq.worker_pool"):
         logging.getLogger(logger).setLevel(rq_level)
+        logging.getLogger(logger).addFilter(outage)
+    threading.Thread(target=outage.watch, name="sla-redis-watch", daemon=True).start()
     # Listed by `rq info` and rq-dashboard from the start, not only once a job was enqueued on each.
     qs = [queues.queue(conn, q) for q in queues.QUEUES]
     conn.sadd(qs[0].redis_queues_keys, *(q.key for q in qs))
     if config.source and os.path.exists(str(config.source)):  # pool children and plain rq re-read it
         os.environ.setdefault("SLA_CONNECTOR_CONFIG", str(config.source))
     if with_scheduler and not burst:
-        threading.Thread(target=cron_scheduler(conn, settings, thread=True).start, name="sla-cron",
+        threading.Thread(target=_keep_cron_running, args=(conn, settings, outage), name="sla-cron",
                          daemon=True).start()
     if processes > 1:
         pool = WorkerPool(queues.QUEUES, connection=conn, num_workers=processes, worker_class=ConnectorWorker)

@@ -183,3 +183,37 @@ def test_plain_rq_worker_runs_the_connectors_jobs(tmp_path: Path, redis_url: str
         assert "due" in record.dry_ledger  # dry-run: evaluated and logged, nothing written
     finally:
         stack.stop()
+
+
+def test_a_redis_outage_is_two_log_lines_and_the_tick_goes_on(tmp_path: Path) -> None:
+    from connector.embedded_redis import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "r", persistent=True).start()
+    stack = _stack(tmp_path, server.url)
+    try:
+        proc = stack.start_worker("outage")
+        conn = redis.Redis.from_url(server.url)
+        wait_for(lambda: status.scheduler_alive(conn), 30, "the cron scheduler")
+        conn.close()
+        server.stop()
+        time.sleep(5)  # RQ retries every second or so meanwhile
+        server = EmbeddedRedis(tmp_path / "r", persistent=True).start()
+        conn = redis.Redis.from_url(server.url)
+        conn.delete(store.DISPATCH_FLAG)
+        ticks = len(conn.zrange("rq:cron_job:sla-dispatch:jobs", 0, -1))
+        wait_for(lambda: len(conn.zrange("rq:cron_job:sla-dispatch:jobs", 0, -1)) > ticks + 1, 30,
+                 "the dispatch tick after the outage")
+        wait_for(lambda: '"redis_reachable"' in stack.worker_log("outage"), 30, "the line saying it is back")
+        proc.kill()
+        proc.wait(10)
+        log = stack.worker_log("outage")
+        assert log.count('"redis_unreachable"') == 1 and log.count('"redis_reachable"') == 1, log[-3000:]
+        assert "could not connect to Redis" not in log
+        # RQ's scheduler runs in a process of its own: multiprocessing prints its one (chained) traceback
+        # when it ends on the outage (RQ starts it again); nothing else prints one.
+        schedulers = log.count("Process Scheduler:")
+        assert log.count("Traceback (most recent call last)") == 3 * schedulers, log[-3000:]
+        assert schedulers <= 1
+    finally:
+        stack.stop()
+        server.stop()
