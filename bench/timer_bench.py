@@ -1,13 +1,15 @@
 """Timer lateness with 10,000 pending timers, and Redis memory per open ticket with 20 events.
 
-Run: .venv/bin/python bench/timer_bench.py [--timers 10000] [--spread 30] [--runs 1]
+Run: .venv/bin/python bench/timer_bench.py [--timers 10000] [--due 300] [--spread 30] [--runs 1]
 
-Lateness: 10,000 urgent Jira tickets (the example configuration: 24x7 calendar, 4h resolution)
-are created so that their breaches fall evenly over the next `spread` seconds; their first looks
-(RQ jobs, run by a burst worker during set-up) schedule a timer at each breach instant. Then the real
-`sla-connector worker` (RQ SimpleWorker + RQ's cron scheduler enqueueing the dispatch tick every
-second) runs in a subprocess, dry-run; lateness = the time stamp of its `effect_dry_run` log line for
-the breach minus the breach instant.
+Lateness: 10,000 urgent Jira tickets (the example configuration: 24x7 calendar, 4h resolution) are
+created so that `due` of their breaches fall evenly over the next `spread` seconds and the others
+later (an hour out): 10,000 timers pending while those fall due. Their first looks (RQ jobs, run by a
+burst worker during set-up) schedule a timer at each breach instant. Then the real `sla-connector
+worker` (RQ SimpleWorker + RQ's cron scheduler enqueueing the dispatch tick every second) runs in a
+subprocess, dry-run; lateness = the time stamp of its `effect_dry_run` log line for the breach minus
+the breach instant. `--due 10000` makes every timer fall due within `spread` (a burst: then the
+figure is bound by how many looks per second the worker runs, see bench/worker_bench.py).
 Baseline in the same run: RQ's own scheduler (`enqueue_at`, SimpleWorker --with-scheduler) with the
 same 10,000 instants, lateness = job start minus its scheduled instant.
 
@@ -85,20 +87,29 @@ def urgent(payload: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- lateness: the pipeline
 
 
-def pipeline_lateness(url: str, count: int, spread: float) -> list[float]:
+def instants(start: float, count: int, due: int, spread: float) -> list[float]:
+    """`count` timer instants: `due` of them evenly over [start, start + spread] (measured), the others
+    pending further out (an hour), so the run has `count` timers pending while `due` fall due."""
+    inside = [start + spread * i / due for i in range(due)]
+    outside = [start + spread + 600 + 3000 * i / max(1, count - due) for i in range(count - due)]
+    return inside + outside
+
+
+def pipeline_lateness(url: str, count: int, spread: float, due_count: int) -> list[float]:
     conn = redis.Redis.from_url(url)
     conn.flushall()
     config = load_config()
     start = time.time() + 20 + count / 80  # room for the set-up below (a look job per ticket)
     due: dict[str, float] = {}
-    for i in range(count):
-        created = datetime.fromtimestamp(start + spread * i / count, UTC) - TARGET
+    for i, at in enumerate(instants(start, count, due_count, spread)):
+        created = datetime.fromtimestamp(at, UTC) - TARGET
         created = created.replace(microsecond=created.microsecond // 1000 * 1000)  # Jira has milliseconds
         breach = (created + TARGET).timestamp()
         issue = str(300000 + i)
         delivery, payload = ticket_payloads(issue, created, 1)[0]
         accept(conn, "acme-jira", delivery, issue, urgent(payload), {}, datetime.now(UTC))
-        due[issue] = breach
+        if i < due_count:
+            due[issue] = breach
     drain(conn, config)
     pending = conn.zcard(store.TIMERS)
     assert pending >= count, f"only {pending} timers pending"
@@ -109,12 +120,16 @@ def pipeline_lateness(url: str, count: int, spread: float) -> list[float]:
                    "--log-level", "INFO", "worker", "--name", "bench"]
         proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         seen: dict[str, float] = {}
+        offset = 0
         try:
             deadline = start + spread + 60
-            while len(seen) < count and time.time() < deadline:
+            while len(seen) < due_count and time.time() < deadline:
                 time.sleep(0.5)
-                log.seek(0)
-                for line in log:
+                log.seek(offset)
+                chunk = log.read()
+                complete = chunk[: chunk.rfind("\n") + 1]  # a line still being written waits
+                offset += len(complete.encode())
+                for line in complete.splitlines():
                     if '"effect_dry_run"' not in line or "resolution:breach" not in line:
                         continue
                     record = json.loads(line)
@@ -123,14 +138,14 @@ def pipeline_lateness(url: str, count: int, spread: float) -> list[float]:
         finally:
             proc.terminate()
             proc.wait(30)
-    assert len(seen) == count, f"{len(seen)} of {count} breaches seen"
+    assert len(seen) == due_count, f"{len(seen)} of {due_count} breaches seen"
     return [seen[t] - due[t] for t in due]
 
 
 # ---------------------------------------------------------------- lateness: RQ's scheduler
 
 
-def rq_lateness(url: str, count: int, spread: float) -> list[float]:
+def rq_lateness(url: str, count: int, spread: float, due_count: int) -> list[float]:
     from rq import Queue
 
     conn = redis.Redis.from_url(url)
@@ -138,8 +153,7 @@ def rq_lateness(url: str, count: int, spread: float) -> list[float]:
     queue = Queue("bench", connection=conn)
     start = time.time() + 10 + count / 500
     with conn.pipeline() as pipe:
-        for i in range(count):
-            at = start + spread * i / count
+        for at in instants(start, count, due_count, spread):
             queue.enqueue_at(
                 datetime.fromtimestamp(at, UTC),
                 "timer_bench.record_lateness",
@@ -154,7 +168,7 @@ def rq_lateness(url: str, count: int, spread: float) -> list[float]:
         "import redis, sys; from rq import Queue, SimpleWorker\n"
         f"c = redis.Redis.from_url({url!r})\n"
         "w = SimpleWorker([Queue('bench', connection=c)], connection=c)\n"
-        "w.work(with_scheduler=True, logging_level='WARNING', max_jobs=%d)\n" % count
+        "w.work(with_scheduler=True, logging_level='WARNING', max_jobs=%d)\n" % due_count
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=HERE)
     try:
@@ -163,7 +177,7 @@ def rq_lateness(url: str, count: int, spread: float) -> list[float]:
         if proc.poll() is None:
             proc.kill()
     values = [float(v) for v in conn.lrange("bench:late", 0, -1)]
-    assert len(values) == count, f"{len(values)} of {count} scheduled jobs ran"
+    assert len(values) == due_count, f"{len(values)} of {due_count} scheduled jobs ran"
     return values
 
 
@@ -212,6 +226,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--timers", type=int, default=10_000)
     parser.add_argument("--spread", type=float, default=30.0)
+    parser.add_argument("--due", type=int, default=300,
+                        help="of the pending timers, how many fall due during the run (the rest: later)")
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     with (
@@ -222,7 +238,7 @@ def main() -> None:
         theirs: list[dict[str, float]] = []
         for _ in range(args.runs):
             for fn, out in ((pipeline_lateness, ours), (rq_lateness, theirs)):
-                values = fn(server.url, args.timers, args.spread)
+                values = fn(server.url, args.timers, args.spread, min(args.due, args.timers))
                 out.append(
                     {
                         "p50": pct(values, 0.5),
@@ -232,7 +248,8 @@ def main() -> None:
                     }
                 )
         mem = memory(server.url)
-    head = f"# timer benchmark: {args.timers} pending timers due over {args.spread:.0f}s"
+    head = (f"# timer benchmark: {args.timers} pending timers, {min(args.due, args.timers)} of them due over "
+            f"{args.spread:.0f}s")
     print(f"{head}, median of {args.runs} run(s)")
     print(f"# {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs")
     for label, runs in (
