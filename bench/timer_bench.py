@@ -138,7 +138,19 @@ def pipeline_lateness(url: str, count: int, spread: float, due_count: int) -> li
         finally:
             proc.terminate()
             proc.wait(30)
-    assert len(seen) == due_count, f"{len(seen)} of {due_count} breaches seen"
+    missing = sorted(set(due) - set(seen))
+    if missing:
+        t = missing[0]
+        member = store.member("acme-jira", t)
+        state = {
+            "ledger": conn.hgetall(store.ticket_key("acme-jira", t)),
+            "timer": conn.zscore(store.TIMERS, member),
+            "want": conn.zscore(store.WANT, member),
+            "queued": conn.hget(store.QUEUED, member),
+            "due": due[t],
+            "inbox": conn.llen(store.inbox_key("acme-jira", t)),
+        }
+        raise AssertionError(f"{len(seen)} of {due_count} breaches seen; first missing {t}: {state}")
     return [seen[t] - due[t] for t in due]
 
 
