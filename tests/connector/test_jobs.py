@@ -121,7 +121,7 @@ def test_effects_are_written_once_across_duplicates_out_of_order_and_reevaluatio
         post(redis_conn, "d1", "T-1", [created("T-1", T0)])
         post(redis_conn, "d1-again", "T-1", [created("T-1", T0)])
         drained = drain(ctx)
-        assert [(r["ticket"], r["deliveries"]) for r in drained.looks] == [("T-1", 3)]  # one look for all three
+        assert [(r["ticket"], r["deliveries"]) for r in drained.looks] == [("T-1", 3)]  # one look for the 3
         assert calls(rsps) == [
             (
                 "PUT",
@@ -235,7 +235,8 @@ def test_dry_run_logs_each_effect_once_and_calls_nothing(redis_conn: redis.Redis
     ]
     record = store.load_record(redis_conn, "desk", "T-1")
     assert record is not None and record.ledger == {}
-    assert set(record.dry_ledger) == {"due", "tag:sla-open", "tag:sla-breached", "comment:test/resolution:breach"}
+    assert set(record.dry_ledger) == {
+        "due", "tag:sla-open", "tag:sla-breached", "comment:test/resolution:breach"}
 
 
 def test_log_lines_about_a_ticket_name_its_instance_ticket_deliveries_and_job(
@@ -356,7 +357,9 @@ def test_a_404_without_a_deletion_is_retried_not_taken_as_gone(redis_conn: redis
     assert scheduled(redis_conn) == {} and idle(redis_conn)
 
 
-def test_a_lasting_404_ends_in_the_failed_registry_and_retry_asks_again(redis_conn: redis.Redis, caplog) -> None:
+def test_a_lasting_404_ends_in_the_failed_registry_and_retry_asks_again(
+    redis_conn: redis.Redis, caplog
+) -> None:
     ctx, clock, _ = make(redis_conn, max_attempts=2, backoff_base_s=1)
     caplog.set_level(logging.INFO, logger="sla_connector.jobs")
     with responses.RequestsMock() as rsps:
@@ -504,7 +507,7 @@ def test_a_poison_delivery_goes_to_failed_without_blocking_other_tickets(redis_c
     [entry] = failed.list_failed(redis_conn)
     assert entry["id"] == "event:desk:bad" and entry["kind"] == "event" and entry["ticket"] == "T-9"
     assert "ValueError: poison payload" in entry["error"]
-    assert idle(redis_conn, "desk", "T-9") and idle(redis_conn, "desk", "T-1")  # kept in failed, not the inbox
+    assert idle(redis_conn, "desk", "T-9") and idle(redis_conn, "desk", "T-1")  # in failed, not the inbox
     # Replayed as it was: still poison, so it comes back to the registry (and nothing else breaks).
     assert failed.retry_failed(redis_conn, ["event:desk:bad", "event:desk:unknown"]) == 1
     row = store.decode_inbox_row(redis_conn.lindex(store.inbox_key("desk", "T-9"), 0))
@@ -561,7 +564,9 @@ def test_a_ticket_locked_by_another_worker_is_deferred_not_evaluated(redis_conn:
     assert idle(redis_conn) and redis_conn.llen(store.events_key("desk", "T-1")) == 1
 
 
-def test_a_duplicate_delivered_while_the_ticket_is_locked_is_never_stored_twice(redis_conn: redis.Redis) -> None:
+def test_a_duplicate_delivered_while_the_ticket_is_locked_is_never_stored_twice(
+    redis_conn: redis.Redis,
+) -> None:
     ctx, clock, _ = make(redis_conn, dry_run=True)
     post(redis_conn, "d1", "T-1", [created("T-1", T0)])
     drain(ctx)
@@ -684,10 +689,12 @@ def test_a_delivery_whose_events_cannot_be_stored_is_kept_in_failed_and_holds_up
     assert idle(redis_conn, "odd", "T-9") and not redis_conn.exists(store.events_key("odd", "T-9"))
 
 
-# ---------------------------------------------------------------- coalescing: one look per ticket, not per delivery
+# ---------------------------------------------------------------- coalescing: a look per ticket
 
 
-def test_deliveries_arriving_while_the_ticket_has_a_queued_job_share_that_job(redis_conn: redis.Redis) -> None:
+def test_deliveries_arriving_while_the_ticket_has_a_queued_job_share_that_job(
+    redis_conn: redis.Redis,
+) -> None:
     ctx, _, evaluator = make(redis_conn, dry_run=True)
     assert post(redis_conn, "d0", "T-1", [created("T-1", T0)])
     assert dispatcher.dispatch(ctx) == 1  # its look job is queued
@@ -750,7 +757,9 @@ def test_a_job_that_finds_its_ticket_locked_asks_for_a_look_after_the_holder(red
     assert len(evaluator.calls) == 2 and idle(redis_conn)
 
 
-def test_a_claim_whose_dispatcher_died_before_enqueueing_is_found_by_the_sweep(redis_conn: redis.Redis) -> None:
+def test_a_claim_whose_dispatcher_died_before_enqueueing_is_found_by_the_sweep(
+    redis_conn: redis.Redis,
+) -> None:
     ctx, clock, evaluator = make(redis_conn, dry_run=True, lost_after_s=60)
     post(redis_conn, "d1", "T-1", [created("T-1", T0)])
     # A dispatcher claims the ticket, then dies before its enqueue_many: a claim without a job.

@@ -1,4 +1,4 @@
-"""Next-reply cycle keys through the pipeline: the ledger's keys go into the evaluation, so a late
+"""Next-reply cycle keys through the look job: the ledger's keys go into the evaluation, so a late
 agent reply timed before the open cycle does not re-key it and its comment is posted once.
 
 The real engine, the real Redis, and the test-only testdesk client over HTTP faked with `responses`
@@ -77,36 +77,36 @@ class Desk:
         return 201, {}, "{}"
 
 
-def warned(conn: redis.Redis, processor: Context, clock: Clock) -> None:
+def warned(conn: redis.Redis, ctx: Context, clock: Clock) -> None:
     """Agent replies a0 and a2, the requester's r2 at 09:00; the warning is due at 10:00."""
     events = [created("T-1", T0, status="open", priority="high"), reply("a0", 5, "agent")]
     events += [reply("a2", 40, "agent"), reply("r2", 60, "requester")]
     post(conn, "d1", "T-1", events)
     clock.now = (T0 + timedelta(minutes=150)).timestamp()
-    drain(processor)
+    drain(ctx)
 
 
 def test_a_late_agent_reply_before_the_open_cycle_does_not_post_its_comment_again(
     redis_conn: redis.Redis,
 ) -> None:
     clock = Clock(T0)
-    processor = make_context(redis_conn, reply_config(), clock=clock)  # the real evaluate
+    ctx = make_context(redis_conn, reply_config(), clock=clock)  # the real evaluate
     with responses.RequestsMock() as rsps:
         desk = Desk(rsps)
-        warned(redis_conn, processor, clock)
+        warned(redis_conn, ctx, clock)
         assert len(desk.comments) == 1
         assert f"[sla-connector:{WARN.removeprefix('comment:')}]" in desk.comments[0]["body"]
         # a2b, written at 08:50, delivered now: the cycle would follow it, but keeps its key.
         post(redis_conn, "d2", "T-1", [reply("a2b", 50, "agent")])
         clock.advance(60)
-        drain(processor)
+        drain(ctx)
         timers.schedule(redis_conn, "desk", "T-1", clock.now)
-        drain(processor, fire_timers_at=clock.now)
+        drain(ctx, fire_timers_at=clock.now)
     assert len(desk.comments) == 1
     ledger = store.load_record(redis_conn, "desk", "T-1").ledger
     assert {k for k in ledger if k.startswith("comment:")} == {WARN}
-    # The ticket API evaluates with the same keys, so it shows the key the pipeline uses.
-    state = ticket_state(redis_conn, processor.config, "desk", "T-1", clock.dt)
+    # The ticket API evaluates with the same keys, so it shows the key the look job uses.
+    state = ticket_state(redis_conn, ctx.config, "desk", "T-1", clock.dt)
     assert state["metrics"]["next_reply"]["cycle_id"] == cycle_id("a2")
 
 
@@ -114,15 +114,15 @@ def test_the_marker_check_still_stops_a_second_post_when_the_ledger_write_was_lo
     redis_conn: redis.Redis,
 ) -> None:
     clock = Clock(T0)
-    processor = make_context(redis_conn, reply_config(), clock=clock)
+    ctx = make_context(redis_conn, reply_config(), clock=clock)
     with responses.RequestsMock() as rsps:
         desk = Desk(rsps)
-        warned(redis_conn, processor, clock)
+        warned(redis_conn, ctx, clock)
         # A worker died between the product's answer and the ledger write.
         redis_conn.hdel(store.ticket_key("desk", "T-1"), WARN)
         clock.advance(60)
         timers.schedule(redis_conn, "desk", "T-1", clock.now)
-        drain(processor, fire_timers_at=clock.now)
+        drain(ctx, fire_timers_at=clock.now)
     assert len(desk.comments) == 1
     assert store.load_record(redis_conn, "desk", "T-1").ledger[WARN] == "posted"  # recorded again
 
@@ -133,7 +133,7 @@ def test_a_counted_breach_keeps_its_key_when_a_late_agent_reply_arrives(redis_co
 
     config = reply_config(escalate=False)
     clock = Clock(T0)
-    processor = make_context(redis_conn, config, clock=clock)
+    ctx = make_context(redis_conn, config, clock=clock)
     events = [created("T-1", T0, status="open", priority="high"), reply("a0", 5, "agent")]
 
     def breaches() -> float:
@@ -143,9 +143,9 @@ def test_a_counted_breach_keeps_its_key_when_a_late_agent_reply_arrives(redis_co
         Desk(rsps)  # the due date is written
         post(redis_conn, "d1", "T-1", [*events, reply("r1", 60, "requester")])  # due 11:00
         clock.now = (T0 + timedelta(minutes=200)).timestamp()
-        drain(processor)
+        drain(ctx)
         assert breaches() == 1
         post(redis_conn, "d2", "T-1", [reply("a1", 30, "agent")])  # written at 08:30, delivered now
         clock.advance(60)
-        drain(processor)
+        drain(ctx)
     assert breaches() == 1  # the same breach, counted once

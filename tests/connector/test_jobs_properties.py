@@ -1,10 +1,12 @@
-"""Property: whatever the order, duplication and batching of deliveries and timers, each effect is
-written at most once, and once everything has arrived the ticket shows exactly the desired state."""
+"""Property: whatever the order, duplication and batching of deliveries and timers, and whatever write
+failures RQ retries, each effect is written at most once, and once everything has arrived the ticket
+shows exactly the desired state."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +19,6 @@ from hypothesis import strategies as st
 
 from connector import store, timers
 from connector.intake import accept
-from connector.jobs.context import Context
 from connector.tuning import PipelineSettings
 from sla.effects import missing_effects
 from sla.evaluate import evaluate
@@ -25,7 +26,7 @@ from sla.events import EventKind, TicketEvent
 from sla.timeline import dedupe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakes.harness import Clock, drain, make_context, post  # noqa: E402
+from fakes.harness import Clock, drain, fire_scheduled, make_context, post  # noqa: E402
 from fakes.sla_config import changed, created, desk_config  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -42,9 +43,16 @@ steps = st.lists(
         st.tuples(st.just("deliver"), st.integers(0, len(EVENTS) - 1)),
         st.tuples(st.just("drain"), st.just(0)),
         st.tuples(st.just("tick"), st.integers(1, 8)),
+        st.tuples(st.just("fail"), st.integers(1, 2)),  # the next PUTs answer 503: RQ retries the look
+        st.tuples(st.just("retry"), st.just(0)),  # RQ's scheduler moves the retries it scheduled
     ),
     max_size=25,
 )
+
+
+def retries_due(conn: redis.Redis) -> None:
+    """Move every retry RQ scheduled to its queue (RQ schedules in real time, not the fake clock's)."""
+    fire_scheduled(conn, time.time() + 86_400)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -54,12 +62,16 @@ def test_effects_are_written_at_most_once_in_any_order(
 ) -> None:
     redis_conn.flushall()
     clock = Clock(T0 + timedelta(seconds=1))
-    processor = make_context(redis_conn, desk_config(BASE, target="10s"), PipelineSettings(), clock=clock)
+    ctx = make_context(redis_conn, desk_config(BASE, target="10s"), PipelineSettings(), clock=clock)
     events = EVENTS if solved else EVENTS[:-1]
     writes: Counter[tuple[str, str]] = Counter()
     comments: list[str] = []
+    failing = [0]  # PUTs still to answer 503 (nothing written)
 
     def put(request):  # type: ignore[no-untyped-def]
+        if failing[0]:
+            failing[0] -= 1
+            return 503, {}, "{}"
         body = json.loads(request.body)
         if "due" in body:
             writes[("due", body["due"])] += 1
@@ -87,16 +99,24 @@ def test_effects_are_written_at_most_once_in_any_order(
                 deliveries += 1
                 post(redis_conn, f"d{deliveries}", "T-1", [events[arg]])
             elif action == "drain":
-                drain(processor, fire_timers_at=clock.now)
+                drain(ctx, fire_timers_at=clock.now)
+            elif action == "fail":
+                failing[0] = arg
+            elif action == "retry":
+                retries_due(redis_conn)
+                drain(ctx, fire_timers_at=clock.now)
             else:
                 clock.advance(arg)
-                drain(processor, fire_timers_at=clock.now)
-        # Everything arrives eventually, and time passes the deadline and the solve.
+                drain(ctx, fire_timers_at=clock.now)
+        # Everything arrives eventually, the product answers again, RQ's retries come due, and time
+        # passes the deadline and the solve.
+        failing[0] = 0
         for i, event in enumerate(events):
             post(redis_conn, f"final-{i}", "T-1", [event])
         clock.now = max(clock.now, (T0 + timedelta(seconds=40)).timestamp())
         timers.schedule(redis_conn, "desk", "T-1", 0)
-        drain(processor, fire_timers_at=clock.now)
+        retries_due(redis_conn)
+        drain(ctx, fire_timers_at=clock.now)
 
     assert all(n == 1 for n in writes.values()), writes
     assert len(comments) == len(set(comments)) <= 1
@@ -104,7 +124,7 @@ def test_effects_are_written_at_most_once_in_any_order(
     record = store.load_record(redis_conn, "desk", "T-1")
     assert record is not None and [e.event_id for e in record.events] == [e["event_id"] for e in events]
     # The ticket shows what the engine asks for once everything has arrived.
-    config = processor.config
+    config = ctx.config
     full = [TicketEvent.from_dict(e) for e in events]
     desired = evaluate(config.policies, config.calendars, full, clock.dt, instance="desk").desired
     assert missing_effects(desired, record.ledger) == []
@@ -221,14 +241,14 @@ def test_real_adapter_and_engine_converge_in_any_order(
     redis_conn.flushall()
     zendesk_api.tickets["5158"] = {"tags": set(), "custom_fields": {}, "comments": []}
     config = _zd_config(zendesk_api.url)
-    processor = make_context(redis_conn, config, PipelineSettings(), clock=Clock(ZD_NOW))
+    ctx = make_context(redis_conn, config, PipelineSettings(), clock=Clock(ZD_NOW))
     sequence = [ZD_WEBHOOKS[i] for i in order] + [ZD_WEBHOOKS[i] for i in resend]
     for n, (payload, drain_now) in enumerate(zip(sequence, drains, strict=False)):
         # A re-send carries the same event under a new delivery id (intake cannot dedupe it).
         accept(redis_conn, "zd", f"{payload['id']}-{n}", "5158", payload, {}, datetime.now(UTC))
         if drain_now:
-            drain(processor)
-    drain(processor)
+            drain(ctx)
+    drain(ctx)
 
     adapter = config.instances["zd"].adapter
     events = [e for p in ZD_WEBHOOKS for e in adapter.normalise(p, {})]
@@ -265,18 +285,18 @@ def test_conflicting_variants_of_one_event_id_end_the_same_in_any_order(
 ) -> None:
     redis_conn.flushall()
     clock = Clock(T0 + timedelta(seconds=1))
-    processor = make_context(redis_conn, desk_config(BASE, dry_run=True), PipelineSettings(), clock=clock)
+    ctx = make_context(redis_conn, desk_config(BASE, dry_run=True), PipelineSettings(), clock=clock)
     post(redis_conn, "d-created", "T-1", [created("T-1", T0)])
-    drain(processor)
+    drain(ctx)
     lock = store.lock_key("desk", "T-1")
     for i, held in zip(order, locked, strict=True):
-        if held:  # another worker holds the ticket: the row is appended unseen (the deferred path)
+        if held:  # another job holds the ticket: the look defers, the row waits in the inbox
             redis_conn.set(lock, "another-worker", px=60_000)
         post(redis_conn, f"d{i}", "T-1", [VARIANTS[i].to_dict()])
-        drain(processor)
+        drain(ctx)
         redis_conn.delete(lock)
     timers.schedule(redis_conn, "desk", "T-1", 0)
-    drain(processor, fire_timers_at=clock.now)
+    drain(ctx, fire_timers_at=clock.now)
     record = store.load_record(redis_conn, "desk", "T-1")
     assert record is not None
     assert [e for e in record.events if e.event_id == "c-1"] == [dedupe(VARIANTS)[0]]

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 import redis
+from rq.registry import ScheduledJobRegistry
 
-from connector import failed, status, store, timers
+from connector import failed, queues, status, store, timers
 from connector.config import Config, config_from_dict
 from connector.intake import accept
 from connector.jobs.context import Context
@@ -25,7 +26,7 @@ from connector.ticket_view import ticket_state
 from connector.tuning import PipelineSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakes.harness import Clock, drain  # noqa: E402
+from fakes.harness import Clock, Drained, drain, make_context  # noqa: E402
 from fakes.products import Answer, FakeJira  # noqa: E402
 from fakes.stack import CONNECTOR_ACCOUNT, jira_created  # noqa: E402
 
@@ -79,20 +80,21 @@ def jira() -> Any:
     fake.stop()
 
 
-def breach(conn: redis.Redis, processor: Context, clock: Clock, jira: FakeJira | None = None) -> None:
-    """Create the issue, then fire its timer after the 10 s target (`jira` refuses the breach's priority)."""
+def breach(conn: redis.Redis, ctx: Context, clock: Clock, jira: FakeJira | None = None) -> Drained:
+    """Create the issue, then fire its timer after the 10 s target (`jira` refuses the breach's priority);
+    what the breach's look did."""
     accept(conn, "acme", "d-created", ISSUE, jira_created(ISSUE, T0), {}, datetime.now(UTC))
-    drain(processor)
+    drain(ctx)
     if jira is not None:
         jira.fail_next("PUT", PATH, REFUSED)
     clock.now = (T0 + timedelta(seconds=11)).timestamp()
-    drain(processor, fire_timers_at=clock.now)
+    return drain(ctx, fire_timers_at=clock.now)
 
 
-def look_again(conn: redis.Redis, processor: Context, clock: Clock) -> None:
+def look_again(conn: redis.Redis, ctx: Context, clock: Clock) -> None:
     clock.advance(60)
     timers.schedule(conn, "acme", ISSUE, clock.now)
-    drain(processor, fire_timers_at=clock.now)
+    drain(ctx, fire_timers_at=clock.now)
 
 
 def priority_puts(jira: FakeJira) -> list[Any]:
@@ -111,20 +113,23 @@ def test_a_refused_value_is_recorded_once_and_the_rest_is_written(
     caplog.set_level(logging.INFO, logger="sla_connector.jobs")
     clock = Clock(T0 + timedelta(seconds=1))
     settings = PipelineSettings(max_attempts=2)
-    processor = make_context(redis_conn, jira_config(jira.url, "high"), settings, clock=clock)
-    breach(redis_conn, processor, clock, jira)
+    ctx = make_context(redis_conn, jira_config(jira.url, "high"), settings, clock=clock)
+    drained = breach(redis_conn, ctx, clock, jira)
 
     # The PUT was sent again without the priority; the tag and the comment are on the issue.
     assert priority_puts(jira) == [{"name": "Highest"}]
     assert "sla-breached" in jira.issues[ISSUE]["labels"]
     assert len(jira.issues[ISSUE]["comments"]) == 1
     record = store.load_record(redis_conn, "acme", ISSUE)
-    assert record.ledger["tag:sla-breached"] == "present" and "comment:fast/resolution:breach" in record.ledger
+    assert record.ledger["tag:sla-breached"] == "present"
+    assert "comment:fast/resolution:breach" in record.ledger
     assert PRIORITY_KEY not in record.ledger
     assert record.rejected[PRIORITY_KEY]["value"] == "high"
     assert record.rejected[PRIORITY_KEY]["reason"] == "priority: Specify a valid priority name."
-    # Not a failure: no attempts counted, nothing in the failed registry, no effects_failed.
-    assert failed.failed_count(redis_conn) == 0 and record.attempts == 0
+    # Not a failure: the job succeeded (no RQ retry), nothing in the failed registry, no effects_failed.
+    assert drained.failures == []
+    assert ScheduledJobRegistry(queue=queues.queue(redis_conn, queues.TICKETS)).count == 0
+    assert failed.failed_count(redis_conn) == 0
     assert [e["kind"] for e in failed.list_failed(redis_conn)] == ["refused"]  # listed, not failed
     counters = status.counters(redis_conn)
     assert "effects_failed" not in counters
@@ -137,8 +142,8 @@ def test_a_refused_value_is_recorded_once_and_the_rest_is_written(
 
     # Evaluated again (a timer, a new delivery): the product is not asked again, nothing is logged.
     writes = len([r for r in jira.requests if r.method != "GET"])
-    look_again(redis_conn, processor, clock)
-    look_again(redis_conn, processor, clock)
+    look_again(redis_conn, ctx, clock)
+    look_again(redis_conn, ctx, clock)
     assert len([r for r in jira.requests if r.method != "GET"]) == writes
     assert rejected_count(redis_conn) == 1
     assert len([r for r in caplog.records if getattr(r, "event", None) == "effect_rejected"]) == 1
@@ -147,8 +152,8 @@ def test_a_refused_value_is_recorded_once_and_the_rest_is_written(
 
 def test_a_changed_value_for_a_refused_key_is_tried_again(redis_conn: redis.Redis, jira: FakeJira) -> None:
     clock = Clock(T0 + timedelta(seconds=1))
-    processor = make_context(redis_conn, jira_config(jira.url, "high"), clock=clock)
-    breach(redis_conn, processor, clock, jira)
+    ctx = make_context(redis_conn, jira_config(jira.url, "high"), clock=clock)
+    breach(redis_conn, ctx, clock, jira)
     assert PRIORITY_KEY in store.load_record(redis_conn, "acme", ISSUE).rejected
 
     # The admin changes the policy: the same action key now wants "normal" (Jira "Medium").
@@ -164,16 +169,16 @@ def test_a_changed_value_for_a_refused_key_is_tried_again(redis_conn: redis.Redi
 
 def test_a_value_with_no_mapping_is_rejected_before_any_call(redis_conn: redis.Redis, jira: FakeJira) -> None:
     clock = Clock(T0 + timedelta(seconds=1))
-    processor = make_context(redis_conn, jira_config(jira.url, "urgent"), clock=clock)  # no Jira priority
-    breach(redis_conn, processor, clock)
-    look_again(redis_conn, processor, clock)
+    ctx = make_context(redis_conn, jira_config(jira.url, "urgent"), clock=clock)  # no Jira priority
+    breach(redis_conn, ctx, clock)
+    look_again(redis_conn, ctx, clock)
     assert priority_puts(jira) == []
     record = store.load_record(redis_conn, "acme", ISSUE)
     assert "no Jira priority maps to 'urgent'" in record.rejected[PRIORITY_KEY]["reason"]
     assert record.ledger["tag:sla-breached"] == "present"
     assert failed.failed_count(redis_conn) == 0 and rejected_count(redis_conn) == 1
     # The ticket API shows it, with when and why.
-    state = ticket_state(redis_conn, processor.config, "acme", ISSUE, clock.dt)
+    state = ticket_state(redis_conn, ctx.config, "acme", ISSUE, clock.dt)
     assert state["rejected"] == {
         PRIORITY_KEY: {
             "value": "urgent",
@@ -188,11 +193,11 @@ def test_failed_retry_forgets_the_refusals_so_a_fixed_mapping_is_tried(
     redis_conn: redis.Redis, jira: FakeJira
 ) -> None:
     clock = Clock(T0 + timedelta(seconds=1))
-    processor = make_context(redis_conn, jira_config(jira.url, "high"), clock=clock)
-    breach(redis_conn, processor, clock, jira)
+    ctx = make_context(redis_conn, jira_config(jira.url, "high"), clock=clock)
+    breach(redis_conn, ctx, clock, jira)
     # e.g. the admin created the priority in Jira: replaying the ticket asks the product again.
     assert failed.retry_failed(redis_conn, [f"ticket:acme:{ISSUE}"]) == 1
-    drain(processor)
+    drain(ctx)
     assert priority_puts(jira) == [{"name": "Highest"}, {"name": "Highest"}]
     record = store.load_record(redis_conn, "acme", ISSUE)
     assert record.ledger[PRIORITY_KEY] == "high" and record.rejected == {}
@@ -203,13 +208,13 @@ def test_failed_list_shows_refusals_and_retry_all_replays_them(redis_conn: redis
     # A refusal can come from the setup (the priority does not exist yet): once the admin fixed it,
     # `failed list` shows which tickets hold refusals and `failed retry --all` asks the product again.
     clock = Clock(T0 + timedelta(seconds=1))
-    processor = make_context(redis_conn, jira_config(jira.url, "high"), clock=clock)
-    breach(redis_conn, processor, clock, jira)
+    ctx = make_context(redis_conn, jira_config(jira.url, "high"), clock=clock)
+    breach(redis_conn, ctx, clock, jira)
     (entry,) = failed.list_failed(redis_conn)
     assert (entry["id"], entry["kind"], entry["ticket"]) == (f"ticket:acme:{ISSUE}", "refused", ISSUE)
     assert entry["error"] == f"{PRIORITY_KEY}: priority: Specify a valid priority name."
     assert failed.retry_failed(redis_conn) == 1  # --all
-    drain(processor)
+    drain(ctx)
     assert priority_puts(jira) == [{"name": "Highest"}, {"name": "Highest"}]
     assert failed.list_failed(redis_conn) == []
     assert store.load_record(redis_conn, "acme", ISSUE).rejected == {}
@@ -218,8 +223,8 @@ def test_failed_list_shows_refusals_and_retry_all_replays_them(redis_conn: redis
 
 def test_dry_run_instances_record_no_rejections(redis_conn: redis.Redis, jira: FakeJira) -> None:
     clock = Clock(T0 + timedelta(seconds=1))
-    processor = make_context(redis_conn, jira_config(jira.url, "urgent", dry_run=True), clock=clock)
-    breach(redis_conn, processor, clock)
+    ctx = make_context(redis_conn, jira_config(jira.url, "urgent", dry_run=True), clock=clock)
+    breach(redis_conn, ctx, clock)
     record = store.load_record(redis_conn, "acme", ISSUE)
     assert record.dry_ledger[PRIORITY_KEY] == "urgent" and record.rejected == {}
     assert jira.requests == [] and rejected_count(redis_conn) == 0
