@@ -218,17 +218,21 @@ def test_unreachable_redis_is_a_runtime_failure(
 
 
 def test_status(capsys: pytest.CaptureFixture[str], config_path: Path, with_redis: redis.Redis) -> None:
-    from connector import status
+    from rq import SimpleWorker
 
-    status.heartbeat_worker(with_redis, "w-1")
+    from connector import queues, status
+
+    worker = SimpleWorker([queues.queue(with_redis, queues.TICKETS)], connection=with_redis, name="w-1")
+    worker.register_birth()
     code, out, _ = run(capsys, "--config", str(config_path), "status")
     assert code == 0
     assert out.splitlines() == [
-        "queue: 0 pending",
+        "tickets waiting for a look: 0, with a job: 0",
+        "RQ queues: sla-dispatch 0, sla-tickets 0",
         "timers pending: 0",
         "failed: 0",
         "workers alive: 1 w-1",
-        "scheduler: not running",
+        "cron scheduler: not running",
         "last event acme-jira: never",
         "last event acme-zendesk: never",
         "last event desk: never",
@@ -250,10 +254,19 @@ def test_worker_burst_processes_what_the_receiver_accepted(
     headers = {"Content-Type": "application/json", "X-Atlassian-Webhook-Identifier": "cli-1",
                "X-Hub-Signature": "sha256=" + _hmac_hex(SECRETS["JIRA_WEBHOOK_SECRET"], body)}
     assert client.post("/hooks/acme-jira", data=body, headers=headers).status_code == 202
-    code, _, _ = run(capsys, "--config", str(config_path), "worker", "--burst", "--name", "cli-test")
+    from connector import store
+    from connector.jobs import context
+
+    try:
+        code, _, _ = run(capsys, "--config", str(config_path), "worker", "--burst", "--name", "cli-test")
+    finally:
+        context.install(None)  # the worker command installed its context in this (test) process
     assert code == 0
     code, out, _ = run(capsys, "--config", str(config_path), "status")
-    assert "queue: 0 pending" in out
+    assert "tickets waiting for a look: 0, with a job: 0" in out
+    ticket = json.loads(body)["issue"]["id"]
+    record = store.load_record(with_redis, "acme-jira", ticket)
+    assert record is not None and record.events  # the RQ look job stored the delivery's events
     ticket = json.loads(body)["issue"]["id"]
     state = client.get(f"/api/tickets/acme-jira/{ticket}")
     assert state.status_code == 503  # no API token configured in this test: disabled, never open
@@ -268,13 +281,17 @@ def _hmac_hex(secret: str, body: bytes) -> str:
 
 def test_failed_list_retry_purge(capsys: pytest.CaptureFixture[str], config_path: Path,
                                  with_redis: redis.Redis) -> None:
-    from connector import failed
+    from connector import failed, store
 
     cfg = ["--config", str(config_path)]
     code, out, _ = run(capsys, *cfg, "failed", "list")
     assert (code, out) == (0, "no failed entries\n")
-    a = failed.record_ticket(with_redis, "acme-jira", "10001", "NotFound (HTTP 404): gone", 5, now=1.0)
-    b = failed.record_ticket(with_redis, "acme-jira", "10002", "Forbidden (HTTP 403): no", 5, now=2.0)
+
+    def unreadable(delivery: str) -> store.InboxRow:
+        return store.decode_inbox_row(store.encode_inbox_row("e", b'{"x": 1}', delivery=delivery))
+
+    a = failed.record_delivery(with_redis, "acme-jira", "10001", unreadable("d-1"), "KeyError: 'issue'", 1.0)
+    b = failed.record_delivery(with_redis, "acme-jira", "10002", unreadable("d-2"), "KeyError: 'issue'", 2.0)
     code, out, _ = run(capsys, *cfg, "failed", "list")
     assert code == 0
     listed = [json.loads(line) for line in out.splitlines()]

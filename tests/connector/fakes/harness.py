@@ -1,12 +1,13 @@
 """Helpers for job tests: post deliveries through intake, run the connector's RQ jobs in-process.
 
 `drain` runs a real RQ SimpleWorker (burst) on the connector's queues against the test Redis, with a
-test context installed (a fake clock, a counting evaluator). RQ's scheduler is emulated at the fake
-clock's time for the retries RQ scheduled (`fire_timers_at`), as it would move them at that time.
+test context installed (a fake clock, a counting evaluator); `retries=True` moves the retries RQ
+scheduled to their queue, as RQ's scheduler does once their (wall-clock) backoff has passed.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -82,6 +83,10 @@ class RecordingWorker(SimpleWorker):
 
     drained: Drained
 
+    def subscribe(self) -> None:
+        """No pubsub listener: tests send no commands, and with RQ 3 and redis-py 8 its thread can make
+        the worker's shutdown wait 60 s."""
+
     def handle_job_success(self, job: Job, queue: Any, *args: Any, **kwargs: Any) -> None:
         if job.func_name == queues.LOOK:
             self.drained.looks.append(job._result)
@@ -109,15 +114,20 @@ def fire_scheduled(conn: redis.Redis, at_epoch: float) -> int:
     return moved
 
 
-def drain(ctx: Context, fire_timers_at: float | None = None, *, dispatch: bool = True) -> Drained:
-    """Run every queued job through a real RQ SimpleWorker in this process (first moving the timers and
-    RQ retries due at `fire_timers_at`, and dispatching the tickets that want a look)."""
+def drain(
+    ctx: Context, fire_timers_at: float | None = None, *, dispatch: bool = True, retries: bool = False
+) -> Drained:
+    """Run every queued job through a real RQ SimpleWorker in this process: first the connector's timers
+    due at `fire_timers_at` (the fake clock's time) are moved, the tickets wanting a look dispatched,
+    and, with `retries`, every retry RQ scheduled is moved to its queue as if its backoff had passed
+    (RQ schedules in wall-clock time, which a fake clock does not move)."""
     conn = ctx.conn
     context.install(ctx)
     try:
         if fire_timers_at is not None:
             timers.move_due(conn, fire_timers_at)
-            fire_scheduled(conn, fire_timers_at)
+        if retries:
+            fire_scheduled(conn, time.time() + 86400)
         if dispatch:
             dispatcher.dispatch(ctx)
         worker = RecordingWorker([queues.queue(conn, q) for q in queues.QUEUES], connection=conn)
