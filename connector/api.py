@@ -14,13 +14,13 @@ import redis
 from flask import Flask, Response, request
 
 from connector.config import Config
+from connector.responses import error
+from connector.ticket_view import ticket_state
 
 log = logging.getLogger("sla_connector.api")
 
 
 def register_api(app: Flask, config: Config, conn: redis.Redis) -> None:
-    from connector.app import error
-
     token = config.api_token.encode() if config.api_token else None
 
     @app.get("/api/tickets/<instance>/<ticket_id>")
@@ -39,8 +39,6 @@ def register_api(app: Flask, config: Config, conn: redis.Redis) -> None:
             return error(403, "forbidden", "the token is not valid")
         if instance not in config.instances:
             return error(404, "unknown_instance", "no instance of that name is configured")
-        from connector.ticket_view import ticket_state
-
         try:
             state = ticket_state(conn, config, instance, ticket_id, datetime.now(UTC))
         except redis.exceptions.RedisError as exc:

@@ -36,34 +36,16 @@ from adapters.base import InboundError, PayloadError
 from connector import status as status_mod
 from connector.config import Config, ConfigError, load_config
 from connector.metrics import ReceiverMetrics
+from connector.responses import error, json_response
 
 log = logging.getLogger("sla_connector.app")
 
-RETRY_AFTER_SECONDS = "5"
 #: The deepest JSON the receiver takes. The workers parse a queued body with json.loads, which recurses
 #: once per level (RecursionError near 1,000 levels, fewer deep in a worker's stack), while orjson here
 #: reads up to 1,024; real payloads nest about 10 levels (ADF comment bodies a few more).
 MAX_DEPTH = 512
 _LOG_TEXT = {"accepted": "webhook accepted", "duplicate": "webhook duplicate"}
 _LOG_EVENT = {"accepted": "webhook_accepted", "duplicate": "webhook_duplicate"}
-
-
-def json_response(body: Mapping[str, Any], status: int, headers: Mapping[str, str] | None = None) -> Response:
-    try:
-        data = orjson.dumps(body)
-    except orjson.JSONEncodeError:  # a lone surrogate quoted in an error's detail: json escapes it
-        data = json.dumps(body).encode()
-    return Response(data, status=status, mimetype="application/json", headers=headers)
-
-
-def error(status: int, reason: str, detail: str | None = None, **extra: Any) -> Response:
-    """A small JSON error body. Callers never pass secrets or raw exception text from credentials."""
-    body: dict[str, Any] = {"error": reason}
-    if detail is not None:
-        body["detail"] = detail
-    body.update(extra)
-    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
-    return json_response(body, status, headers)
 
 
 def _lower_headers(environ: Mapping[str, Any]) -> dict[str, str]:

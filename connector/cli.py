@@ -17,18 +17,18 @@ from typing import Any
 
 import redis
 
-from connector.config import Config, ConfigError, load_config
+from connector.cli_common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    Failure,
+    UsageError,
+    config_from_args,
+    instance_named,
+    redis_for,
+)
+from connector.config import ConfigError
 from connector.logs import LEVELS, configure_logging
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A command cannot run as asked (exit 2); the message says what to change."""
-
-
-class Failure(Exception):
-    """A command ran but failed (exit 1)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,36 +122,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ---------------------------------------------------------------- helpers
 
 
-def _config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
-    if not args.config:
-        raise UsageError("no configuration: pass --config PATH or set SLA_CONNECTOR_CONFIG")
-    return load_config(args.config, env)
-
-
-def _redis(config: Config) -> redis.Redis:
-    url = config.redis_url
-    if not url:
-        # Beside a running `sla-connector run`: its embedded server's socket under data_dir.
-        from connector.cli_run import embedded_socket
-
-        socket_path = embedded_socket(config)
-        if not socket_path.exists():
-            raise UsageError(
-                f"{config.source}: no Redis configured: set redis_url or REDIS_URL "
-                "(only `sla-connector run` starts an embedded server, and none is running under "
-                f"{config.data_dir})"
-            )
-        url = f"unix://{socket_path}"
-    return redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
-
-
-def _instance(config: Config, name: str) -> Any:
-    inst = config.instances.get(name)
-    if inst is None:
-        raise UsageError(f"unknown instance {name!r} (configured: {', '.join(config.instances)})")
-    return inst
-
-
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=True, default=str))
 
@@ -163,7 +133,7 @@ def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from connector.cli_tools import summary
     from connector.config_checks import config_warnings
 
-    config = _config(args, env)
+    config = config_from_args(args, env)
     lines, warnings = summary(config)
     warnings = [*warnings, *config_warnings(config)]
     print("\n".join(lines))
@@ -175,14 +145,14 @@ def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from connector.cli_run import run
 
-    return run(_config(args, env), args)
+    return run(config_from_args(args, env), args)
 
 
 def cmd_web(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from connector.web import serve
 
-    config = _config(args, env)
-    _redis(config)  # fail here with the message, not in every gunicorn worker
+    config = config_from_args(args, env)
+    redis_for(config)  # fail here with the message, not in every gunicorn worker
     serve(config, args.bind, {"workers": args.workers} if args.workers else None)
     return EXIT_OK
 
@@ -192,8 +162,8 @@ def cmd_worker(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     if args.processes < 1:
         raise UsageError(f"--processes must be 1 or more, got {args.processes}")
-    config = _config(args, env)
-    conn = _redis(config)
+    config = config_from_args(args, env)
+    conn = redis_for(config)
     conn.ping()  # unreachable: a clear error now, not a traceback from RQ
     run_worker(config, conn, processes=args.processes, with_scheduler=not args.no_scheduler, burst=args.burst,
                name=args.name, log_level=args.log_level)
@@ -203,7 +173,7 @@ def cmd_worker(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def cmd_scheduler(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from connector.worker import run_scheduler
 
-    conn = _redis(_config(args, env))
+    conn = redis_for(config_from_args(args, env))
     conn.ping()
     run_scheduler(conn)
     return EXIT_OK
@@ -212,8 +182,8 @@ def cmd_scheduler(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def _installer_call(args: argparse.Namespace, env: Mapping[str, str], action: str) -> int:
     from adapters.base import ApiError
 
-    config = _config(args, env)
-    inst = _instance(config, args.instance)
+    config = config_from_args(args, env)
+    inst = instance_named(config, args.instance)
     installer = inst.adapter.installer()
     try:
         if action == "install":
@@ -251,8 +221,8 @@ def cmd_uninstall(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from connector import status
 
-    config = _config(args, env)
-    data = status.status(_redis(config))
+    config = config_from_args(args, env)
+    data = status.status(redis_for(config))
     if args.json:
         _print_json(data)
         return EXIT_OK
@@ -279,7 +249,7 @@ def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def cmd_failed(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from connector import failed
 
-    conn = _redis(_config(args, env))
+    conn = redis_for(config_from_args(args, env))
     if args.action == "list":
         entries = failed.list_failed(conn)
         if args.json:
@@ -307,8 +277,8 @@ def cmd_send_test_event(args: argparse.Namespace, env: Mapping[str, str]) -> int
 
     from connector.cli_tools import sign_test_event
 
-    config = _config(args, env)
-    inst = _instance(config, args.instance)
+    config = config_from_args(args, env)
+    inst = instance_named(config, args.instance)
     try:
         body = args.payload.read_bytes()
     except OSError as exc:

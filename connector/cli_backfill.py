@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 
 from adapters.base import ApiError, Forbidden, Unauthorized
 from connector import backfill
-from connector.cli import EXIT_FAILURE, EXIT_OK, Failure, UsageError, _config, _instance, _redis
+from connector.cli_common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    Failure,
+    UsageError,
+    config_from_args,
+    instance_named,
+    redis_for,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,15 +49,15 @@ def _positive(text: str) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    config = _config(args, env)
-    inst = _instance(config, args.instance)
+    config = config_from_args(args, env)
+    inst = instance_named(config, args.instance)
     now = datetime.fromtimestamp(time.time(), UTC)
     try:
         since = backfill.parse_since(args.since, now)
         backfill.load_reader(inst)  # a product without backfill: say so before touching Redis
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    conn = _redis(config)
+    conn = redis_for(config)
     tickets = events = new = skipped = failed = 0
     try:
         for outcome in backfill.run(conn, inst, since, now, dry_run=args.dry_run, limit=args.limit,
