@@ -191,7 +191,7 @@ def _measure_all(
     for name, mp in policy.metrics.items():
         levels = policy.levels(name)
         states = []
-        for i, clock in enumerate(clocks[name]):
+        for clock in clocks[name]:
             # A stopped clock keeps the target of the priority it stopped under; a running one
             # takes the current priority's target from its start (as Jira and Zendesk do).
             prio = tl.priority_at(clock.stopped_at) if clock.stopped_at else tl.priority_at(now)
@@ -202,7 +202,9 @@ def _measure_all(
             if cal is None:
                 msg = f"policy {policy.id!r} v{policy.version} uses calendar {mp.calendar!r}, not given"
                 raise ValueError(f"evaluate: {msg}")
-            cycle = i + 1 if name == "next_reply" else None
+            # Cycles are numbered among those shown: one stopped under a priority with no target is
+            # not tracked, and the next must not be numbered as if it were (cycle 2 with no cycle 1).
+            cycle = len(states) + 1 if name == "next_reply" else None
             state, times, basis = measure(name, clock, target, prio, mp.calendar, cal, levels, now, cycle)
             states.append(state)
             future.extend(times)
