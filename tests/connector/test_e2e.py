@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -334,3 +335,62 @@ def test_dry_run_writes_nothing_and_records_what_it_would_have_written(
         }
     finally:
         stack.stop()
+
+
+def test_failing_writes_end_in_rqs_failed_registry_and_a_replay_writes_once(
+    tmp_path: Path, redis_url: str, redis_conn: redis.Redis, fakes: tuple[FakeJira, FakeZendesk]
+) -> None:
+    jira, zendesk = fakes
+    stack = Stack(tmp_path, redis_url, config_data(jira.url, zendesk.url, "1h", http_attempts=1),
+                  {"SLA_CONNECTOR_MAX_ATTEMPTS": "2", "SLA_CONNECTOR_BACKOFF_BASE_S": "1"})
+    boom = Answer(500, {"errorMessages": ["boom"], "errors": {}})
+    jira.fail_next("PUT", "/rest/api/3/issue/10044", boom, boom)
+    try:
+        stack.start_worker("fail-w1")
+        created = datetime.now(UTC).replace(microsecond=0)
+        assert stack.post_jira(jira_created("10044", created), "f-1").status_code == 202
+        wait_for(lambda: failed.failed_count(redis_conn) == 1, 30, "the look in RQ's failed registry")
+        [entry] = failed.list_failed(redis_conn)
+        assert entry["kind"] == "job" and entry["ticket"] == "10044" and "500" in entry["error"]
+        assert jira.issues["10044"]["duedate"] is None
+        # The admin replays it with the CLI, as `rq requeue` would: the write lands, once.
+        command = [sys.executable, "-m", "connector", "--config", str(stack.path), "failed", "retry", "--all"]
+        done = subprocess.run(command, env=stack.env, cwd=Path(__file__).resolve().parents[2],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and done.stdout == "queued again: 1\n", done.stderr
+        wait_for(lambda: jira.issues["10044"]["duedate"], 30, "the due date after the replay")
+        wait_for(lambda: failed.failed_count(redis_conn) == 0 and _idle(redis_conn), 30, "nothing left")
+        puts = [r for r in jira.calls("PUT", "/rest/api/3/issue/10044") if (r.body or {}).get("fields")]
+        assert len(puts) == 3  # 500, 500, then written once
+    except BaseException:
+        print(stack.worker_log("fail-w1")[-5000:])
+        raise
+    finally:
+        stack.stop()
+
+
+def test_a_redis_restart_keeps_what_was_accepted_for_the_workers(
+    tmp_path: Path, fakes: tuple[FakeJira, FakeZendesk]
+) -> None:
+    from connector.embedded_redis import EmbeddedRedis
+
+    jira, zendesk = fakes
+    server = EmbeddedRedis(tmp_path / "r", persistent=True).start()
+    stack = Stack(tmp_path, server.url, config_data(jira.url, zendesk.url, "1h"), {})
+    try:
+        created = datetime.now(UTC).replace(microsecond=0)
+        assert stack.post_jira(jira_created("10045", created), "rs-1").status_code == 202  # no worker yet
+        server.stop()  # Redis writes its append-only file out and stops
+        server = EmbeddedRedis(tmp_path / "r", persistent=True).start()
+        stack.start_worker("restart-w1")
+        wait_for(lambda: jira.issues["10045"]["duedate"], 30, "the due date of the kept delivery")
+        conn = redis.Redis.from_url(server.url)
+        wait_for(lambda: _idle(conn), 30, "nothing left")
+        assert timers.due_at(conn, "acme-jira", "10045") is not None  # the next look is pending
+        conn.close()
+    except BaseException:
+        print(stack.worker_log("restart-w1")[-5000:])
+        raise
+    finally:
+        stack.stop()
+        server.stop()
