@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     from connector.cli_backfill import add_parser as add_backfill
 
     add_backfill(sub)
+    from connector.cli_ticket import add_parser as add_ticket
+
+    add_ticket(sub)
     return parser
 
 
@@ -304,6 +307,12 @@ def cmd_backfill(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return backfill(args, env)
 
 
+def cmd_ticket(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from connector.cli_ticket import cmd_ticket as ticket
+
+    return ticket(args, env)
+
+
 COMMANDS = {
     "run": cmd_run,
     "web": cmd_web,
@@ -316,4 +325,5 @@ COMMANDS = {
     "failed": cmd_failed,
     "send-test-event": cmd_send_test_event,
     "backfill": cmd_backfill,
+    "ticket": cmd_ticket,
 }
