@@ -221,6 +221,16 @@ class Adapter(Protocol):
 
     # Optional (`DeliverySigner`): `sign(body, now)` and `delivery_headers(delivery_id)`, used by
     # `sla-connector send-test-event`; an adapter without them cannot be sent test events.
+    # Optional (`DisplayKeys`): `display_key(payload)`, the name people use for the ticket.
+
+
+class DisplayKeys(Protocol):
+    """What an adapter offers when its product names tickets by something other than their id."""
+
+    def display_key(self, payload: Any) -> str | None:
+        """The key people use for the payload's ticket (Jira: "SUP-42"), or None. The look job indexes
+        it so that the ticket API and `sla-connector ticket` accept it as well as the id."""
+        ...
 
 
 class DeliverySigner(Protocol):

@@ -21,7 +21,7 @@ from connector.ticket_view import ticket_state
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cmd = sub.add_parser("ticket", help="one ticket's SLA clocks, effects written and next timer")
     cmd.add_argument("instance")
-    cmd.add_argument("ticket", help="the ticket id (or a Jira issue key such as SUP-42)")
+    cmd.add_argument("ticket", help="the ticket id, or a key the look job indexed (a Jira issue key)")
     cmd.add_argument("--json", action="store_true", help="print the raw state (as the HTTP API)")
 
 

@@ -11,7 +11,8 @@ Every key of ours starts with "sla:" (RQ's own keys start with "rq:"). Per track
 - `sla:tk:<instance>:<ticket>`  hash: the ledger of applied effects (the keys of
   `sla.effects.missing_effects`), the dry-run ledger under "dry:<key>", effects the product
   refused under "rej:<key>" (JSON: the refused ledger value, the reason, when), and bookkeeping
-  under "#<name>" (gone, b:<clock> once a clock's breach has been counted).
+  under "#<name>" (gone, b:<clock> once a clock's breach has been counted, key: the product's
+  display key such as a Jira issue key).
 - `sla:lock:<instance>:<ticket>`  the id of the RQ job looking at the ticket (a ticket's jobs never
   run at the same time).
 
@@ -22,6 +23,8 @@ Shared keys (members "<instance>\\n<ticket>"):
   delivery for such a ticket joins its inbox and nothing more: the job takes it (coalescing).
 - `sla:timers` sorted set: the next instant each ticket must be looked at again.
 - `sla:dispatch` flag while a dispatch job is asked for; `sla:seq` job id counter.
+- `sla:keys:<instance>` hash: display key (a Jira issue key, "SUP-42") -> ticket id, so the ticket
+  API and command accept a key; written by the look job from the adapter's optional `display_key`.
 - `sla:dd:<instance>:<delivery>` dedupe keys with a TTL, `sla:failed` (hash: deliveries that could
   not be normalised; their inbox rows in `sla:failed:rows`), `sla:refused` (set), `sla:last_event`
   (hash instance -> epoch), `sla:counters`, `sla:latency`.
@@ -71,6 +74,11 @@ def ticket_key(instance: str, ticket: str) -> str:
 
 def lock_key(instance: str, ticket: str) -> str:
     return f"sla:lock:{instance}:{ticket}"
+
+
+def keys_key(instance: str) -> str:
+    """The instance's display keys (a Jira issue key) -> ticket ids."""
+    return f"sla:keys:{instance}"
 
 
 def dedupe_key(instance: str, delivery: str) -> str:

@@ -19,11 +19,17 @@ def ticket_state(
     *,
     evaluator: Any = None,
 ) -> dict | None:
-    """The ticket's SLA state for the HTTP API; None for an unknown instance or ticket."""
+    """The ticket's SLA state for the HTTP API; None for an unknown instance or ticket.
+
+    `ticket_id` is the product's id or a display key the look job indexed (a Jira issue key).
+    """
     cfg = config.instances.get(instance)
     if cfg is None:
         return None
     record = store.load_record(conn, instance, ticket_id)
+    if record is None:  # perhaps a display key ("SUP-42") the look job indexed
+        resolved = store.text(conn.hget(store.keys_key(instance), ticket_id))
+        record = None if resolved is None else store.load_record(conn, instance, resolved)
     if record is None or not record.events:
         return None
     evaluate = evaluator or _default_evaluator()
@@ -42,8 +48,9 @@ def ticket_state(
     out["dry_run"] = bool(cfg.dry_run)
     out["event_count"] = len(record.events)
     out["gone"] = record.gone
-    out["pending_deliveries"] = int(conn.llen(store.inbox_key(instance, ticket_id)))  # not yet looked at
-    due = timers.due_at(conn, instance, ticket_id)
+    out["key"] = record.meta.get("key")  # the display key, when the product has one
+    out["pending_deliveries"] = int(conn.llen(store.inbox_key(instance, record.ticket)))  # not yet looked at
+    due = timers.due_at(conn, instance, record.ticket)
     out["next_timer"] = None if due is None else datetime.fromtimestamp(due, UTC).isoformat()
     return out
 

@@ -201,6 +201,20 @@ def ticket_id(payload: Mapping[str, Any]) -> str | None:
     return match.group(1) if match else None
 
 
+def display_key(payload: Mapping[str, Any]) -> str | None:
+    """The issue key ("SUP-42"), what people type; None when the payload carries none. Not an id: it
+    changes when an issue moves to another project (the old key then still names the same issue)."""
+    issue = payload.get("issue")
+    key = issue.get("key") if isinstance(issue, Mapping) else None
+    if not isinstance(key, str) or not key or len(key) > 255 or "\n" in key:
+        return None
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        return None
+    return key
+
+
 # ---------------------------------------------------------------- normalisation
 
 

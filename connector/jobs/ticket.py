@@ -219,6 +219,8 @@ def _take_inbox(
     own: list[TicketEvent] = []
     others: dict[str, list[TicketEvent]] = {}
     received: list[float] = []
+    display_key = getattr(cfg.adapter, "display_key", None) if cfg is not None else None  # optional
+    key: str | None = None
     for raw in inbox:
         row = store.decode_inbox_row(raw)
         extra = {"event": "delivery_failed", "instance": instance, "ticket": ticket or None,
@@ -230,7 +232,8 @@ def _take_inbox(
                 raise LookupError(f"unknown instance {instance!r}")
             else:
                 report.deliveries += 1
-                events = cfg.adapter.normalise(json.loads(row.body), row.headers)
+                payload = json.loads(row.body)
+                events = cfg.adapter.normalise(payload, row.headers)
                 for event in events:
                     if not isinstance(event, TicketEvent):
                         raise TypeError(f"normalise returned {type(event).__name__}, not TicketEvent")
@@ -247,11 +250,19 @@ def _take_inbox(
             tally.incr("events_processed", {"instance": instance, "product": cfg.product})
             if row.received and not row.replay:
                 received.append(row.received)
+            if display_key is not None and ticket:
+                try:
+                    key = display_key(payload) or key  # the latest delivery's key wins (a moved issue)
+                except Exception:  # a name for people: never worth failing a delivery over
+                    log.warning("display key unreadable", extra={**extra, "event": "display_key_failed"})
         for event in events:
             if event.ticket_id == ticket:
                 own.append(event)
             else:
                 others.setdefault(event.ticket_id, []).append(event)
+    if key is not None:  # so the ticket API and `sla-connector ticket` accept "SUP-42" as well as the id
+        final.hset(store.keys_key(instance), key, ticket)
+        final.hset(store.ticket_key(instance, ticket), store.META + "key", key)
     for other, events in others.items():  # rare: a delivery naming one ticket and carrying another's
         final.rpush(store.inbox_key(instance, other), store.events_row(events))
         final.zadd(store.WANT, {store.member(instance, other): ctx.clock()}, nx=True)
