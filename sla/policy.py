@@ -211,7 +211,25 @@ def _check_structure(cfg: Any) -> None:
         raise ValueError(f"{where}: an escalation needs exactly one of at, before, after")
     if error.validator == "maxProperties" and error.instance and len(error.instance) > 1:
         raise ValueError(f"{where}: an action has exactly one key (tag, comment, priority or assignee)")
+    if error.validator == "pattern":
+        form = _PATTERN_FORMS.get(str(error.validator_value), "see docs/sla-semantics.md")
+        raise ValueError(f"{where}: {error.instance!r} does not match the expected form: {form}")
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        allowed = list((error.schema or {}).get("properties") or {})
+        found = [k for k in error.instance if k not in allowed]
+        if found:  # the same wording as the configuration's (connector/config.py)
+            names = ", ".join(repr(str(k)) for k in found)
+            raise ValueError(f"{where}: unknown key(s) {names}; expected {', '.join(allowed) or 'no keys'}")
     raise ValueError(f"{where}: {error.message}")
+
+
+# What each pattern of schemas/policy.schema.json expects, in words (no regular expression in messages).
+_PATTERN_FORMS = {
+    "^[A-Za-z0-9][A-Za-z0-9_.-]*$": "letters, digits, '_', '.' or '-', starting with a letter or digit",
+    "^[A-Za-z0-9][A-Za-z0-9_.+-]*$": "letters, digits, '_', '.', '+' or '-', starting with a letter or digit",
+    "^(breach|[0-9]{1,4}(\\.[0-9]+)?%)$": '"breach" or a share of the target such as "75%"',
+    "^[^\\s,]+$": "one word, without spaces or commas",
+}
 
 
 def _parse_instant(text: str, where: str) -> datetime:

@@ -185,7 +185,8 @@ _DELETE = object()
         (
             [0, "escalations", 0, "at"],
             "75",
-            "policies[0].escalations[0].at: '75' does not match '^(breach|[0-9]{1,4}(\\\\.[0-9]+)?%)$'",
+            "policies[0].escalations[0].at: '75' does not match the expected form: \"breach\" or a share of "
+            "the target such as \"75%\"",
         ),
         (
             [0, "escalations", 0, "before"],
@@ -219,13 +220,14 @@ _DELETE = object()
         (
             [0, "escalations", 0, "actions", 0],
             {"label": "a"},
-            "policies[0].escalations[0].actions[0]: Additional properties are not allowed ('label' was "
-            "unexpected)",
+            "policies[0].escalations[0].actions[0]: unknown key(s) 'label'; expected tag, comment, priority, "
+            "assignee",
         ),
         (
             [0, "escalations", 0, "actions", 0],
             {"tag": "two words"},
-            "policies[0].escalations[0].actions[0].tag: 'two words' does not match '^[^\\\\s,]+$'",
+            "policies[0].escalations[0].actions[0].tag: 'two words' does not match the expected form: "
+            "one word, without spaces or commas",
         ),
         (
             [0, "escalations", 0, "actions"],
@@ -237,7 +239,7 @@ _DELETE = object()
         (
             [0, "metrics", "response"],
             {"calendar": "berlin", "targets": {"high": "1h"}},
-            "policies[0].metrics: Additional properties are not allowed ('response' was unexpected)",
+            "policies[0].metrics: unknown key(s) 'response'; expected first_response, next_reply, resolution",
         ),
         (
             [0, "metrics", "resolution", "calendar"],
@@ -250,7 +252,12 @@ _DELETE = object()
             "policies[0].metrics.resolution.targets: {} should be non-empty",
         ),
         ([0, "id"], _DELETE, "policies[0]: 'id' is a required property"),
-        ([0, "id"], "has space", "policies[0].id: 'has space' does not match '^[A-Za-z0-9][A-Za-z0-9_.-]*$'"),
+        (
+            [0, "id"],
+            "has space",
+            "policies[0].id: 'has space' does not match the expected form: letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit",
+        ),
         ([0, "version"], "2", "policies[0].version: '2' is not of type 'integer'"),
         ([0, "version"], 0, "policies[0].version: 0 is less than the minimum of 1"),
         ([0, "recalculate"], "yes", "policies[0].recalculate: 'yes' is not of type 'boolean'"),
@@ -278,13 +285,15 @@ _DELETE = object()
         (
             [0, "match", "tags_all"],
             ["x"],
-            "policies[0].match: Additional properties are not allowed ('tags_all' was unexpected)",
+            "policies[0].match: unknown key(s) 'tags_all'; expected instance, project, group, brand, type, "
+            "priority, tags_any, tags_none",
         ),
         ([0, "match", "project"], [], "policies[0].match.project: [] should be non-empty"),
         (
             [0, "colour"],
             "red",
-            "policies[0]: Additional properties are not allowed ('colour' was unexpected)",
+            "policies[0]: unknown key(s) 'colour'; expected id, version, effective_from, recalculate, match, "
+            "pause_statuses, metrics, escalations",
         ),
     ],
 )
@@ -514,3 +523,26 @@ def test_yaml_number_keys_become_priority_names() -> None:
     cfg = yaml.safe_load("- {id: p, metrics: {resolution: {calendar: always, targets: {1: 4h, 2: 8h}}}}")
     (p,) = load_policies(cfg, CALENDARS).policies
     assert p.metrics["resolution"].targets == {"1": timedelta(hours=4), "2": timedelta(hours=8)}
+
+
+def test_every_pattern_of_the_policy_schema_has_words_and_no_message_shows_a_regex() -> None:
+    import json
+    from importlib import resources
+
+    from sla.policy import _PATTERN_FORMS
+
+    schema = resources.files("sla").joinpath("schemas/policy.schema.json").read_text(encoding="utf-8")
+    patterns: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                patterns.add(node["pattern"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(schema))
+    assert patterns and patterns <= set(_PATTERN_FORMS)
