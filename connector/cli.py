@@ -225,8 +225,12 @@ def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from connector import status
 
     config = config_from_args(args, env)
-    data = status.status(redis_for(config))
+    conn = redis_for(config)
+    data = status.status(conn)
+    soon = status.due_soon(conn)  # next timers within the hour: deadlines and escalations coming
+    breaches = status.per_instance(conn, "breaches")  # clocks counted breached, per instance
     if args.json:
+        data = {**data, "due_within_hour": soon, "breaches": breaches}
         _print_json(data)
         return EXIT_OK
     age = data.get("oldest_pending_age_s")
@@ -246,6 +250,16 @@ def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         when = last.get(name)
         text = datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds") if when else "never"
         print(f"last event {name}: {text}")
+    if breaches:
+        print("breaches counted: " + ", ".join(f"{name} {count:g}" for name, count in breaches.items()))
+    if soon:
+        print(f"next timers within the hour ({len(soon)}{', first 10' if len(soon) == 10 else ''}; "
+              "see `sla-connector ticket <instance> <ticket>`):")
+        for item in soon:
+            name = f"{item['key']} (id {item['ticket']})" if item["key"] else item["ticket"]
+            when = datetime.fromtimestamp(item["due_at"], UTC).isoformat(timespec="seconds")
+            late = f"{-item['in_s']:.0f}s late" if item["in_s"] < 0 else f"in {item['in_s'] / 60:.0f} min"
+            print(f"  {item['instance']} {name}: {when} ({late})")
     return EXIT_OK
 
 

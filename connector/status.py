@@ -160,3 +160,20 @@ def status(conn: redis.Redis) -> dict:
         # Effects the products refused (recorded once, not retried): see each ticket's "rejected".
         "effects_rejected": per_instance(conn, "effects_rejected"),
     }
+
+
+def due_soon(conn: redis.Redis, now: float | None = None, within_s: float = 3600.0,
+             limit: int = 10) -> list[dict[str, Any]]:
+    """Up to `limit` tickets whose next timer falls before now + `within_s` (late ones first): the
+    tickets with a deadline or escalation coming (or a write being retried). One ZRANGEBYSCORE and one
+    pipelined HGET per ticket for its display key; nothing is evaluated."""
+    now = time.time() if now is None else now
+    due = conn.zrangebyscore(store.TIMERS, "-inf", now + within_s, start=0, num=limit, withscores=True)
+    tickets = [(*store.split_member(m), float(score)) for m, score in due]
+    pipe = conn.pipeline(transaction=False)
+    for instance, ticket, _ in tickets:
+        pipe.hget(store.ticket_key(instance, ticket), store.META + "key")
+    keys = pipe.execute() if tickets else []
+    return [{"instance": instance, "ticket": ticket, "key": store.text(key), "due_at": at,
+             "in_s": round(at - now, 1)}
+            for (instance, ticket, at), key in zip(tickets, keys, strict=True)]
