@@ -51,6 +51,10 @@ class JiraAdapter:
     def ticket_id(self, payload: Any) -> str | None:
         return inbound.ticket_id(payload)
 
+    def display_key(self, payload: Any) -> str | None:
+        """The issue key people type ("SUP-42"); the connector indexes it to find the issue by key."""
+        return inbound.display_key(payload)
+
     def classify(self, payload: Any) -> str:
         return inbound.classify(payload)
 
