@@ -276,7 +276,8 @@ def _desired(
             for body in level.values("comment"):
                 cal = calendars[state.calendar]
                 name = legacy if f"comment:{legacy}" in applied_keys else key
-                comments[name] = render(body, template_values(state, level, tl.ticket_id, cal))
+                shown = str(tl.attrs.get("key") or tl.ticket_id)  # {ticket}: the key people use, else the id
+                comments[name] = render(body, template_values(state, level, shown, cal))
             for kind, effect in _ACTION_KINDS.items():
                 for value in level.values(kind):
                     name = legacy if f"action:{legacy}:{kind}" in applied_keys else key

@@ -58,6 +58,7 @@ FIELDS = frozenset(
         "brand",
         "requester",
         "created_at",  # the ticket's creation instant as the product reports it (see below)
+        "key",  # the name people use for the ticket where it is not its id (a Jira issue key, "SUP-42")
     }
 )
 #: `created_at` is carried by every event whose payload states it (Jira `issue.fields.created`,

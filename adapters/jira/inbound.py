@@ -385,9 +385,15 @@ def _issue_created(cfg: JiraConfig, payload: Payload, headers: Headers) -> Event
             kind=EventKind.CREATED,
             at=_instant(fields.get("created"), "$.issue.fields.created") or _epoch_ms(payload),
             actor=actor_role(cfg, payload.get("user"), fields),
-            fields={**snapshot(cfg, fields), **created_at(fields)},
+            fields={**snapshot(cfg, fields), **created_at(fields), **_key(payload)},
         )
     ]
+
+
+def _key(payload: Payload) -> dict[str, str]:
+    """The issue key, so that comments name the issue as people do (`{ticket}`)."""
+    key = display_key(payload)
+    return {"key": key} if key else {}
 
 
 def _issue_updated(cfg: JiraConfig, payload: Payload, headers: Headers) -> Events:

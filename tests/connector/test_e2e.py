@@ -116,6 +116,7 @@ def test_webhooks_to_write_back_once_each_with_a_breach_on_time(
         assert _label_ops(jira, "10042") == Counter({("add", "sla-warning"): 1, ("add", "sla-breached"): 1})
         assert len(jira.calls("POST", "/rest/api/3/issue/10042/comment")) == 1
         [comment] = jira.comment_texts("10042")
+        assert "SUP-10042" in comment  # {ticket} names the issue by its key, as people do
         assert "SLA breached" in comment and "[sla-connector:fast/resolution:breach]" in comment
         warning_at = _first(jira, "PUT", "/rest/api/3/issue/10042", "sla-warning")
         breach_at = _first(jira, "PUT", "/rest/api/3/issue/10042", "sla-breached")

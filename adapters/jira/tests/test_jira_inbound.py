@@ -76,6 +76,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
                 "assignee": None,
                 "project": "SUP",
                 "requester": CUSTOMER,
+                "key": "SUP-42",
             },
             created_at=CLOUD_CREATED,
         )
@@ -208,6 +209,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
                 "assignee": None,
                 "project": "OPS",
                 "requester": "rita",
+                "key": "OPS-77",
             },
             created_at=DC_CREATED,
         )
