@@ -144,7 +144,8 @@ def parse_holidays(name: str, value: Any) -> tuple[tuple[date, ...], str | None,
         raise _fail(name, "holidays", f"{value!r} is not a mapping with 'dates', 'country', 'subdivision'")
     unknown = sorted(set(value) - {"dates", "country", "subdivision"})
     if unknown:
-        raise _fail(name, "holidays", f"unknown key(s) {unknown}; expected dates, country, subdivision")
+        names = ", ".join(repr(k) for k in unknown)  # the configuration's one wording for unknown keys
+        raise _fail(name, "holidays", f"unknown key(s) {names}; expected dates, country, subdivision")
     dates_value = value.get("dates", [])
     if not isinstance(dates_value, list | tuple):
         raise _fail(name, "holidays.dates", f"{dates_value!r} is not a list of dates YYYY-MM-DD")
@@ -174,7 +175,8 @@ def parse_config(name: str, cfg: Any) -> tuple[ZoneInfo, WeekTable, tuple[date, 
         raise ConfigError(f"calendar {name!r}: {cfg!r} is not a mapping with timezone, hours, holidays")
     unknown = sorted(set(cfg) - {"timezone", "hours", "holidays"})
     if unknown:
-        raise ConfigError(f"calendar {name!r}: unknown key(s) {unknown}; expected timezone, hours, holidays")
+        names = ", ".join(repr(k) for k in unknown)
+        raise ConfigError(f"calendar {name!r}: unknown key(s) {names}; expected timezone, hours, holidays")
     for required in ("timezone", "hours"):
         if required not in cfg:
             raise _fail(name, required, "is required")

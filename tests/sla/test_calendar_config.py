@@ -123,7 +123,7 @@ def test_equal_configs_give_equal_calendars() -> None:
         ({"holidays": ["2026-12-24"]}, "holidays: ['2026-12-24'] is not a mapping with 'dates', 'country'"),
         (
             {"holidays": {"date": ["2026-12-24"]}},
-            "holidays: unknown key(s) ['date']; expected dates, country",
+            "holidays: unknown key(s) 'date'; expected dates, country",
         ),
         (
             {"holidays": {"dates": "2026-12-24"}},
@@ -151,7 +151,7 @@ def test_equal_configs_give_equal_calendars() -> None:
         ({"holidays": {"subdivision": "BE"}}, "holidays.subdivision: 'BE' needs a holidays.country"),
         # top level
         ({"hours": None}, "hours: None is neither '24x7' nor a mapping"),
-        ({"timezone": "UTC", "weekdays": "mon-fri"}, "unknown key(s) ['weekdays']; expected timezone, hours"),
+        ({"timezone": "UTC", "weekdays": "mon-fri"}, "unknown key(s) 'weekdays'; expected timezone, hours"),
     ],
 )
 def test_config_errors_name_the_field(overrides: dict[str, Any], message: str) -> None:
