@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from rq import SimpleWorker
+from rq import SimpleWorker, Worker
 from rq.timeouts import TimerDeathPenalty
 
 from connector import queues, status, store
@@ -144,8 +144,9 @@ def test_sigterm_stops_the_worker_and_its_registration(tmp_path: Path, redis_url
     stack = _stack(tmp_path, redis_url)
     try:
         proc = stack.start_worker("sig")
-        wait_for(lambda: "sig" in status.alive_workers(redis_conn) and status.scheduler_alive(redis_conn), 30,
-                 "the worker and its cron scheduler")
+        # RQ registers the worker before it installs its signal handlers: wait until it idles in its loop.
+        wait_for(lambda: any(w.name == "sig" and w.get_state() == "idle" for w in Worker.all(redis_conn))
+                 and status.scheduler_alive(redis_conn), 30, "the worker idle and its cron scheduler")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0, stack.worker_log("sig")[-3000:]
         assert "sig" not in status.alive_workers(redis_conn)
