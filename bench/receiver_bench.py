@@ -3,12 +3,12 @@
 Run: .venv/bin/python bench/receiver_bench.py [--tickets distinct|per-ticket-20|both] [--runs 5]
      [--seconds 5] [--concurrency 8] [--client wrk|python]
 
-Both apps are served by gunicorn with the same settings (connector.web.DEFAULTS: the receiver's
+Both apps are served by gunicorn with the same settings (connector.receiver.web.DEFAULTS: the receiver's
 production settings), in the same run, on loopback. The real route gets a ~2.4 KB signed Jira
 `jira:issue_created` payload (HMAC verification, JSON parse, JSON Schema validation (fastjsonschema),
 delivery id, the intake's Lua script: dedupe, keep in the ticket's inbox `sla:in:*`, mark the ticket
 as wanting a look, and, the first time a ticket wants one while no dispatch is asked for, one RQ
-dispatch enqueue; connector/intake.py), in a private persistent redis-server (AOF) started here.
+dispatch enqueue; connector/receiver/intake.py), in a private persistent redis-server (AOF) started here.
 Each request carries a new delivery id, so none is a cheap duplicate. The no-op route answers 202
 without reading the body. No RQ worker runs: the receiver is measured alone.
 
@@ -143,9 +143,9 @@ def signed_entries(mode: str, count: int, base: int) -> list[tuple[str, str]]:
 def serve(kind: str, bind: str, redis_url: str) -> None:
     from flask import Flask
 
-    from connector.config import config_from_dict
+    from connector.config.loader import config_from_dict
     from connector.logs import configure_logging
-    from connector.web import ReceiverServer
+    from connector.receiver.web import ReceiverServer
 
     configure_logging(os.environ.get("BENCH_LOG_LEVEL", "INFO"))  # as in production: INFO, JSON lines
     config = config_from_dict({**CONFIG, "redis_url": redis_url}, ENV, source="bench")
@@ -411,7 +411,7 @@ def main() -> None:
         raise SystemExit(f"at most {MEASUREMENT_IDS:,} requests per measurement")
 
     from connector.embedded_redis import EmbeddedRedis
-    from connector.web import DEFAULTS
+    from connector.receiver.web import DEFAULTS
 
     modes = list(MODES) if args.tickets == "both" else [args.tickets]
     kinds = ["noop", *modes]
@@ -552,10 +552,10 @@ def breakdown(redis_url: str, n: int = 2000) -> dict[str, float]:
     import redis
     from flask import Flask
 
-    from connector.app import create_app
-    from connector.config import config_from_dict
-    from connector.intake import accept
+    from connector.config.loader import config_from_dict
     from connector.logs import configure_logging
+    from connector.receiver.app import create_app
+    from connector.receiver.intake import accept
 
     configure_logging("INFO")
     logging.getLogger().handlers[0].setStream(open(os.devnull, "w"))
@@ -588,7 +588,8 @@ def breakdown(redis_url: str, n: int = 2000) -> dict[str, float]:
         return (time.process_time() - start) / n * 1e6
 
     now = datetime.now(UTC)
-    # The receiver enqueues through one held connection (connector/app.py); measure accept the same way.
+    # The receiver enqueues through one held connection (connector/receiver/app.py):
+    # measure accept the same way.
     held = redis.Redis(connection_pool=conn.connection_pool, single_connection_client=True)
     log = logging.getLogger("sla_connector.app")
     return {

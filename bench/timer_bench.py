@@ -42,11 +42,11 @@ sys.path.insert(0, str(HERE))
 import redis  # noqa: E402
 from worker_bench import ENV, ROOT, ticket_payloads  # noqa: E402
 
-from connector import store  # noqa: E402
+from connector.config.tuning import PipelineSettings  # noqa: E402
 from connector.embedded_redis import EmbeddedRedis  # noqa: E402
-from connector.intake import accept  # noqa: E402
-from connector.tuning import PipelineSettings  # noqa: E402
-from connector.worker import run_worker  # noqa: E402
+from connector.jobs.worker import run_worker  # noqa: E402
+from connector.receiver.intake import accept  # noqa: E402
+from connector.state import store  # noqa: E402
 
 TARGET = timedelta(hours=4)  # examples/config.yaml: incidents, resolution, urgent
 
@@ -64,7 +64,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def load_config() -> Any:
-    from connector.config import load_config as load
+    from connector.config.loader import load_config as load
 
     return load(ROOT / "examples" / "config.yaml", {**os.environ, **ENV})
 

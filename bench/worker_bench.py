@@ -105,7 +105,7 @@ def workload(kind: str, events: int, start: datetime) -> list[tuple[str, dict[st
 
 
 def load_config(path: Path) -> Any:
-    from connector.config import load_config as load
+    from connector.config.loader import load_config as load
 
     return load(path, {**os.environ, **ENV})
 
@@ -129,8 +129,8 @@ def child(kind: str, url: str, config_path: str, name: str) -> None:
     else:
         import logging
 
-        from connector.tuning import PipelineSettings
-        from connector.worker import run_worker
+        from connector.config.tuning import PipelineSettings
+        from connector.jobs.worker import run_worker
 
         logging.disable(logging.INFO)  # dry-run logs every effect; the receiver side is not measured
         config = load_config(Path(config_path))
@@ -170,7 +170,7 @@ def run_children(kind: str, url: str, config_path: Path, processes: int) -> tupl
 def one_run(server_url: str, config_path: Path, kind: str, events: int, processes: int) -> float:
     from rq import Queue
 
-    from connector.intake import accept
+    from connector.receiver.intake import accept
 
     conn = redis.Redis.from_url(server_url)
     conn.flushall()

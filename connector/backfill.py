@@ -25,9 +25,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from adapters.base import InboundError, NotFound
-from connector import store
-from connector.config import InstanceConfig
-from connector.tuning import PipelineSettings
+from connector.config.loader import InstanceConfig
+from connector.config.tuning import PipelineSettings
+from connector.state import store
 from sla.events import EventKind, TicketEvent
 from sla.timeline import dedupe, final_deletion
 

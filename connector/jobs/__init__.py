@@ -1,4 +1,4 @@
-"""The connector's RQ jobs: what workers run (see connector/queues.py for the queues).
+"""The connector's RQ jobs: what workers run (see connector/state/queues.py for the queues).
 
 - `look(instance, ticket)`: bring one ticket up to date (connector/jobs/ticket.py).
 - `dispatch()`: due timers and waiting tickets into look jobs, and lost claims found again
@@ -16,10 +16,10 @@ from typing import Any
 
 from rq import get_current_job
 
-from connector import store
 from connector.jobs import dispatcher, retries
 from connector.jobs import ticket as ticket_step
 from connector.jobs.context import current
+from connector.state import store
 
 log = logging.getLogger("sla_connector.jobs")
 

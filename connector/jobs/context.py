@@ -1,7 +1,7 @@
 """What a job needs besides its arguments: the configuration, Redis, tuning, the evaluator, a clock.
 
 RQ jobs take ids and primitives only. A worker process installs its context once (`install`, from
-`sla-connector worker`); a process that did not (a plain `rq worker -c connector.rq_settings`)
+`sla-connector worker`); a process that did not (a plain `rq worker -c connector.jobs.rq_settings`)
 builds it on the first job from SLA_CONNECTOR_CONFIG, the same way the receiver reads it. The
 connection is always the one RQ runs the job with. Tests install a context with a fake clock.
 """
@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from connector.config import Config, load_config
-from connector.tuning import PipelineSettings
+from connector.config.loader import Config, load_config
+from connector.config.tuning import PipelineSettings
 
 Evaluator = Callable[..., Any]  # evaluate(policies, calendars, events, now, *, instance, applied_keys)
 

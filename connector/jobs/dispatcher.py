@@ -13,9 +13,9 @@ import logging
 from redis.commands.core import Script
 from rq.job import Job
 
-from connector import queues, store, timers
 from connector.jobs.context import Context
 from connector.jobs.ticket import claim_wanted
+from connector.state import queues, store, timers
 
 log = logging.getLogger("sla_connector.jobs")
 

@@ -16,7 +16,7 @@ from typing import Any
 from rq.registry import FailedJobRegistry
 
 from adapters.base import ApiError, NotFound
-from connector import failed, queues, status, store, timers
+from connector.state import failed, queues, status, store, timers
 from sla.effects import Effect
 from sla.events import EventKind, TicketEvent
 

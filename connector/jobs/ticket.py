@@ -30,9 +30,9 @@ from redis.commands.core import Script
 from redis.exceptions import WatchError
 
 from adapters.base import ApiError, EffectRejected, NotFound, RateLimited
-from connector import failed, queues, status, store, timers
 from connector.jobs import retries
 from connector.jobs.context import Context
+from connector.state import failed, queues, status, store, timers
 from sla.effects import Effect, missing_effects
 from sla.events import TicketEvent
 from sla.timeline import dedupe

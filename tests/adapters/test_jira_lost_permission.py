@@ -14,10 +14,10 @@ import responses
 from rq.registry import ScheduledJobRegistry
 
 from adapters.jira.tests.helpers import CLOUD_CONFIG, CLOUD_URL, ENV, FIXTURES
-from connector import failed, queues, store
-from connector.config import config_from_dict
-from connector.intake import accept
-from connector.tuning import PipelineSettings
+from connector.config.loader import config_from_dict
+from connector.config.tuning import PipelineSettings
+from connector.receiver.intake import accept
+from connector.state import failed, queues, store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "connector"))
 from fakes.harness import Clock, drain, make_context  # noqa: E402

@@ -13,9 +13,9 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from connector import store
-from connector.app import connect, create_app
-from connector.config import Config, ConfigError, config_from_dict
+from connector.config.loader import Config, ConfigError, config_from_dict
+from connector.receiver.app import connect, create_app
+from connector.state import store
 
 
 def _queued(conn: redis.Redis) -> list[tuple[None, dict[bytes, bytes]]]:
@@ -256,9 +256,9 @@ def test_factory_errors(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_readyz_with_a_live_worker_and_scheduler(client: FlaskClient, redis_conn: redis.Redis) -> None:
     from rq import SimpleWorker
 
-    from connector import queues
-    from connector.tuning import PipelineSettings
-    from connector.worker import cron_scheduler
+    from connector.config.tuning import PipelineSettings
+    from connector.jobs.worker import cron_scheduler
+    from connector.state import queues
 
     worker = SimpleWorker([queues.queue(redis_conn, queues.TICKETS)], connection=redis_conn, name="w-1")
     worker.register_birth()
@@ -271,7 +271,7 @@ def test_readyz_with_a_live_worker_and_scheduler(client: FlaskClient, redis_conn
 def test_metrics_include_the_pipeline_figures(client: FlaskClient, redis_conn: redis.Redis) -> None:
     from rq import SimpleWorker
 
-    from connector import queues, status
+    from connector.state import queues, status
 
     status.incr(redis_conn, "effects_applied", {"product": "jira", "instance": "acme"}, 3)
     status.incr(redis_conn, "breaches", {"instance": "acme", "metric": "resolution"})
@@ -343,7 +343,7 @@ def test_api_answers_the_state_of_a_processed_ticket(redis_conn: redis.Redis) ->
     import hashlib
     import hmac
 
-    from connector.worker import run_worker
+    from connector.jobs.worker import run_worker
 
     root = Path(__file__).resolve().parents[2]
     env = {"JE": "bot@acme.example", "JT": "jira-token", "JS": "jira-secret", "API_TOKEN": "api-token-value"}
@@ -595,7 +595,7 @@ def test_json_orjson_reads_but_json_loads_cannot_is_400_with_the_path(roomy: Fla
 
 
 def test_json_at_the_depth_limit_is_accepted_and_many_brackets_are_not_depth(roomy: FlaskClient) -> None:
-    from connector.app import MAX_DEPTH
+    from connector.receiver.app import MAX_DEPTH
 
     assert post(roomy, _nest(MAX_DEPTH)).status_code == 202
     assert_error(post(roomy, _nest(MAX_DEPTH + 1)), 400, "too_deep")

@@ -15,12 +15,13 @@ import pytest
 import redis
 import responses
 
-from connector import backfill, store, timers
-from connector.cli import main
-from connector.config import Config, config_from_dict
-from connector.intake import accept
+from connector import backfill
+from connector.cli.main import main
+from connector.config.loader import Config, config_from_dict
+from connector.config.tuning import PipelineSettings
 from connector.jobs.context import Context
-from connector.tuning import PipelineSettings
+from connector.receiver.intake import accept
+from connector.state import store, timers
 from sla.events import EventKind, TicketEvent
 from sla.timeline import dedupe
 

@@ -17,9 +17,9 @@ import redis
 import responses
 from werkzeug.serving import make_server
 
-from connector.app import create_app
-from connector.cli import main
-from connector.config import load_config
+from connector.cli.main import main
+from connector.config.loader import load_config
+from connector.receiver.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 JIRA_FIXTURE = ROOT / "adapters/jira/tests/fixtures/cloud_issue_created.json"
@@ -220,7 +220,7 @@ def test_unreachable_redis_is_a_runtime_failure(
 def test_status(capsys: pytest.CaptureFixture[str], config_path: Path, with_redis: redis.Redis) -> None:
     from rq import SimpleWorker
 
-    from connector import queues, status
+    from connector.state import queues, status
 
     worker = SimpleWorker([queues.queue(with_redis, queues.TICKETS)], connection=with_redis, name="w-1")
     worker.register_birth()
@@ -254,8 +254,8 @@ def test_worker_burst_processes_what_the_receiver_accepted(
     headers = {"Content-Type": "application/json", "X-Atlassian-Webhook-Identifier": "cli-1",
                "X-Hub-Signature": "sha256=" + _hmac_hex(SECRETS["JIRA_WEBHOOK_SECRET"], body)}
     assert client.post("/hooks/acme-jira", data=body, headers=headers).status_code == 202
-    from connector import store
     from connector.jobs import context
+    from connector.state import store
 
     try:
         code, _, _ = run(capsys, "--config", str(config_path), "worker", "--burst", "--name", "cli-test")
@@ -281,7 +281,7 @@ def _hmac_hex(secret: str, body: bytes) -> str:
 
 def test_failed_list_retry_purge(capsys: pytest.CaptureFixture[str], config_path: Path,
                                  with_redis: redis.Redis) -> None:
-    from connector import failed, store
+    from connector.state import failed, store
 
     cfg = ["--config", str(config_path)]
     code, out, _ = run(capsys, *cfg, "failed", "list")
@@ -425,10 +425,10 @@ def test_send_test_event_errors(capsys: pytest.CaptureFixture[str], config_path:
 
 
 def test_send_test_event_signs_through_the_adapter_only(config_path: Path) -> None:
-    # connector/cli_tools.py has no product branches: each adapter's sign()/delivery_headers().
+    # connector/cli/tools.py has no product branches: each adapter's sign()/delivery_headers().
     from datetime import UTC, datetime
 
-    from connector.cli_tools import sign_test_event
+    from connector.cli.tools import sign_test_event
 
     config = load_config(config_path)
     now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

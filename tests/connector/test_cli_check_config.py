@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.cli import main
+from connector.cli.main import main
 
 ENV = {
     "JIRA_EMAIL": "bot@acme.example",

@@ -183,7 +183,7 @@ def test_web_serves_under_gunicorn_and_stops_on_sigterm(tmp_path: Path, redis_ur
 
 
 def test_scheduler_runs_until_sigterm(tmp_path: Path, redis_url: str, redis_conn: redis.Redis) -> None:
-    from connector import status
+    from connector.state import status
 
     config = write_config(tmp_path)
     proc = connector("--config", str(config), "scheduler", env=child_env(REDIS_URL=redis_url))

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from connector.app import create_app
-from connector.cli import main
-from connector.config import load_config
+from connector.cli.main import main
+from connector.config.loader import load_config
 from connector.jobs import context
+from connector.receiver.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 JIRA_FIXTURE = ROOT / "adapters/jira/tests/fixtures/cloud_issue_created.json"

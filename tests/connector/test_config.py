@@ -1,4 +1,4 @@
-"""connector.config: loading, defaults, ${VAR} references and every kind of configuration error."""
+"""connector.config.loader: loading, defaults, ${VAR} references and every kind of configuration error."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from connector.config import (
+from connector.config.loader import (
     DEFAULT_MAX_BODY_BYTES,
     Config,
     ConfigError,

@@ -19,7 +19,7 @@ import pytest
 import adapters.jira.tests.helpers as jira_helpers
 import adapters.zendesk.tests.helpers as zendesk_helpers
 from adapters import base as adapters_base
-from connector.config import PATTERN_FORMS, ConfigError, config_from_dict, known_products
+from connector.config.loader import PATTERN_FORMS, ConfigError, config_from_dict, known_products
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**jira_helpers.ENV, **zendesk_helpers.ENV}
@@ -151,7 +151,7 @@ def _patterns(node: Any) -> Iterator[str]:
 
 
 def test_every_pattern_of_the_connectors_and_the_adapters_schemas_has_words() -> None:
-    schemas = [json.loads((ROOT / "connector/schemas/config.schema.json").read_text())]
+    schemas = [json.loads((ROOT / "connector/config/schemas/config.schema.json").read_text())]
     schemas += [adapters_base.load(product).CONFIG_SCHEMA for product in known_products()]
     patterns = {p for schema in schemas for p in _patterns(schema)}
     assert len(schemas) >= 3 and patterns
@@ -162,7 +162,7 @@ def test_every_pattern_of_the_connectors_and_the_adapters_schemas_has_words() ->
 def test_a_pattern_without_words_still_shows_no_regular_expression() -> None:
     from jsonschema import Draft202012Validator
 
-    from connector.config import schema_message
+    from connector.config.loader import schema_message
 
     schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}}}
     [error] = Draft202012Validator(schema).iter_errors({"code": "x"})

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from connector.config import ConfigError, config_from_dict
+from connector.config.loader import ConfigError, config_from_dict
 
 SECRET = "pa55w0rd-in-url"
 ENV = {

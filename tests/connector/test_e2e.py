@@ -17,7 +17,7 @@ import redis
 import requests
 from rq.registry import StartedJobRegistry
 
-from connector import failed, queues, status, store, timers
+from connector.state import failed, queues, status, store, timers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes.products import Answer, FakeJira, FakeZendesk  # noqa: E402

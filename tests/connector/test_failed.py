@@ -14,9 +14,9 @@ import responses
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from connector import failed, queues, store
+from connector.config.tuning import PipelineSettings
 from connector.jobs.context import Context
-from connector.tuning import PipelineSettings
+from connector.state import failed, queues, store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes.harness import Clock, drain, make_context, post  # noqa: E402

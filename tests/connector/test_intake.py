@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from connector import queues, store
-from connector.intake import accept, kept_headers
+from connector.config.tuning import PipelineSettings
 from connector.jobs import dispatcher
-from connector.tuning import PipelineSettings
+from connector.receiver.intake import accept, kept_headers
+from connector.state import queues, store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes.harness import drain, make_context  # noqa: E402
@@ -271,7 +271,7 @@ def test_the_protocol_packing_matches_redis_py() -> None:
     from hypothesis import strategies as st
     from redis.connection import Connection
 
-    from connector.intake import _bulk, _pack
+    from connector.receiver.intake import _bulk, _pack
 
     connection = Connection()
 
@@ -302,7 +302,7 @@ def test_a_delivery_id_with_a_lone_surrogate_is_kept_escaped(redis_conn: redis.R
 
 
 def test_a_delivery_id_with_a_lone_surrogate_can_fail_visibly(redis_conn: redis.Redis) -> None:
-    from connector import failed
+    from connector.state import failed
 
     ctx = make_context(redis_conn, desk_config(names=("acme",), dry_run=True), PipelineSettings())
     assert _accept(redis_conn, "zd-\ud83d", payload={"delivery": "x", "ticket": "T-1", "poison": True,

@@ -20,13 +20,13 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
-from connector import failed, queues, store, timers
-from connector.config import InstanceConfig
+from connector.config.loader import InstanceConfig
+from connector.config.tuning import PipelineSettings
 from connector.jobs import dispatcher
 from connector.jobs import ticket as ticket_step
 from connector.jobs.context import Context
-from connector.ticket_view import ticket_state
-from connector.tuning import PipelineSettings
+from connector.state import failed, queues, store, timers
+from connector.state.ticket_view import ticket_state
 from sla.events import EventKind, TicketEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

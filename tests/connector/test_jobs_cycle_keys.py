@@ -16,10 +16,10 @@ from typing import Any
 import redis
 import responses
 
-from connector import store, timers
-from connector.config import Config, config_from_dict
+from connector.config.loader import Config, config_from_dict
 from connector.jobs.context import Context
-from connector.ticket_view import ticket_state
+from connector.state import store, timers
+from connector.state.ticket_view import ticket_state
 from sla.events import EventKind, TicketEvent
 from sla.metrics import cycle_id
 
@@ -129,7 +129,7 @@ def test_the_marker_check_still_stops_a_second_post_when_the_ledger_write_was_lo
 
 def test_a_counted_breach_keeps_its_key_when_a_late_agent_reply_arrives(redis_conn: redis.Redis) -> None:
     # No escalation on next_reply: the ledger holds nothing for the cycle, only its counted breach.
-    from connector import status
+    from connector.state import status
 
     config = reply_config(escalate=False)
     clock = Clock(T0)

@@ -14,10 +14,10 @@ import redis
 import responses
 from rq.registry import ScheduledJobRegistry
 
-from connector import failed, queues, store, timers
-from connector.config import config_from_dict
+from connector.config.loader import config_from_dict
+from connector.config.tuning import PipelineSettings
 from connector.jobs.context import Context
-from connector.tuning import PipelineSettings
+from connector.state import failed, queues, store, timers
 from sla.events import EventKind, TicketEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

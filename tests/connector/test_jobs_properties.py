@@ -17,9 +17,9 @@ import responses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector import store, timers
-from connector.intake import accept
-from connector.tuning import PipelineSettings
+from connector.config.tuning import PipelineSettings
+from connector.receiver.intake import accept
+from connector.state import store, timers
 from sla.effects import missing_effects
 from sla.evaluate import evaluate
 from sla.events import EventKind, TicketEvent
@@ -176,7 +176,7 @@ def zendesk_api():  # type: ignore[no-untyped-def]
 
 
 def _zd_config(url: str):  # type: ignore[no-untyped-def]
-    from connector.config import config_from_dict
+    from connector.config.loader import config_from_dict
 
     data = {
         "instances": {

@@ -18,12 +18,12 @@ import pytest
 import redis
 from rq.registry import ScheduledJobRegistry
 
-from connector import failed, queues, status, store, timers
-from connector.config import Config, config_from_dict
-from connector.intake import accept
+from connector.config.loader import Config, config_from_dict
+from connector.config.tuning import PipelineSettings
 from connector.jobs.context import Context
-from connector.ticket_view import ticket_state
-from connector.tuning import PipelineSettings
+from connector.receiver.intake import accept
+from connector.state import failed, queues, status, store, timers
+from connector.state.ticket_view import ticket_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes.harness import Clock, Drained, drain, make_context  # noqa: E402

@@ -29,9 +29,9 @@ from adapters.jira import inbound as jira_inbound
 from adapters.jira.tests import helpers as jh
 from adapters.zendesk import inbound as zendesk_inbound
 from adapters.zendesk.tests import helpers as zh
-from connector.app import create_app
-from connector.config import Config, config_from_dict
-from connector.store import encode_event
+from connector.config.loader import Config, config_from_dict
+from connector.receiver.app import create_app
+from connector.state.store import encode_event
 from sla.events import TicketEvent
 
 SEED = 20261127

@@ -9,9 +9,9 @@ from pathlib import Path
 import redis
 from rq.registry import ScheduledJobRegistry
 
-from connector import queues, store, timers
+from connector.config.tuning import PipelineSettings
 from connector.embedded_redis import EmbeddedRedis
-from connector.tuning import PipelineSettings
+from connector.state import queues, store, timers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes.harness import Clock, drain, make_context, post  # noqa: E402

@@ -19,9 +19,9 @@ import redis
 import responses
 
 from adapters.zendesk.tests.helpers import BASE, ENV, adapter, config, fixture_bytes, load, signed_headers
-from connector import store, timers
-from connector.config import Config, config_from_dict
-from connector.tuning import PipelineSettings
+from connector.config.loader import Config, config_from_dict
+from connector.config.tuning import PipelineSettings
+from connector.state import store, timers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes.harness import Clock, drain, make_context  # noqa: E402
@@ -39,7 +39,7 @@ def _config() -> Config:
 
 @pytest.fixture
 def stack(redis_conn: redis.Redis) -> Any:
-    from connector.app import create_app
+    from connector.receiver.app import create_app
 
     cfg = _config()
     client = create_app(cfg, redis_conn).test_client()

@@ -14,12 +14,12 @@ from rq.registry import ScheduledJobRegistry
 
 from adapters.base import NotFound
 from adapters.zendesk.tests.helpers import BASE, ENV, adapter, config, load
-from connector import failed, queues, store, timers
-from connector.config import config_from_dict
-from connector.intake import accept
+from connector.config.loader import config_from_dict
+from connector.config.tuning import PipelineSettings
 from connector.jobs.context import Context
 from connector.jobs.retries import describe, gone_reason
-from connector.tuning import PipelineSettings
+from connector.receiver.intake import accept
+from connector.state import failed, queues, store, timers
 from sla.events import EventKind, Status, TicketEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from connector.cli_run import _bind_problem
+from connector.cli.run import _bind_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """

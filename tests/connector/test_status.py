@@ -10,10 +10,10 @@ import responses
 from rq import SimpleWorker
 from rq.cron import CronScheduler
 
-from connector import failed, queues, status, store, timers
+from connector.config.tuning import PipelineSettings
 from connector.jobs import dispatcher
-from connector.tuning import PipelineSettings
-from connector.worker import cron_scheduler
+from connector.jobs.worker import cron_scheduler
+from connector.state import failed, queues, status, store, timers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes.harness import Clock, drain, make_context, post  # noqa: E402
@@ -118,7 +118,7 @@ def test_counters_count_what_the_jobs_did(redis_conn: redis.Redis) -> None:
 
 
 def test_rejected_effects_are_counted_per_instance_and_exported_once(redis_conn: redis.Redis) -> None:
-    from connector.metrics import PipelineCollector
+    from connector.receiver.metrics import PipelineCollector
 
     tally = status.Tally()
     tally.incr("effects_rejected", {"instance": "desk", "product": "testdesk", "kind": "set_priority"})

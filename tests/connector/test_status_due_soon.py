@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from connector import status, store
+from connector.state import status, store
 from tests.connector.test_cli_ticket import (  # noqa: F401  (_restore_logging, config_path: fixtures)
     _restore_logging,
     config_path,

@@ -8,7 +8,7 @@ import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector import store
+from connector.state import store
 from sla.events import EventKind, Role, TicketEvent
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

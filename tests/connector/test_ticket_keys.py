@@ -12,10 +12,10 @@ import pytest
 import redis
 
 from adapters.jira import JiraAdapter, inbound
-from connector import store
-from connector.app import create_app
-from connector.config import load_config
+from connector.config.loader import load_config
 from connector.jobs import context
+from connector.receiver.app import create_app
+from connector.state import store
 from tests.connector.test_cli_ticket import (  # noqa: F401  (_restore_logging, config_path: fixtures)
     JIRA_FIXTURE,
     SECRETS,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import redis
 
-from connector import queues, store, timers
+from connector.config.tuning import PipelineSettings
 from connector.jobs import dispatcher
-from connector.tuning import PipelineSettings
+from connector.state import queues, store, timers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes.harness import Clock, drain, make_context, post  # noqa: E402

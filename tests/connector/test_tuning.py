@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.tuning import PipelineSettings
+from connector.config.tuning import PipelineSettings
 
 
 def test_defaults_and_environment_overrides() -> None:

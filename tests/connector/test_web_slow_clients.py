@@ -24,7 +24,7 @@ from pathlib import Path
 
 import redis
 
-from connector.web import CLIENT_READ_TIMEOUT
+from connector.receiver.web import CLIENT_READ_TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[2]
 JIRA_FIXTURE = ROOT / "adapters/jira/tests/fixtures/cloud_issue_created.json"

@@ -17,9 +17,9 @@ import redis
 from rq import SimpleWorker, Worker
 from rq.timeouts import TimerDeathPenalty
 
-from connector import queues, status, store
+from connector.config.tuning import PipelineSettings
 from connector.jobs import context
-from connector.tuning import PipelineSettings
+from connector.state import queues, status, store
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -119,8 +119,8 @@ def _stack(tmp_path: Path, redis_url: str) -> Stack:
 def _rq_info(stack: Stack) -> str:
     env = {**stack.env, "SLA_CONNECTOR_CONFIG": str(stack.path)}
     rq = Path(sys.executable).with_name("rq")
-    done = subprocess.run([str(rq), "info", "-c", "connector.rq_settings"], env=env, cwd=HERE.parent.parent,
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run([str(rq), "info", "-c", "connector.jobs.rq_settings"], env=env,
+                          cwd=HERE.parent.parent, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -176,8 +176,8 @@ def test_plain_rq_worker_runs_the_connectors_jobs(tmp_path: Path, redis_url: str
         assert stack.post_jira(jira_created("10042", created_at), "plain-1").status_code == 202
         env = {**stack.env, "SLA_CONNECTOR_CONFIG": str(stack.path)}
         rq = Path(sys.executable).with_name("rq")
-        command = [str(rq), "worker", "-c", "connector.rq_settings", "-w", "connector.worker.ConnectorWorker",
-                   "--burst"]
+        command = [str(rq), "worker", "-c", "connector.jobs.rq_settings",
+                   "-w", "connector.jobs.worker.ConnectorWorker", "--burst"]
         done = subprocess.run(command, env=env, cwd=HERE.parent.parent, capture_output=True, text=True,
                               timeout=60)
         assert done.returncode == 0, done.stderr[-3000:]

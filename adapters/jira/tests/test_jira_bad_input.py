@@ -16,8 +16,8 @@ from adapters.base import LATEST_INSTANT
 from adapters.jira import inbound
 from adapters.jira.config import SCHEMA_DIR
 from adapters.jira.tests.helpers import CLOUD_CONFIG, ENV, fixture, sign
-from connector.app import create_app
-from connector.config import config_from_dict
+from connector.config.loader import config_from_dict
+from connector.receiver.app import create_app
 
 Mutation = Callable[[dict[str, Any]], Any]
 

@@ -13,8 +13,8 @@ import redis
 from flask.testing import FlaskClient
 
 from adapters.zendesk.tests.helpers import ENV, config, load, signed_headers
-from connector.app import create_app
-from connector.config import config_from_dict
+from connector.config.loader import config_from_dict
+from connector.receiver.app import create_app
 
 Mutation = Callable[[dict[str, Any]], Any]
 

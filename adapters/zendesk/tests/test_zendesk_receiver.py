@@ -13,8 +13,8 @@ from adapters.zendesk.tests.helpers import ENV, config, fixture_bytes, signed_he
 
 @pytest.fixture
 def client(redis_conn: redis.Redis):
-    from connector.app import create_app
-    from connector.config import config_from_dict
+    from connector.config.loader import config_from_dict
+    from connector.receiver.app import create_app
 
     app = create_app(config_from_dict({"instances": {"acme": config()}}, ENV), redis_conn)
     return app.test_client()

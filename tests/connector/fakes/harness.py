@@ -17,11 +17,11 @@ from rq import SimpleWorker
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from connector import queues, timers
-from connector.intake import accept
+from connector.config.tuning import PipelineSettings
 from connector.jobs import context, dispatcher
 from connector.jobs.context import Context
-from connector.tuning import PipelineSettings
+from connector.receiver.intake import accept
+from connector.state import queues, timers
 
 
 class Clock:

@@ -1,6 +1,6 @@
 """Real configurations for pipeline tests, and thin wrappers around the real `sla.evaluate.evaluate`.
 
-`desk_config` builds a real Config (connector.config.config_from_dict) for the test-only "testdesk"
+`desk_config` builds a real Config (connector.config.loader.config_from_dict) for the test-only "testdesk"
 adapter with one policy on a 24x7 UTC calendar whose observable rule is:
 
 - the due date is creation + `target` (every priority has the same target);
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from connector.config import Config, config_from_dict
+from connector.config.loader import Config, config_from_dict
 from sla.evaluate import Evaluation, evaluate
 from sla.events import EventKind, TicketEvent
 

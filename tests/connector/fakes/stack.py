@@ -24,8 +24,8 @@ import yaml
 from werkzeug.serving import make_server
 
 from adapters.zendesk.signature import sign
-from connector.app import create_app
-from connector.config import Config, load_config
+from connector.config.loader import Config, load_config
+from connector.receiver.app import create_app
 
 ROOT = Path(__file__).resolve().parents[3]
 JIRA_FIXTURES = ROOT / "adapters" / "jira" / "tests" / "fixtures"

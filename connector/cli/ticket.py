@@ -1,7 +1,7 @@
 """`sla-connector ticket <instance> <ticket>`: one ticket's SLA state as a readable table.
 
-The same state as `GET /api/tickets/<instance>/<ticket>` (connector/ticket_view.py), read from Redis
-and evaluated now. Exit codes as every command's (connector/cli.py): 0 shown; 1 the connector holds
+The same state as `GET /api/tickets/<instance>/<ticket>` (connector/state/ticket_view.py), read from Redis
+and evaluated now. Exit codes as every command's (connector/cli/main.py): 0 shown; 1 the connector holds
 no events for the ticket; 2 an unknown instance.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.cli_common import EXIT_OK, Failure, config_from_args, instance_named, redis_for
-from connector.ticket_view import ticket_state
+from connector.cli.common import EXIT_OK, Failure, config_from_args, instance_named, redis_for
+from connector.state.ticket_view import ticket_state
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -72,7 +72,7 @@ class Config:
 
 
 def _schema_validator() -> jsonschema.protocols.Validator:
-    text = resources.files("connector").joinpath("schemas/config.schema.json").read_text()
+    text = resources.files("connector.config").joinpath("schemas/config.schema.json").read_text()
     schema = json.loads(text)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)

@@ -26,8 +26,8 @@ from typing import Any
 import redis
 from redis.commands.core import Script
 
-from connector import queues, store
-from connector.tuning import PipelineSettings
+from connector.config.tuning import PipelineSettings
+from connector.state import queues, store
 
 # Header names never kept with a queued delivery: anything that may carry a credential (automation
 # shared secrets, tokens; signatures are of no use once verified), and transport details the workers

@@ -1,6 +1,6 @@
 """`sla-connector backfill <instance>`: the command around connector/backfill.py (output and exit codes).
 
-Exit codes as every command's (connector/cli.py): 0 done; 1 the product refused or failed (the
+Exit codes as every command's (connector/cli/main.py): 0 done; 1 the product refused or failed (the
 message names the credential variables on 401/403, never their values), or some tickets could not
 be read; 2 an unknown instance, a bad --since or --limit, or a product without backfill.
 """
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from adapters.base import ApiError, Forbidden, Unauthorized
 from connector import backfill
-from connector.cli_common import (
+from connector.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
     Failure,

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from connector.config import Config, InstanceConfig
+from connector.config.loader import Config, InstanceConfig
 
 # ---------------------------------------------------------------- check-config summary
 

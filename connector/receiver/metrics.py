@@ -4,7 +4,7 @@ The receiver counts in-process. With several gunicorn workers each would report 
 counts, so every scrape would differ: `web` (and so `run`) then uses prometheus-client's
 multiprocess mode, in PROMETHEUS_MULTIPROC_DIR when that is set, else in a private temporary
 directory it creates empty and removes at exit (`multiprocess_dir`). The workers' counters and
-the queue gauges live in Redis (connector.status) and are read at scrape time by a custom
+the queue gauges live in Redis (connector.state.status) and are read at scrape time by a custom
 collector, so every web process reports the same pipeline figures.
 """
 
@@ -36,7 +36,7 @@ def _metric_name(*parts: str) -> str:
 
 
 class PipelineCollector(Collector):
-    """Renders connector.status.counters() and status() of the shared Redis at scrape time."""
+    """Renders connector.state.status.counters() and status() of the shared Redis at scrape time."""
 
     def __init__(self, conn: redis.Redis) -> None:
         self.conn = conn
@@ -47,7 +47,7 @@ class PipelineCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("sla_redis_up", "1 if the queue store answered this scrape, else 0")
         try:
-            from connector import status as status_mod
+            from connector.state import status as status_mod
 
             counters = status_mod.counters(self.conn)
             snapshot = status_mod.status(self.conn)

@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 
-from connector import store, timers
+from connector.state import store, timers
 
 
 def ticket_state(

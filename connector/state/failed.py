@@ -28,7 +28,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.results import Result
 
-from connector import queues, store
+from connector.state import queues, store
 
 ROWS = "sla:failed:rows"
 

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import redis
 from flask import Flask, Response, request
 
-from connector.config import Config
-from connector.responses import error
-from connector.ticket_view import ticket_state
+from connector.config.loader import Config
+from connector.receiver.responses import error
+from connector.state.ticket_view import ticket_state
 
 log = logging.getLogger("sla_connector.api")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from redis.commands.core import Script
 
-from connector import store
+from connector.state import store
 
 _MOVE_DUE = Script(
     None,

@@ -2,10 +2,10 @@
 
 `sla-connector web` and `sla-connector run` use this instead of gunicorn's command line so that the
 configuration is read and checked once, before any worker forks, and a bad file stops start-up with
-its message. `gunicorn 'connector.app:create_app()'` works as well (SLA_CONNECTOR_CONFIG names the
+its message. `gunicorn 'connector.receiver.app:create_app()'` works as well (SLA_CONNECTOR_CONFIG names the
 file); these are the settings both use. Plain gunicorn with several workers needs
 PROMETHEUS_MULTIPROC_DIR set to an empty directory for /metrics to add up the workers' counts;
-`serve` sets up a private one itself. Plain gunicorn also needs `-k connector.web.ReceiverWorker
+`serve` sets up a private one itself. Plain gunicorn also needs `-k connector.receiver.web.ReceiverWorker
 --threads 4 --worker-connections 4 --keepalive 0` for stalled clients to be cut off (see DEFAULTS);
 its stalled bodies then end in a 500, not ReceiverServer's 408.
 """
@@ -24,10 +24,10 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import TConn, ThreadWorker
 from werkzeug.exceptions import RequestTimeout
 
-from connector.app import connect, create_app
-from connector.config import Config
+from connector.config.loader import Config
 from connector.logs import JsonFormatter
-from connector.metrics import multiprocess_dir
+from connector.receiver.app import connect, create_app
+from connector.receiver.metrics import multiprocess_dir
 
 #: Seconds a client may send nothing while its request (headers or body) is incomplete; then the
 #: connection is closed (a body: answered 408). Webhook senders send a delivery at once; this only
@@ -131,7 +131,7 @@ DEFAULTS: Mapping[str, Any] = {
     # accept wake-ups: 5 x 4 took ~120 us more per request than 3 x 4 on 2 cores). Capped: each
     # worker is a ~60 MB process with its own Redis connections.
     "workers": min(9, (os.cpu_count() or 1) + 1),
-    "worker_class": "connector.web.ReceiverWorker",
+    "worker_class": "connector.receiver.web.ReceiverWorker",
     "threads": 4,
     "worker_connections": 4,
     "keepalive": 0,
@@ -140,7 +140,7 @@ DEFAULTS: Mapping[str, Any] = {
     "accesslog": None,  # the handler logs each delivery as JSON
     "errorlog": "-",
     "loglevel": "warning",
-    "logger_class": "connector.web.JsonLogger",
+    "logger_class": "connector.receiver.web.JsonLogger",
 }
 
 

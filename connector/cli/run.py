@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from connector.config import Config
+from connector.config.loader import Config
 from connector.embedded_redis import DataVersionError, EmbeddedRedis, EmbeddedRedisError
 
 SOCKET_PATH_MAX = 100  # unix socket paths are limited to about 104 bytes

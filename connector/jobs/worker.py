@@ -6,7 +6,7 @@
 - RQ's cron scheduler enqueues `connector.jobs.dispatch` every `tick_s` (timers, waiting tickets,
   lost claims), in a thread here unless `--no-scheduler`; `sla-connector scheduler` runs it alone.
   Several cron schedulers are harmless (dispatch passes are idempotent), one is enough.
-A plain `rq worker -c connector.rq_settings` works on the same queues (see docs/pipeline.md).
+A plain `rq worker -c connector.jobs.rq_settings` works on the same queues (see docs/pipeline.md).
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from rq import SimpleWorker
 from rq.cron import CronScheduler
 from rq.worker_pool import WorkerPool
 
-from connector import queues
+from connector.config.tuning import PipelineSettings
 from connector.jobs import context, dispatch
 from connector.jobs.context import Context
-from connector.tuning import PipelineSettings
+from connector.state import queues
 
 log = logging.getLogger("sla_connector.worker")
 
 
 class ConnectorWorker(SimpleWorker):
     """RQ's SimpleWorker with the connector's maintenance and monitoring intervals (from the
-    environment, see connector/tuning.py), so that RQ retries a killed worker's job in time."""
+    environment, see connector/config/tuning.py), so that RQ retries a killed worker's job in time."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         settings = PipelineSettings.from_env()

@@ -17,7 +17,7 @@ from typing import Any
 
 import redis
 
-from connector.cli_common import (
+from connector.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_USAGE,
@@ -27,7 +27,7 @@ from connector.cli_common import (
     instance_named,
     redis_for,
 )
-from connector.config import ConfigError
+from connector.config.loader import ConfigError
 from connector.logs import LEVELS, configure_logging
 
 
@@ -90,10 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--delivery-id", help="Jira: the X-Atlassian-Webhook-Identifier (default: a new one)")
     test.add_argument("--timeout", type=float, default=10.0, help="seconds (default: %(default)s)")
 
-    from connector.cli_backfill import add_parser as add_backfill
+    from connector.cli.backfill import add_parser as add_backfill
 
     add_backfill(sub)
-    from connector.cli_ticket import add_parser as add_ticket
+    from connector.cli.ticket import add_parser as add_ticket
 
     add_ticket(sub)
     return parser
@@ -133,8 +133,8 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from connector.cli_tools import summary
-    from connector.config_checks import config_warnings
+    from connector.cli.tools import summary
+    from connector.config.checks import config_warnings
 
     config = config_from_args(args, env)
     lines, warnings = summary(config)
@@ -146,13 +146,13 @@ def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from connector.cli_run import run
+    from connector.cli.run import run
 
     return run(config_from_args(args, env), args)
 
 
 def cmd_web(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from connector.web import serve
+    from connector.receiver.web import serve
 
     config = config_from_args(args, env)
     redis_for(config)  # fail here with the message, not in every gunicorn worker
@@ -161,7 +161,7 @@ def cmd_web(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from connector.worker import run_worker
+    from connector.jobs.worker import run_worker
 
     if args.processes < 1:
         raise UsageError(f"--processes must be 1 or more, got {args.processes}")
@@ -174,7 +174,7 @@ def cmd_worker(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from connector.worker import run_scheduler
+    from connector.jobs.worker import run_scheduler
 
     conn = redis_for(config_from_args(args, env))
     conn.ping()
@@ -222,7 +222,7 @@ def cmd_uninstall(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from connector import status
+    from connector.state import status
 
     config = config_from_args(args, env)
     conn = redis_for(config)
@@ -264,7 +264,7 @@ def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_failed(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from connector import failed
+    from connector.state import failed
 
     conn = redis_for(config_from_args(args, env))
     if args.action == "list":
@@ -292,7 +292,7 @@ def cmd_failed(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def cmd_send_test_event(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     import requests
 
-    from connector.cli_tools import sign_test_event
+    from connector.cli.tools import sign_test_event
 
     config = config_from_args(args, env)
     inst = instance_named(config, args.instance)
@@ -316,13 +316,13 @@ def cmd_send_test_event(args: argparse.Namespace, env: Mapping[str, str]) -> int
 
 
 def cmd_backfill(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from connector.cli_backfill import cmd_backfill as backfill
+    from connector.cli.backfill import cmd_backfill as backfill
 
     return backfill(args, env)
 
 
 def cmd_ticket(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from connector.cli_ticket import cmd_ticket as ticket
+    from connector.cli.ticket import cmd_ticket as ticket
 
     return ticket(args, env)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from connector.config import Config, load_config
+from connector.config.loader import Config, load_config
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -32,7 +32,7 @@ def redis_for(config: Config) -> redis.Redis:
     url = config.redis_url
     if not url:
         # Beside a running `sla-connector run`: its embedded server's socket under data_dir.
-        from connector.cli_run import embedded_socket
+        from connector.cli.run import embedded_socket
 
         socket_path = embedded_socket(config)
         if not socket_path.exists():

@@ -1,6 +1,6 @@
 """The webhook receiver and operational endpoints (Flask app factory; gunicorn serves it).
 
-`POST /hooks/<instance>` only verifies, validates, dedupes and durably enqueues (connector.intake),
+`POST /hooks/<instance>` only verifies, validates, dedupes and durably enqueues (connector.receiver.intake),
 then answers: all work happens in the workers. The checks run cheapest-and-safest first, and the
 signature is checked on the raw body before anything parses it:
 unknown instance 404, too large 413, not JSON 415, bad signature 401, bad JSON 400, JSON nested
@@ -12,7 +12,7 @@ Normalising is the worker's first step, pure and cheap (~10-40 us): the receiver
 a payload the worker could not use is refused at the door (the product sees the error, and no 202 is
 followed by a failure and a redelivery loop) and the worker's normalise cannot fail on what was queued.
 
-gunicorn: `gunicorn 'connector.app:create_app()'` reads the configuration file named by
+gunicorn: `gunicorn 'connector.receiver.app:create_app()'` reads the configuration file named by
 SLA_CONNECTOR_CONFIG.
 """
 
@@ -33,10 +33,10 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from adapters.base import InboundError, PayloadError
-from connector import status as status_mod
-from connector.config import Config, ConfigError, load_config
-from connector.metrics import ReceiverMetrics
-from connector.responses import error, json_response
+from connector.config.loader import Config, ConfigError, load_config
+from connector.receiver.metrics import ReceiverMetrics
+from connector.receiver.responses import error, json_response
+from connector.state import status as status_mod
 
 log = logging.getLogger("sla_connector.app")
 
@@ -172,7 +172,7 @@ def create_app(config: Config | None = None, conn: redis.Redis | None = None) ->
                               "REDIS_URL (only `sla-connector run` starts an embedded server)")
         conn = connect(config.redis_url)
 
-    from connector.intake import accept  # the pipeline's durable enqueue
+    from connector.receiver.intake import accept  # the pipeline's durable enqueue
 
     app = Flask("sla_connector")
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -284,7 +284,7 @@ def create_app(config: Config | None = None, conn: redis.Redis | None = None) ->
         return json_response({"status": "duplicate", "delivery": delivery}, 200)
 
     _register_ops(app, config, conn, metrics)
-    from connector.api import register_api
+    from connector.receiver.api import register_api
 
     register_api(app, config, conn)
     _register_errors(app)

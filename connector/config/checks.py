@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from connector.config import Config, InstanceConfig
+    from connector.config.loader import Config, InstanceConfig
     from sla.policy import Policy
 
 

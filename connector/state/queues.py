@@ -5,7 +5,7 @@ Two queues, both plain RQ (`rq info`, rq-dashboard and `rq requeue` see them):
   the receiver accepted a delivery for a ticket that had no job: it turns due timers and waiting
   tickets into ticket jobs (many per `enqueue_many` call). Workers listen to it first.
 - `sla-tickets`: `connector.jobs.look(instance, ticket)`, one job per ticket look. Deliveries of a
-  ticket that arrive while its job is queued or running join that look (see connector/store.py).
+  ticket that arrive while its job is queued or running join that look (see connector/state/store.py).
 Jobs take primitives (an instance and a ticket id) and use RQ's default serializer, as RQ's cron
 scheduler, `rq requeue` and rq-dashboard do without options; ids read "look-<instance>-<ticket>-<n>".
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 from rq import Callback, Queue, Retry
 
-from connector.tuning import PipelineSettings
+from connector.config.tuning import PipelineSettings
 
 DISPATCH = "sla-dispatch"
 TICKETS = "sla-tickets"

@@ -16,7 +16,7 @@ import redis
 from rq import Worker
 from rq.cron import CronScheduler
 
-from connector import queues, store
+from connector.state import queues, store
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 Labels = tuple[tuple[str, str], ...]
@@ -145,7 +145,7 @@ def per_instance(conn: redis.Redis, name: str) -> dict[str, float]:
 
 
 def status(conn: redis.Redis) -> dict:
-    from connector import failed  # imported late: it needs RQ's registries, /metrics only this
+    from connector.state import failed  # imported late: it needs RQ's registries, /metrics only this
 
     last = {store.text(k): float(v) for k, v in conn.hgetall(store.LAST_EVENT).items()}
     workers = alive_workers(conn)

@@ -1,0 +1,1 @@
+"""The `sla-connector` command: main.py parses and dispatches; one module per larger command."""
