@@ -19,9 +19,11 @@ even when the issue was reopened since.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from adapters.jira import JiraAdapter, inbound
 from adapters.jira.client import PAGE, JiraClient
@@ -51,6 +53,19 @@ def search_jql(cfg: JiraConfig, since: datetime) -> str:
     return f"{scope} ORDER BY created ASC, key ASC"
 
 
+def changes_jql(cfg: JiraConfig, since: datetime, now: datetime) -> str:
+    """The webhook JQL (if any) and issues updated in the last minutes since `since`, oldest created first.
+
+    A relative date ("-16m") means the same instant whatever the service user's time zone, which an
+    absolute one would not; one more minute covers Jira's minute precision and a clock apart by a few
+    seconds. `changed_pages` drops what was updated before `since`.
+    """
+    minutes = max(1, math.ceil((now - since).total_seconds() / 60)) + 1
+    updated = f'updated >= "-{minutes}m"'
+    scope = f"({cfg.webhook_jql}) AND {updated}" if cfg.webhook_jql else updated
+    return f"{scope} ORDER BY created ASC, key ASC"
+
+
 class JiraBackfill:
     """Reads one instance's issues for `connector.backfill` (the product-neutral part)."""
 
@@ -72,6 +87,43 @@ class JiraBackfill:
 
     def ticket_id(self, issue: Payload) -> str:
         return str(issue["id"])
+
+    def changed_pages(
+        self, since: datetime, start: str | None, now: datetime
+    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """Issues updated at or after `since` (within the webhook JQL), oldest created first, in pages
+        of PAGE: (the page's token, its issues). `start`, a token yielded before, resumes at its page.
+
+        The order (creation, then key) does not change while issues are updated, so a token is the
+        number of issues before its page; resuming reads the search pages before it again, never
+        their issues' histories. An issue updated since the first read may join the list before the
+        token (it is read by the next window, which starts after this one began).
+        """
+        if since.tzinfo is None or now.tzinfo is None:
+            raise ValueError(f"changed_pages: since {since!r} and now {now!r} must be timezone-aware")
+        if start is not None and not start.isdigit():
+            raise ValueError(f"changed_pages: {start!r} is not a token this reader gave (a number)")
+        skip = int(start or 0)
+        seen = 0  # issues updated since `since`, in search order
+        page: list[dict[str, Any]] = []
+        for issue in self.client.iter_issues(changes_jql(self.cfg, since, now), FIELDS):
+            updated = inbound.jira_time((issue.get("fields") or {}).get("updated"))
+            if updated is not None and updated < since:
+                continue
+            seen += 1
+            if seen <= skip:
+                continue
+            page.append(issue)
+            if len(page) == PAGE:
+                yield str(seen - len(page)), page
+                page = []
+        if page:
+            yield str(seen - len(page)), page
+
+    def ticket(self, ticket_id: str) -> dict[str, Any]:
+        """One issue as the search returns it (for the events of an issue first seen by a webhook)."""
+        path = f"{self.client.api}/issue/{quote(ticket_id, safe='')}"
+        return self.client.http.request("GET", path, params={"fields": ",".join(FIELDS)}) or {}
 
     def events(self, issue: Payload) -> list[TicketEvent]:
         """The issue's events: reads its change histories and comments (two paged calls)."""
