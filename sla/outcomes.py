@@ -1,0 +1,169 @@
+"""Outcome records: one line per SLA clock (and per next-reply cycle) of a ticket, for reports.
+
+The per-ticket job keeps a record when a clock stops (met, breached, cancelled); clocks still running
+are read from the event logs when a report is made (`open_outcomes`). A record is the few figures a
+report needs, nothing it would have to re-evaluate: reports over a year of tickets then only loop.
+
+A record is keyed by (instance, ticket_id, cycle): a reopened ticket's resolution clock runs again
+under the same key, so its newer record (open, then ended again) replaces the older one.
+
+Ticket attributes are read as the adapters name them: "organization", "brand", "group" (None where
+the product does not give them; no adapter gives an organisation yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sla.evaluate import Evaluation
+from sla.metrics import MetricState, MetricStatus
+
+METRIC_NAMES = frozenset({"first_response", "next_reply", "resolution"})
+ENDED = frozenset({"met", "breached", "cancelled"})
+OPEN = frozenset({"open", "breached"})  # "breached": still running, already past its deadline
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_ROW_LENGTH = 18
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    instance: str
+    ticket_id: str
+    display_key: str | None  # the Jira issue key; None where the id is what people use
+    policy_id: str | None  # None only for a deleted ticket's cancelled clocks
+    policy_version: int | None
+    priority: str | None
+    organisation: str | None
+    brand: str | None
+    group: str | None
+    metric: str  # first_response | next_reply | resolution
+    calendar: str  # the metric's calendar: its time zone decides the period a cycle counts in
+    cycle: str  # MetricState.key: "resolution", "next_reply#3f9a0c12de"
+    started_at: datetime
+    stopped_at: datetime | None  # None while the clock still runs
+    business_s: int  # business seconds elapsed (up to the stop, or to `now` for open ones)
+    target_s: int
+    outcome: str  # met | breached | cancelled; open ones: open | breached
+    levels_reached: tuple[str, ...] = ()
+
+    @property
+    def ended(self) -> bool:
+        return self.stopped_at is not None
+
+    def to_row(self) -> list[Any]:
+        """A compact JSON-able list (about 200 bytes as JSON); instants in epoch milliseconds."""
+        return [
+            self.instance,
+            self.ticket_id,
+            self.display_key,
+            self.policy_id,
+            self.policy_version,
+            self.priority,
+            self.organisation,
+            self.brand,
+            self.group,
+            self.metric,
+            self.calendar,
+            self.cycle,
+            _ms(self.started_at),
+            None if self.stopped_at is None else _ms(self.stopped_at),
+            self.business_s,
+            self.target_s,
+            self.outcome,
+            list(self.levels_reached),
+        ]
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Outcome:
+        """The record `to_row` gave; ValueError naming the row when it is not one."""
+        if not isinstance(row, list | tuple) or len(row) != _ROW_LENGTH:
+            raise ValueError(f"outcome row {row!r:.200}: expected a list of {_ROW_LENGTH} values")
+        (instance, ticket, key, policy, version, prio, org, brand, group, metric, cal, cycle,
+         start, stop, used, target, outcome, levels) = row  # fmt: skip
+        if metric not in METRIC_NAMES:
+            raise ValueError(f"outcome row {row!r:.200}: unknown metric {metric!r}")
+        if outcome not in ENDED | OPEN or (stop is None and outcome not in OPEN):
+            raise ValueError(f"outcome row {row!r:.200}: outcome {outcome!r} does not fit stop {stop!r}")
+        if not all(isinstance(v, int) for v in (start, used, target)) or not isinstance(stop, int | None):
+            raise ValueError(f"outcome row {row!r:.200}: start, stop, business and target must be integers")
+        return cls(
+            instance, ticket, key, policy, version, prio, org, brand, group, metric, cal, cycle,
+            _EPOCH + start * _MS, None if stop is None else _EPOCH + stop * _MS,
+            used, target, outcome, tuple(levels),
+        )  # fmt: skip
+
+
+def _ms(t: datetime) -> int:
+    return (t - _EPOCH) // _MS  # truncated to the millisecond: stays in the period it fell in
+
+
+def _clocks(evaluation: Evaluation) -> list[MetricState]:
+    return [c for m in evaluation.metrics.values() for c in (*m.past_cycles, m)]
+
+
+def _record(
+    state: MetricState,
+    outcome: str,
+    evaluation: Evaluation,
+    attrs: Mapping[str, Any],
+    instance: str,
+    display_key: str | None,
+) -> Outcome:
+    assert state.target is not None  # only tracked clocks (with a target) are in an Evaluation
+    return Outcome(
+        instance=instance,
+        ticket_id=evaluation.ticket_id,
+        display_key=display_key,
+        policy_id=evaluation.policy_id,
+        policy_version=evaluation.policy_version,
+        priority=state.priority,
+        organisation=_text(attrs.get("organization")),
+        brand=_text(attrs.get("brand")),
+        group=_text(attrs.get("group")),
+        metric=state.name,
+        calendar=state.calendar,
+        cycle=state.key,
+        started_at=state.started_at.astimezone(UTC),
+        stopped_at=None if state.stopped_at is None else state.stopped_at.astimezone(UTC),
+        business_s=int(state.elapsed.total_seconds()),
+        target_s=int(state.target.total_seconds()),
+        outcome=outcome,
+        levels_reached=tuple(lv.name for lv in state.escalations if lv.reached),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def ended_outcomes(
+    evaluation: Evaluation, attrs: Mapping[str, Any], instance: str, display_key: str | None = None
+) -> list[Outcome]:
+    """One record per clock and past next-reply cycle that has stopped: met, breached (a clock that
+    breached stays breached when it stops) or cancelled (a deleted ticket's clocks all are: it counts
+    in no report). `attrs` are the ticket's current fields (sla.timeline.Timeline.attrs)."""
+    out = []
+    for state in _clocks(evaluation):
+        if state.stopped_at is None:
+            continue
+        outcome = {MetricStatus.MET: "met", MetricStatus.BREACHED: "breached"}.get(state.status, "cancelled")
+        out.append(_record(state, outcome, evaluation, attrs, instance, display_key))
+    return out
+
+
+def open_outcomes(
+    evaluation: Evaluation, attrs: Mapping[str, Any], instance: str, display_key: str | None = None
+) -> list[Outcome]:
+    """One record per clock still running or paused at the evaluation's `now`: "open", or "breached"
+    when its deadline has already passed. Their business time is the time elapsed so far."""
+    out = []
+    for state in _clocks(evaluation):
+        if state.stopped_at is not None:
+            continue
+        outcome = "breached" if state.status is MetricStatus.BREACHED else "open"
+        out.append(_record(state, outcome, evaluation, attrs, instance, display_key))
+    return out
