@@ -31,6 +31,10 @@ DEFAULT_DATA_DIR = "./data"
 DEFAULT_API_TOKEN_ENV = "SLA_CONNECTOR_API_TOKEN"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+#: Instance keys the connector itself reads; the adapters neither see nor list them.
+CONNECTOR_INSTANCE_KEYS = ("reconcile_every",)
+DEFAULT_RECONCILE_EVERY_S = 900  # `reconcile_every: 15m`, the default
+MIN_RECONCILE_EVERY_S = 60  # the reconcile tick runs once a minute
 
 # ${NAME} or ${NAME:-default}; "$${" is a literal "${".
 _REF = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -54,6 +58,7 @@ class InstanceConfig:
     dry_run: bool
     settings: Mapping[str, Any]
     adapter: Adapter
+    reconcile_every_s: int = DEFAULT_RECONCILE_EVERY_S  # 0: reconciliation is off
 
 
 @dataclass(frozen=True)
@@ -411,21 +416,44 @@ def _build_instance(
     except ValueError as exc:
         known = ", ".join(known_products()) or "none"
         raise ConfigError(source, f"{where}.product", f"{exc} (known: {known})") from None
-    error = _first_error(_adapter_validator(module), settings, ("instances", name))
+    own = {k: v for k, v in settings.items() if k not in CONNECTOR_INSTANCE_KEYS}
+    error = _first_error(_adapter_validator(module), own, ("instances", name))
     if error:
         raise ConfigError(source, *error)
     try:
-        adapter = module.create(name, settings, env)
+        adapter = module.create(name, own, env)
     except ValueError as exc:
         message = str(exc)  # adapters may name the full path themselves
         raise ConfigError(source, "" if message.startswith(where) else where, message) from None
+    try:
+        every = reconcile_interval(settings.get("reconcile_every", "15m"))
+    except ValueError as exc:
+        raise ConfigError(source, f"{where}.reconcile_every", str(exc)) from None
     return InstanceConfig(
         name=name,
         product=product,
         dry_run=bool(settings.get("dry_run", False)),
         settings=settings,
         adapter=adapter,
+        reconcile_every_s=every,
     )
+
+
+def reconcile_interval(value: Any) -> int:
+    """Seconds between reconciliations from `reconcile_every`: a duration (15m, 1h), or 0/off (never)."""
+    if value is False or value == 0 or (isinstance(value, str) and value.strip().lower() in ("0", "off")):
+        return 0
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r}: expected a duration like 15m or 1h, or off (0) to disable it")
+    from sla.durations import parse_duration
+
+    try:
+        seconds = int(parse_duration(value, "-").total_seconds())
+    except ValueError as exc:
+        raise ValueError(str(exc).removeprefix("-: ")) from None
+    if seconds < MIN_RECONCILE_EVERY_S:
+        raise ValueError(f"{value!r} is shorter than 1m, the reconcile tick (write 1m or more, or off)")
+    return seconds
 
 
 def _adapter_validator(module: Any) -> Any:
