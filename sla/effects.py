@@ -6,9 +6,11 @@ re-evaluating any number of times writes nothing twice.
 
 Ledger: a mapping from effect key to the value applied, e.g.
     {"due": "2026-11-27T16:00:00+00:00", "tag:sla-breached": "present",
-     "comment:standard/resolution:breach": "posted", "action:standard/resolution:breach:priority": "urgent"}
+     "comment:standard/resolution:breach": "posted", "action:standard/resolution:breach:priority": "urgent",
+     "notify:standard/resolution:breach:oncall-slack": "sent"}
 Comment and action keys name the policy, the clock and the level (`sla.evaluate.effect_key`); ledgers
-written before they named the policy hold keys without it (`comment:resolution:breach`).
+written before they named the policy hold keys without it (`comment:resolution:breach`). A notice's
+key ends with its channel, whose name never holds a ':' (`notice_channel`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class EffectKind(StrEnum):
     COMMENT = "comment"  # value: the internal comment's body (plain text)
     SET_PRIORITY = "set_priority"  # value: canonical priority name (adapter maps it back)
     SET_ASSIGNEE = "set_assignee"  # value: product user/group id from the policy
+    NOTIFY = "notify"  # value: the notice's text (first line: its subject); not written to the ticket
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Effect:
             return "absent"
         if self.kind is EffectKind.COMMENT:
             return "posted"
+        if self.kind is EffectKind.NOTIFY:
+            return "sent"
         return self.value
 
 
@@ -55,6 +60,7 @@ class DesiredEffects:
     tags_absent: frozenset[str] = frozenset()  # managed tags that must not be (or no longer be) there
     comments: Mapping[str, str] = field(default_factory=dict)  # key -> body
     actions: Mapping[str, tuple[EffectKind, str]] = field(default_factory=dict)  # key -> (kind, value)
+    notices: Mapping[str, str] = field(default_factory=dict)  # "<level key>:<channel>" -> text
 
 
 def comment_marker(key: str) -> str:
@@ -66,8 +72,15 @@ def comment_marker(key: str) -> str:
     return f"[sla-connector:{key}]"
 
 
+def notice_channel(effect: Effect) -> str:
+    """The channel a NOTIFY effect goes to: the last part of its key (channel names hold no ':')."""
+    if effect.kind is not EffectKind.NOTIFY:
+        raise ValueError(f"effect {effect.key!r} is a {effect.kind}, not a notice")
+    return effect.key.rsplit(":", 1)[1]
+
+
 def missing_effects(desired: DesiredEffects, ledger: Mapping[str, str]) -> list[Effect]:
-    """The effects still to apply, in a stable order (due date, tags, comments, actions)."""
+    """The effects still to apply, in a stable order (due date, tags, comments, actions, notices)."""
     out: list[Effect] = []
     if desired.due is not None:
         due = desired.due.astimezone(UTC).isoformat()
@@ -87,4 +100,7 @@ def missing_effects(desired: DesiredEffects, ledger: Mapping[str, str]) -> list[
         kind, value = desired.actions[key]
         if f"action:{key}" not in ledger:
             out.append(Effect(f"action:{key}", EffectKind(kind), value))
+    for key in sorted(desired.notices):
+        if f"notify:{key}" not in ledger:
+            out.append(Effect(f"notify:{key}", EffectKind.NOTIFY, desired.notices[key]))
     return out

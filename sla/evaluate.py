@@ -24,6 +24,7 @@ from sla.metrics import (
     measure,
     template_values,
 )
+from sla.notices import DEFAULT_TEMPLATE
 from sla.policy import Policy, PolicySet
 from sla.templates import render
 from sla.timeline import STOPPED, Timeline, build_timeline
@@ -56,6 +57,7 @@ class Evaluation:
                 "tags_absent": sorted(d.tags_absent),
                 "comments": dict(sorted(d.comments.items())),
                 "actions": {k: [str(kind), v] for k, (kind, v) in sorted(d.actions.items())},
+                "notices": dict(sorted(d.notices.items())),
             },
             "next_check": None if self.next_check is None else self.next_check.astimezone(UTC).isoformat(),
         }
@@ -260,6 +262,7 @@ def _desired(
     present: set[str] = set()
     comments: dict[str, str] = {}
     actions: dict[str, tuple[EffectKind, str]] = {}
+    notices: dict[str, str] = {}
     for state in _all_clocks(metrics):
         is_open = state.stopped_at is None
         for level, ls in zip(policy.levels(state.name), state.escalations, strict=True):
@@ -273,11 +276,16 @@ def _desired(
                 continue
             key = effect_key(policy.id, state.key, level.name)
             legacy = f"{state.key}:{level.name}"  # written before keys named the policy
+            shown = str(tl.attrs.get("key") or tl.ticket_id)  # {ticket}: the key people use, else the id
             for body in level.values("comment"):
                 cal = calendars[state.calendar]
                 name = legacy if f"comment:{legacy}" in applied_keys else key
-                shown = str(tl.attrs.get("key") or tl.ticket_id)  # {ticket}: the key people use, else the id
                 comments[name] = render(body, template_values(state, level, shown, cal))
+            for channel in level.values("notify"):  # one per channel and level (checked at load time)
+                text = policies.notice_templates.get(channel, DEFAULT_TEMPLATE)
+                notices[f"{key}:{channel}"] = render(
+                    text, template_values(state, level, shown, calendars[state.calendar])
+                )
             for kind, effect in _ACTION_KINDS.items():
                 for value in level.values(kind):
                     name = legacy if f"action:{legacy}:{kind}" in applied_keys else key
@@ -288,6 +296,7 @@ def _desired(
         tags_absent=policies.managed_tags - present,
         comments=comments,
         actions=actions,
+        notices=notices,
     )
 
 

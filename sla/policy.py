@@ -71,8 +71,8 @@ class MetricPolicy:
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # tag | comment | priority | assignee
-    value: str
+    kind: str  # tag | comment | priority | assignee | notify
+    value: str  # notify: a channel of the configuration's notify_channels
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,8 @@ class Policy:
 @dataclass(frozen=True)
 class PolicySet:
     policies: tuple[Policy, ...] = ()  # in file order
+    # notify channel -> the template of its notices (a channel without one: sla.notices.DEFAULT_TEMPLATE)
+    notice_templates: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def managed_tags(self) -> frozenset[str]:
@@ -210,14 +212,15 @@ def _check_structure(cfg: Any) -> None:
     if error.validator == "oneOf" and isinstance(error.instance, dict) and "metric" in error.instance:
         raise ValueError(f"{where}: an escalation needs exactly one of at, before, after")
     if error.validator == "maxProperties" and error.instance and len(error.instance) > 1:
-        raise ValueError(f"{where}: an action has exactly one key (tag, comment, priority or assignee)")
+        keys = "tag, comment, priority, assignee or notify"
+        raise ValueError(f"{where}: an action has exactly one key ({keys})")
     if error.validator == "pattern":
         form = _PATTERN_FORMS.get(str(error.validator_value), "see docs/sla-semantics.md")
         raise ValueError(f"{where}: {error.instance!r} does not match the expected form: {form}")
     if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
         allowed = list((error.schema or {}).get("properties") or {})
         found = [k for k in error.instance if k not in allowed]
-        if found:  # the same wording as the configuration's (connector/config.py)
+        if found:  # the same wording as the configuration's (connector/config/loader.py)
             names = ", ".join(repr(str(k)) for k in found)
             raise ValueError(f"{where}: unknown key(s) {names}; expected {', '.join(allowed) or 'no keys'}")
     raise ValueError(f"{where}: {error.message}")
@@ -243,7 +246,7 @@ def _parse_instant(text: str, where: str) -> datetime:
     return value
 
 
-def _level(cfg: Mapping[str, Any], where: str) -> EscalationLevel:
+def _level(cfg: Mapping[str, Any], where: str, channels: Mapping[str, str]) -> EscalationLevel:
     share = before = after = None
     if "at" in cfg:
         share = Fraction(1) if cfg["at"] == "breach" else Fraction(cfg["at"][:-1]) / 100
@@ -258,6 +261,14 @@ def _level(cfg: Mapping[str, Any], where: str) -> EscalationLevel:
         ((kind, value),) = action.items()
         if kind == "comment":
             check_template(value, f"{where}.actions[{i}].comment")
+        if kind == "notify":
+            if value not in channels:
+                known = ", ".join(sorted(channels)) or "none: notify_channels is empty"
+                raise ValueError(f"{where}.actions[{i}].notify: unknown channel {value!r} (known: {known})")
+            if Action(kind, value) in actions:
+                raise ValueError(
+                    f"{where}.actions[{i}].notify: channel {value!r} is notified twice by this level"
+                )
         actions.append(Action(kind, value))
     for kind in ("comment", "priority", "assignee"):
         if sum(a.kind == kind for a in actions) > 1:
@@ -298,7 +309,12 @@ def _check_level_bound(
             )
 
 
-def _policy(cfg: Mapping[str, Any], where: str, calendars: Mapping[str, BusinessCalendar]) -> Policy:
+def _policy(
+    cfg: Mapping[str, Any],
+    where: str,
+    calendars: Mapping[str, BusinessCalendar],
+    channels: Mapping[str, str],
+) -> Policy:
     metrics: dict[str, MetricPolicy] = {}
     for name, mcfg in cfg["metrics"].items():
         mwhere = f"{where}.metrics.{name}"
@@ -321,7 +337,7 @@ def _policy(cfg: Mapping[str, Any], where: str, calendars: Mapping[str, Business
         if (ecfg["metric"], ecfg["name"]) in seen:
             raise ValueError(f"{ewhere}.name: {ecfg['name']!r} is used twice for {ecfg['metric']}")
         seen.add((ecfg["metric"], ecfg["name"]))
-        levels.append(_level(ecfg, ewhere))
+        levels.append(_level(ecfg, ewhere, channels))
         _check_level_bound(levels[-1], ecfg, ewhere, metrics[ecfg["metric"]], calendars)
     m = cfg.get("match", {})
     return Policy(
@@ -344,14 +360,23 @@ def _policy(cfg: Mapping[str, Any], where: str, calendars: Mapping[str, Business
     )
 
 
-def load_policies(policies_cfg: list, calendars: Mapping[str, BusinessCalendar]) -> PolicySet:
-    """Validate and build the policy set; raise ValueError naming the configuration path."""
+def load_policies(
+    policies_cfg: list,
+    calendars: Mapping[str, BusinessCalendar],
+    notice_templates: Mapping[str, str] | None = None,
+) -> PolicySet:
+    """Validate and build the policy set; raise ValueError naming the configuration path.
+
+    `notice_templates`: the configured notify channels, each with the template of its notices
+    (already checked); a `notify:` action naming any other channel is an error.
+    """
+    channels = dict(notice_templates or {})
     cfg = _plain(policies_cfg)
     _check_structure(cfg)
     policies: list[Policy] = []
     seen: dict[tuple[str, int], int] = {}
     for i, pcfg in enumerate(cfg):
-        policy = _policy(pcfg, f"policies[{i}]", calendars)
+        policy = _policy(pcfg, f"policies[{i}]", calendars, channels)
         key = (policy.id, policy.version)
         if key in seen:
             raise ValueError(
@@ -360,4 +385,4 @@ def load_policies(policies_cfg: list, calendars: Mapping[str, BusinessCalendar])
             )
         seen[key] = i
         policies.append(policy)
-    return PolicySet(tuple(policies))
+    return PolicySet(tuple(policies), channels)

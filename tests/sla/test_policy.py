@@ -214,14 +214,14 @@ _DELETE = object()
         (
             [0, "escalations", 0, "actions", 0],
             {"tag": "a", "comment": "b"},
-            "policies[0].escalations[0].actions[0]: an action has exactly one key (tag, comment, priority or "
-            "assignee)",
+            "policies[0].escalations[0].actions[0]: an action has exactly one key (tag, comment, priority, "
+            "assignee or notify)",
         ),
         (
             [0, "escalations", 0, "actions", 0],
             {"label": "a"},
             "policies[0].escalations[0].actions[0]: unknown key(s) 'label'; expected tag, comment, priority, "
-            "assignee",
+            "assignee, notify",
         ),
         (
             [0, "escalations", 0, "actions", 0],
