@@ -56,6 +56,7 @@ FIELDS = frozenset(
         "group",
         "project",
         "brand",
+        "organization",  # the customer organisation (Zendesk organization id), for reports and contracts
         "requester",
         "created_at",  # the ticket's creation instant as the product reports it (see below)
         "key",  # the name people use for the ticket where it is not its id (a Jira issue key, "SUP-42")

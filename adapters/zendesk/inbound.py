@@ -159,6 +159,7 @@ def snapshot(detail: Mapping[str, Any], settings: ZendeskSettings, path: str) ->
         "assignee": opt_id(detail.get("assignee_id")),
         "group": opt_id(detail.get("group_id")),
         "brand": opt_id(detail.get("brand_id")),
+        "organization": opt_id(detail.get("organization_id")),
         "requester": opt_id(detail.get("requester_id")),
     }
 
@@ -233,6 +234,7 @@ HANDLERS: dict[str, Handler] = {
     "ticket.agent_assignment_changed": _field("assignee"),
     "ticket.group_assignment_changed": _field("group"),
     "ticket.brand_changed": _field("brand"),
+    "ticket.organization_changed": _field("organization"),
     "ticket.requester_changed": _field("requester"),
     "ticket.type_changed": _field("type", map_type),
     "ticket.comment_added": _comment,
@@ -256,7 +258,6 @@ IGNORED = frozenset(
         "email_ccs_changed",
         "followers_changed",
         "form_changed",
-        "organization_changed",
         "problem_link_changed",
         "subject_changed",
         "submitter_changed",
@@ -347,6 +348,7 @@ def normalise_trigger(
             "tags": t.get("tags"),
             "assignee_id": t.get("assignee_id"),
             "group_id": t.get("group_id"),
+            "organization_id": t.get("organization_id"),
             "requester_id": t.get("requester_id"),
         },
         settings,

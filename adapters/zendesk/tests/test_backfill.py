@@ -80,7 +80,8 @@ def test_history_of_a_ticket_from_its_audits() -> None:
     tickets, _ = run()
     got = [plain(e) for e in tickets[0]]
     snapshot = {"priority": "high", "type": "incident", "tags": ["enterprise", "export"],
-                "group": "8447388093330", "brand": "8447388084370", "requester": "8447388090111"}
+                "group": "8447388093330", "brand": "8447388084370", "organization": "8447388093714",
+                    "requester": "8447388090111"}
     assert got == [
         {"event_id": "zendesk:5158:created", "ticket_id": "5158", "kind": "created",
          "at": "2026-11-23T09:12:07+00:00", "actor": "requester", "public": None,

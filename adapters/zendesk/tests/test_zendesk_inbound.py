@@ -24,6 +24,7 @@ SNAP = {
     "assignee": "8447388090494",
     "group": "8447388093330",
     "brand": "8447388084370",
+    "organization": "8447388093714",
     "requester": "8447388090111",
 }
 
@@ -123,6 +124,14 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             "changed",
             "2026-11-23T10:32:00+00:00",
             brand="8447388084999",
+        )
+    ],
+    "event_organization_changed": [
+        ev(
+            "zendesk:7a9cbe15-6b8d-4fa0-8b4c-3d5e6f708192",
+            "changed",
+            "2026-11-23T10:36:00+00:00",
+            organization="8447388093888",
         )
     ],
     "event_requester_changed": [
