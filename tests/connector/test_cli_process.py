@@ -7,10 +7,8 @@ import hmac
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -19,53 +17,10 @@ from typing import Any
 
 import redis
 
+from tests.connector.fakes.process import SECRETS, child_env, free_port, write_config
+
 ROOT = Path(__file__).resolve().parents[2]
 JIRA_FIXTURE = ROOT / "adapters/jira/tests/fixtures/cloud_issue_created.json"
-SECRETS = {
-    "JIRA_EMAIL": "bot@acme.example",
-    "JIRA_API_TOKEN": "jira-token-value",
-    "JIRA_WEBHOOK_SECRET": "jira-webhook-secret-value",
-    "SLA_CONNECTOR_API_TOKEN": "api-token-value",
-}
-CONFIG = """
-    data_dir: {data_dir}
-    instances:
-      acme-jira:
-        product: jira
-        dry_run: true
-        base_url: https://acme.atlassian.net
-        deployment: cloud
-        auth: {{email_env: JIRA_EMAIL, token_env: JIRA_API_TOKEN}}
-        webhook_secret_env: JIRA_WEBHOOK_SECRET
-    calendars:
-      always: {{timezone: UTC, hours: 24x7}}
-    policies:
-      - id: standard
-        version: 1
-        metrics:
-          resolution: {{calendar: always, targets: {{urgent: 4h, high: 4h, normal: 8h, low: 8h}}}}
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SLA_CONNECTOR_CONFIG")}
-    env.update(SECRETS)
-    env.update(extra)
-    return env
-
-
-def write_config(tmp_path: Path) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(CONFIG.format(data_dir=tmp_path / "data")))
-    return path
-
-
 def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
          timeout: float = 5) -> tuple[int, Any]:
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from connector.embedded_redis import (
     find_redis_server,
     redis_server_version,
 )
+from tests.connector.fakes.process import child_env, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -199,34 +199,14 @@ def test_real_6_2_data_is_upgraded_by_redis_7_itself(tmp_path: Path) -> None:
         EmbeddedRedis(tmp_path / "r", executable=six).start()
 
 
-CONFIG = """
-    data_dir: {data_dir}
-    instances:
-      acme-jira:
-        product: jira
-        dry_run: true
-        base_url: https://acme.atlassian.net
-        deployment: cloud
-        auth: {{email_env: JIRA_EMAIL, token_env: JIRA_API_TOKEN}}
-        webhook_secret_env: JIRA_WEBHOOK_SECRET
-    calendars:
-      always: {{timezone: UTC, hours: 24x7}}
-    policies:
-      - id: standard
-        version: 1
-        metrics:
-          resolution: {{calendar: always, targets: {{urgent: 4h, high: 4h, normal: 8h, low: 8h}}}}
-"""
 
 
 def test_run_on_redis_7_data_with_6_2_on_path_exits_2_with_the_message(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(textwrap.dedent(CONFIG.format(data_dir=tmp_path / "data")))
+    config = write_config(tmp_path)
     redis7_data(tmp_path / "data" / "redis")
     fake_redis_server(tmp_path / "bin", "6.2.14")
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SLA_CONNECTOR_CONFIG")}
-    env.update(PATH=f"{tmp_path / 'bin'}{os.pathsep}{env.get('PATH', '')}", JIRA_EMAIL="bot@acme.example",
-               JIRA_API_TOKEN="t", JIRA_WEBHOOK_SECRET="s")
+    env = child_env()
+    env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     result = subprocess.run([sys.executable, "-m", "connector", "--config", str(config), "run",
                              "--bind", "127.0.0.1:0"],
                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)

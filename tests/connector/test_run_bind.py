@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 from connector.cli.run import _bind_problem
+from tests.connector.fakes.process import child_env, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = """
-    data_dir: {data_dir}
-    instances:
-      acme-jira:
-        product: jira
-        dry_run: true
-        base_url: https://acme.atlassian.net
-        deployment: cloud
-        auth: {{email_env: JIRA_EMAIL, token_env: JIRA_API_TOKEN}}
-        webhook_secret_env: JIRA_WEBHOOK_SECRET
-    calendars:
-      always: {{timezone: UTC, hours: 24x7}}
-    policies:
-      - id: standard
-        version: 1
-        metrics:
-          resolution: {{calendar: always, targets: {{urgent: 4h, high: 4h, normal: 8h, low: 8h}}}}
-"""
 
 
 def listening() -> socket.socket:
@@ -40,10 +21,8 @@ def listening() -> socket.socket:
 
 
 def test_run_with_the_address_taken_exits_2_before_starting_anything(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(textwrap.dedent(CONFIG.format(data_dir=tmp_path / "data")))
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SLA_CONNECTOR_CONFIG")}
-    env.update(JIRA_EMAIL="bot@acme.example", JIRA_API_TOKEN="t", JIRA_WEBHOOK_SECRET="s")
+    config = write_config(tmp_path)
+    env = child_env()
     with listening() as taken:
         bind = f"127.0.0.1:{taken.getsockname()[1]}"
         command = [sys.executable, "-m", "connector", "--config", str(config), "run", "--bind", bind]
