@@ -144,20 +144,24 @@ class ReportPeriod:
         self.bounds(ZoneInfo("UTC"))
 
     def bounds(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
-        start = (
-            self.start.astimezone(UTC)
-            if isinstance(self.start, datetime)
-            else parse_period(self.start, zone)[0]
-        )
-        end = self.end.astimezone(UTC) if isinstance(self.end, datetime) else parse_period(self.end, zone)[1]
-        if end <= start:
-            shown = f"{_show(self.start)} .. {_show(self.end)}"
-            what = "is empty" if end == start else "is inverted"
-            raise ValueError(
-                f"period {shown} {what}: it ends at {end.astimezone(zone).isoformat()}, "
-                f"{'when' if end == start else 'before'} it starts at {start.astimezone(zone).isoformat()}"
-            )
+        """[start, end) in UTC: from the start of the `from` period to the end of the `to` period."""
+        start = _span(self.start, zone)[0]
+        to_start, end = _span(self.end, zone)
+        shown = f"period {_show(self.start)} .. {_show(self.end)}"
+        if end < start:
+            ends, starts = end.astimezone(zone).isoformat(), start.astimezone(zone).isoformat()
+            raise ValueError(f"{shown} is inverted: it ends at {ends}, before it starts at {starts}")
+        if to_start < start:  # "2026-12 .. 2026-11" is empty, but the mistake is the order
+            raise ValueError(f"{shown} is inverted: {_show(self.end)} comes before {_show(self.start)}")
+        if end == start:
+            raise ValueError(f"{shown} is empty: it ends when it starts")
         return start, end
+
+
+def _span(value: str | datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC), value.astimezone(UTC)
+    return parse_period(value, zone)
 
 
 def _show(value: str | datetime) -> str:

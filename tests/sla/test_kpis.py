@@ -14,34 +14,10 @@ import pytest
 from sla.kpis import RULE, counted_as, epoch_ms, kpi_tables
 from sla.periods import ReportPeriod
 from sla.policy import load_policies
-from tests.sla.report_tickets import CALENDARS, Ticket, at, outcomes_of, policy
+from tests.sla.report_tickets import CALENDARS, Ticket, at, november_tickets, outcomes_of, policy
 
 H = 3600
 NOVEMBER = ReportPeriod("2026-11", "2026-11")
-
-
-def november_tickets() -> list[Ticket]:
-    return [
-        # A: first response met after 1h30, solved Tue 10:00 (8h).
-        Ticket("A").reply("2026-11-23 11:30").solve("2026-11-24 10:00"),
-        # B: first response breached (5h); pending Tue 10:00 to Thu 09:00 (paused), solved Thu 12:00: 11h.
-        Ticket("B")
-        .reply("2026-11-23 15:00")
-        .status("2026-11-24 10:00", "pending")
-        .status("2026-11-26 09:00", "open")
-        .solve("2026-11-26 12:00"),
-        # C: reopened: solved Mon 12:00 (2h), reopened Tue 10:00, solved again Tue 11:00: 3h in all.
-        Ticket("C").reply("2026-11-23 10:30").solve("2026-11-23 12:00").status("2026-11-24 10:00", "open")
-        .solve("2026-11-24 11:00"),
-        # D: spans the month's end: answered Tue 1 Dec (8h, breached in December), still open.
-        Ticket("D", "2026-11-30 10:00").reply("2026-12-01 10:00"),
-        # E: created in October: its first response counts there, its resolution (8h) in November.
-        Ticket("E", "2026-10-30 10:00").reply("2026-10-30 10:30").solve("2026-11-02 10:00"),
-        # F: deleted: counts nowhere.
-        Ticket("F").reply("2026-11-23 11:00").delete("2026-11-23 12:00"),
-        # G: urgent, resolution breached after 9h (target 4h): warning, breach and late reached.
-        Ticket("G", priority="urgent").reply("2026-11-23 10:10").solve("2026-11-24 11:00"),
-    ]  # fmt: skip
 
 
 def rows_by_key(rows: list[dict]) -> dict[tuple, dict]:

@@ -128,7 +128,11 @@ def test_inverted_and_empty_ranges_are_refused() -> None:
         ValueError, match=r"period 2026-03 \.\. 2026-01 is inverted: it ends at 2026-02-01T00:00:00"
     ):
         ReportPeriod("2026-03", "2026-01")
-    with pytest.raises(ValueError, match="is empty"):
+    with pytest.raises(
+        ValueError, match=r"period 2026-12 \.\. 2026-11 is inverted: 2026-11 comes before 2026-12"
+    ):
+        ReportPeriod("2026-12", "2026-11")  # adjacent: empty as a range, but the mistake is the order
+    with pytest.raises(ValueError, match="is empty: it ends when it starts"):
         ReportPeriod("2026-01-15T10:00Z", "2026-01-15T10:00Z")
     with pytest.raises(ValueError, match="must be timezone-aware"):
         ReportPeriod(datetime(2026, 1, 1), "2026-02")
