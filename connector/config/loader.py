@@ -74,6 +74,7 @@ class Config:
     # Extras beyond the shared contract (defaults keep it backward compatible):
     api_token_env: str = DEFAULT_API_TOKEN_ENV
     public_url: str | None = None  # receiver.public_url: base URL the helpdesks post to
+    notify_channels: Mapping[str, Any] = field(default_factory=dict)  # name -> connector.notices Channel
 
 
 def _schema_validator() -> jsonschema.protocols.Validator:
@@ -361,7 +362,8 @@ def _build(resolved: Mapping[str, Any], env: Mapping[str, str], source: str) -> 
     receiver = resolved.get("receiver") or {}
     calendars = _build_calendars(resolved.get("calendars") or {}, source)
     policies_cfg = list(resolved.get("policies") or [])
-    policies = _build_policies(policies_cfg, calendars, source)
+    channels = _build_channels(resolved.get("notify_channels"), source)
+    policies = _build_policies(policies_cfg, calendars, source, {n: c.template for n, c in channels.items()})
     instances = {
         name: _build_instance(name, settings, env, source)
         for name, settings in (resolved.get("instances") or {}).items()
@@ -377,7 +379,17 @@ def _build(resolved: Mapping[str, Any], env: Mapping[str, str], source: str) -> 
         source=source,
         api_token_env=token_env,
         public_url=(receiver.get("public_url") or "").rstrip("/") or None,
+        notify_channels=channels,
     )
+
+
+def _build_channels(cfg: Any, source: str) -> dict[str, Any]:
+    from connector.notices.channels import parse_channels
+
+    try:
+        return parse_channels(cfg)
+    except ValueError as exc:  # names the path itself ("notify_channels.<name>...")
+        raise ConfigError(source, "", str(exc)) from None
 
 
 def _build_calendars(cfg: Mapping[str, Any], source: str) -> dict[str, BusinessCalendar]:
@@ -394,11 +406,13 @@ def _build_calendars(cfg: Mapping[str, Any], source: str) -> dict[str, BusinessC
     return out
 
 
-def _build_policies(cfg: list, calendars: Mapping[str, BusinessCalendar], source: str) -> PolicySet:
+def _build_policies(
+    cfg: list, calendars: Mapping[str, BusinessCalendar], source: str, notice_templates: Mapping[str, str]
+) -> PolicySet:
     from sla.policy import load_policies
 
     try:
-        return load_policies(cfg, calendars)
+        return load_policies(cfg, calendars, notice_templates)
     except ValueError as exc:
         # The policy loader names the path itself ("policies[0].metrics...").
         message = str(exc)

@@ -32,8 +32,9 @@ from redis.exceptions import WatchError
 from adapters.base import ApiError, EffectRejected, NotFound, RateLimited
 from connector.jobs import retries
 from connector.jobs.context import Context
+from connector.notices import deliver
 from connector.state import failed, queues, status, store, timers
-from sla.effects import Effect, missing_effects
+from sla.effects import Effect, EffectKind, missing_effects
 from sla.events import TicketEvent
 from sla.timeline import dedupe
 
@@ -336,11 +337,12 @@ def _evaluate_and_apply(
             tally.incr("effects_dry_run", labels, len(missing))
             applied = missing
         elif missing := retries.unrefused(missing, record.rejected):
+            writes = [e for e in missing if e.kind is not EffectKind.NOTIFY]  # notices go elsewhere, below
             try:
-                applied = list(cfg.adapter.client().apply(ticket, missing))
+                applied = list(cfg.adapter.client().apply(ticket, writes)) if writes else []
             except EffectRejected as exc:  # the good effects were written; these never will be
                 applied = list(exc.applied)
-                refused = retries.record_rejected(ctx.conn, tally, record, cfg.product, missing, exc.rejected,
+                refused = retries.record_rejected(ctx.conn, tally, record, cfg.product, writes, exc.rejected,
                                                   now_epoch, fields)
             if applied:  # record at once: the smaller the window, the fewer marker checks
                 ctx.conn.hset(tk, mapping={e.key: e.ledger_value for e in applied})
@@ -351,6 +353,10 @@ def _evaluate_and_apply(
                     log.info("effect written", extra={
                         **fields, "event": "effect_applied", "effect": effect.key, "kind": str(effect.kind)})
             tally.incr("effects_applied", labels, len(applied))
+            if notices := [e for e in missing if e.kind is EffectKind.NOTIFY]:  # after the ticket's writes
+                sent, unsendable = deliver.send_due(ctx, tally, record, notices, now_epoch, fields)
+                tally.incr("effects_applied", labels, len(sent))
+                applied, refused = applied + sent, refused + unsendable
     except NotFound as exc:
         reason = retries.gone_reason(exc, events)
         if reason is not None:
