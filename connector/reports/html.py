@@ -156,7 +156,7 @@ def _weekly(report: Mapping[str, Any], ids: Iterable[str]) -> str:
             row = [_cell(w)]
             for p in priorities:
                 c = cells.get((p, w))
-                if c is None:
+                if c is None or not c["met"] + c["breached"]:
                     row.append(_cell(fmt.MISSING, True))
                 else:
                     text = f"{fmt.percent(c['share_met'])} ({c['met']} of {c['met'] + c['breached']})"

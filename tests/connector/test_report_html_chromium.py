@@ -79,6 +79,17 @@ def test_the_sample_report_opens_cleanly_with_every_chart_drawn(browser: Browser
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
 
 
+def test_the_report_sla_builds_opens_cleanly(browser: Browser, tmp_path: Path) -> None:
+    from tests.sla.test_report import report as november_report
+
+    page = tmp_path / "november.html"
+    page.write_text(reports.render(november_report(), "html"), encoding="utf-8")
+    check = browser.check(page)
+    keep_screenshot(check, "report_november.png")
+    assert check.problems == [] and check.scripts == 0
+    assert check.svgs and chart_failures(check, expected=len(check.svgs)) == []
+
+
 def test_hostile_names_are_shown_as_text_and_run_nothing(browser: Browser, tmp_path: Path) -> None:
     data = report()
     data["credit_totals"][0]["customer"] = HOSTILE

@@ -513,3 +513,46 @@ def test_weeks_without_rows_are_filled_in() -> None:
 
 def test_nice_steps() -> None:
     assert [svg.nice_step(s) for s in (6, 15, 30, 1, 0)] == [2, 5, 10, 0.5, 1.0]
+
+
+# --- the producer's report ------------------------------------------------------------------------
+
+
+def test_the_report_sla_builds_renders_in_every_format() -> None:
+    """sla/report.py's November report (tests/sla/test_report.py) is the shape the renderers take."""
+    from tests.sla.test_report import report as november_report
+
+    built = november_report()
+    shape.check(built)
+    for fmt in ("table", "json", "html"):
+        assert reports.render(built, fmt)
+    for part in csv_out.PARTS:
+        assert len(_rows(reports.render(built, "csv", part=part))) >= 1
+    assert json.loads(reports.render(built, "json")) == json.loads(json.dumps(built))
+
+
+def test_count_axes_have_whole_steps() -> None:
+    chart = svg.bar_chart("c", "t", "d", ["a", "b"], [("n", [1, 2])])
+    assert re.findall(r'text-anchor="end">([^<]*)</text>', chart) == ["0", "1", "2"]
+
+
+def test_long_bar_labels_are_thinned_so_they_do_not_overlap() -> None:
+    labels = [f"≤{formatting.duration(1440 * i)}" for i in range(1, 11)] + [">4h"]  # tenths of a 4h target
+    chart = svg.bar_chart("c", "t", "d", labels, [("n", [1] * 11)])
+    shown = re.findall(r'text-anchor="middle">([^<]*)</text>', chart)
+    assert shown == ["≤24m", "≤1h 12m", "≤2h", "≤2h 48m", "≤3h 36m", "&gt;4h"]
+    assert (
+        len(
+            re.findall(
+                r'text-anchor="middle">', svg.bar_chart("c", "t", "d", list("abcdef"), [("n", [1] * 6)])
+            )
+        )
+        == 6
+    )
+
+
+def test_a_week_with_nothing_ended_shows_no_share(report: dict[str, Any]) -> None:
+    report["weekly"][2].update(met=0, breached=0, share_met=None)  # acme-jira urgent first response, Nov 9
+    text = reports.render(report, "html")
+    assert "(0 of 0)" not in text
+    assert re.search(r"<td>2026-11-09</td><td class=\"num\">–</td>", text)
