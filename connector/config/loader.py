@@ -25,6 +25,7 @@ from adapters import base as adapters_base
 if TYPE_CHECKING:  # imported lazily: the SLA core modules are only needed once a config is loaded
     from adapters.base import Adapter
     from sla.calendar import BusinessCalendar
+    from sla.contracts import Contract
     from sla.policy import PolicySet
 
 DEFAULT_DATA_DIR = "./data"
@@ -74,6 +75,7 @@ class Config:
     # Extras beyond the shared contract (defaults keep it backward compatible):
     api_token_env: str = DEFAULT_API_TOKEN_ENV
     public_url: str | None = None  # receiver.public_url: base URL the helpdesks post to
+    contracts: tuple[Contract, ...] = ()  # service credits and uptime for reports (sla/contracts.py)
     notify_channels: Mapping[str, Any] = field(default_factory=dict)  # name -> connector.notices Channel
 
 
@@ -379,6 +381,7 @@ def _build(resolved: Mapping[str, Any], env: Mapping[str, str], source: str) -> 
         source=source,
         api_token_env=token_env,
         public_url=(receiver.get("public_url") or "").rstrip("/") or None,
+        contracts=_build_contracts(resolved.get("contracts") or [], policies, calendars, instances, source),
         notify_channels=channels,
     )
 
@@ -418,6 +421,20 @@ def _build_policies(
         message = str(exc)
         path = "" if message.startswith("policies") else "policies"
         raise ConfigError(source, path, message) from None
+
+
+def _build_contracts(cfg: list, policies: PolicySet, calendars: Mapping[str, BusinessCalendar],
+                     instances: Mapping[str, InstanceConfig], source: str) -> tuple[Contract, ...]:
+    if not cfg:
+        return ()
+    from sla.contracts import load_contracts
+
+    priorities = {p for pol in policies.policies for m in pol.metrics.values() for p in m.targets}
+    try:
+        return load_contracts(cfg, priorities, calendars, instances, {p.id for p in policies.policies})
+    except ValueError as exc:  # the contracts loader names the path itself ("contracts[0].credits[1]...")
+        message = str(exc)
+        raise ConfigError(source, "" if message.startswith("contracts") else "contracts", message) from None
 
 
 def _build_instance(

@@ -37,6 +37,9 @@ class PipelineSettings:
     retention_s: int = 400 * 86400
     deleted_retention_s: int = 30 * 86400  # logs of deleted tickets (Zendesk can restore for 30 days)
     open_ttl_s: int = 400 * 86400  # logs of tickets never seen closed (the close was missed)
+    # Outcome records and incidents for reports (connector/state/outcomes.py): 13 months, so a year's
+    # report and the same month a year earlier can both be made.
+    outcome_retention_s: int = 396 * 86400
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -47,7 +50,7 @@ class PipelineSettings:
         # (an EXPIRE 0 deletes a ticket's log and ledger, so its effects would be written again).
         for name in ("dispatch_batch", "max_attempts", "job_timeout_s", "tick_s", "maintenance_interval_s",
                      "dispatch_flag_ttl_s", "failure_ttl_s", "dedupe_ttl_s", "retention_s",
-                     "deleted_retention_s", "open_ttl_s"):
+                     "deleted_retention_s", "open_ttl_s", "outcome_retention_s"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PipelineSettings.{name}: must be >= 1, got {getattr(self, name)!r}")
 

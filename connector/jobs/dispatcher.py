@@ -15,7 +15,7 @@ from rq.job import Job
 
 from connector.jobs.context import Context
 from connector.jobs.ticket import claim_wanted
-from connector.state import queues, store, timers
+from connector.state import outcomes, queues, store, timers
 
 log = logging.getLogger("sla_connector.jobs")
 
@@ -41,6 +41,7 @@ def dispatch(ctx: Context) -> int:
     timers.move_due(conn, now, 10 * settings.dispatch_batch)
     if conn.set(store.SWEPT, "1", nx=True, ex=max(1, int(settings.sweep_every_s))):
         sweep_lost(ctx)
+        outcomes.trim(conn, ctx.config.instances, now, settings.open_ttl_s, settings.outcome_retention_s)
     enqueued = 0
     while claims := claim_wanted(conn, settings.dispatch_batch, now):
         enqueued += queues.enqueue_looks(conn, claims, settings)

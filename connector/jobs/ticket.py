@@ -34,6 +34,7 @@ from connector.jobs import retries
 from connector.jobs.context import Context
 from connector.notices import deliver
 from connector.state import failed, queues, status, store, timers
+from connector.state import outcomes as outcome_store
 from sla.effects import Effect, EffectKind, missing_effects
 from sla.events import TicketEvent
 from sla.timeline import dedupe
@@ -299,6 +300,7 @@ def _bring_up_to_date(
         gone = not retries.drop_disproved_mark(final, record, fresh, fields)
     if deleted:  # nothing comes due any more
         timers.cancel(final, instance, ticket)
+        outcome_store.forget(final, instance, ticket, record.meta)  # also when gone: no look follows
         ttl = settings.deleted_retention_s
     elif store.is_finished(events):  # kept long: a ticket reopened months later keeps its clocks
         ttl = settings.retention_s
@@ -326,6 +328,8 @@ def _evaluate_and_apply(
         now = datetime.fromtimestamp(now_epoch, UTC)
         evaluation = ctx.evaluator(ctx.config.policies, ctx.config.calendars, events, now, instance=instance,
                                    applied_keys=record.applied_keys(cfg.dry_run))
+        outcome_store.keep_look(final, instance, ticket, record.meta, events, evaluation, now_epoch,
+                                ctx.settings.outcome_retention_s, ctx.config.contracts)  # for reports
         missing = missing_effects(evaluation.desired, record.ledger_for(cfg.dry_run))
         if cfg.dry_run:
             for effect in missing:
