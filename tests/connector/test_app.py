@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from flask.testing import FlaskClient
 from connector.config.loader import Config, ConfigError, config_from_dict
 from connector.receiver.app import connect, create_app
 from connector.state import store
+from tests.connector.fakes import shelldesk
 
 
 def _queued(conn: redis.Redis) -> list[tuple[None, dict[bytes, bytes]]]:
@@ -32,23 +31,14 @@ def _queued(conn: redis.Redis) -> list[tuple[None, dict[bytes, bytes]]]:
     rows.sort(key=lambda r: r[0])
     return [(None, fields) for _, fields in rows]
 
-def _load_testdesk() -> Any:
-    path = Path(__file__).with_name("testdesk_adapter.py")
-    spec = importlib.util.spec_from_file_location("_shell_testdesk", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.register()
-    return sys.modules["adapters.testdesk"]
-
-
-testdesk = _load_testdesk()
+shelldesk.register()
 SECRET = "desk-webhook-secret-value"
 ENV = {"DESK_SECRET": SECRET, "API_TOKEN": "api-token-value"}
 
 
 def make_config(**top: Any) -> Config:
     data = {
-        "instances": {"desk": {"product": "testdesk", "secret_env": "DESK_SECRET"}},
+        "instances": {"desk": {"product": "shelldesk", "secret_env": "DESK_SECRET"}},
         "receiver": {"max_body_bytes": 2048},
         "api_token_env": "API_TOKEN",
         **top,
@@ -63,7 +53,7 @@ def client(redis_conn: redis.Redis) -> FlaskClient:
 
 def signed(payload: Any, secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    signature = testdesk.sign_body(secret, body)
+    signature = shelldesk.sign_body(secret, body)
     return body, {"Content-Type": "application/json", "X-Testdesk-Signature": signature}
 
 
@@ -236,7 +226,7 @@ def test_two_apps_in_one_process_keep_separate_counters(redis_conn: redis.Redis)
 def test_factory_reads_the_config_named_by_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           redis_url: str) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text("instances:\n  desk: {product: testdesk, secret_env: DESK_SECRET}\n")
+    path.write_text("instances:\n  desk: {product: shelldesk, secret_env: DESK_SECRET}\n")
     monkeypatch.setenv("SLA_CONNECTOR_CONFIG", str(path))
     monkeypatch.setenv("DESK_SECRET", SECRET)
     monkeypatch.setenv("REDIS_URL", redis_url)
@@ -305,7 +295,7 @@ def test_metrics_still_answer_when_redis_is_down(tmp_path: Path) -> None:
 
 
 def test_api_is_disabled_without_a_token(redis_conn: redis.Redis) -> None:
-    cfg = config_from_dict({"instances": {"desk": {"product": "testdesk", "secret_env": "DESK_SECRET"}}},
+    cfg = config_from_dict({"instances": {"desk": {"product": "shelldesk", "secret_env": "DESK_SECRET"}}},
                            {"DESK_SECRET": SECRET})
     client = create_app(cfg, redis_conn).test_client()
     body = assert_error(client.get("/api/tickets/desk/T-1", headers={"Authorization": "Bearer x"}),
@@ -437,11 +427,18 @@ def test_starts_while_redis_is_down_then_queues_once_it_is_up(tmp_path: Path) ->
         server.stop()
 
 
+def _clients_since(conn: redis.Redis, before: set[str]) -> int:
+    """Connections the server sees now that it did not see at `before` (other tests' clients that
+    are still open, e.g. a CLI test's pool, are not this test's), plus the test's own."""
+    return len({c["id"] for c in conn.client_list()} - before) + 1
+
+
 def test_concurrent_deliveries_on_threads_hold_a_connection_each(redis_conn: redis.Redis) -> None:
     # A threaded server (gunicorn gthread, flask run) holds one connection per serving thread: each
     # delivery is queued once, and the pool holds no more connections than there were threads.
     from concurrent.futures import ThreadPoolExecutor
 
+    before = {c["id"] for c in redis_conn.client_list()}
     app = create_app(make_config(), redis_conn)
 
     def deliver(n: int) -> int:
@@ -453,7 +450,7 @@ def test_concurrent_deliveries_on_threads_hold_a_connection_each(redis_conn: red
     delivered = {json.loads(f[b"p"])["id"] for _, f in _queued(redis_conn)}
     assert delivered == {f"c-{n}" for n in range(64)}
     # Connections the server sees: one held per thread, the dispatch enqueue's pooled one, the test's own.
-    assert len(redis_conn.client_list()) <= 8 + 1 + 1
+    assert _clients_since(redis_conn, before) <= 8 + 1 + 1
 
 
 def test_a_thread_per_request_server_gives_its_held_connections_back(redis_conn: redis.Redis) -> None:
@@ -461,6 +458,7 @@ def test_a_thread_per_request_server_gives_its_held_connections_back(redis_conn:
     # connection goes back to the pool instead of piling up.
     import threading
 
+    before = {c["id"] for c in redis_conn.client_list()}
     app = create_app(make_config(), redis_conn)
     for n in range(20):
         thread = threading.Thread(target=post, args=(app.test_client(), {"id": f"t-{n}", "ticket": "T"}))
@@ -469,7 +467,7 @@ def test_a_thread_per_request_server_gives_its_held_connections_back(redis_conn:
     assert len(_queued(redis_conn)) == 20
     # Connections the server sees: the held one, the pooled one the first delivery used to enqueue the
     # dispatch job (RQ's enqueue takes a pipeline from the pool), and the test's own.
-    assert len(redis_conn.client_list()) <= 3
+    assert _clients_since(redis_conn, before) <= 3
 
 
 def test_the_held_connection_survives_a_redis_restart(tmp_path: Path) -> None:
@@ -565,7 +563,7 @@ def test_a_lone_surrogate_escape_is_accepted_and_queued_as_received(client: Flas
 
 
 def _nest(depth: int) -> bytes:
-    """A testdesk payload whose `x` nests arrays so that the whole body is `depth` levels deep."""
+    """A shelldesk payload whose `x` nests arrays so that the whole body is `depth` levels deep."""
     return b'{"id": "deep", "ticket": "T-1", "x": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import sys
 import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -20,6 +17,7 @@ from werkzeug.serving import make_server
 from connector.cli.main import main
 from connector.config.loader import load_config
 from connector.receiver.app import create_app
+from tests.connector.fakes import shelldesk
 
 ROOT = Path(__file__).resolve().parents[2]
 JIRA_FIXTURE = ROOT / "adapters/jira/tests/fixtures/cloud_issue_created.json"
@@ -52,7 +50,7 @@ CONFIG = """
         auth: {email_env: ZENDESK_EMAIL, token_env: ZENDESK_API_TOKEN}
         webhook: {secret_env: ZENDESK_WEBHOOK_SECRET}
       desk:
-        product: testdesk
+        product: shelldesk
         secret_env: DESK_SECRET
     calendars:
       always: {timezone: UTC, hours: 24x7}
@@ -67,16 +65,7 @@ CONFIG = """
 """
 
 
-def _load_testdesk() -> Any:
-    path = Path(__file__).with_name("testdesk_adapter.py")
-    spec = importlib.util.spec_from_file_location("_shell_testdesk", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.register()
-    return sys.modules["adapters.testdesk"]
-
-
-testdesk = _load_testdesk()
+shelldesk.register()
 
 
 @pytest.fixture(autouse=True)
@@ -146,7 +135,7 @@ def test_check_config_prints_a_summary(capsys: pytest.CaptureFixture[str], confi
         "Instances (3):",
         "  acme-jira: jira, dry-run (effects logged, not written), webhook POST /hooks/acme-jira",
         "  acme-zendesk: zendesk, dry-run (effects logged, not written), webhook POST /hooks/acme-zendesk",
-        "  desk: testdesk, live, webhook POST /hooks/desk",
+        "  desk: shelldesk, live, webhook POST /hooks/desk",
         "Calendars (1):",
         "  always: UTC, 24x7",
         "Policies (1, first match wins):",
@@ -317,7 +306,7 @@ def test_failed_list_retry_purge(capsys: pytest.CaptureFixture[str], config_path
 
 
 def test_install_and_uninstall_test_adapter(capsys: pytest.CaptureFixture[str], config_path: Path) -> None:
-    testdesk.WEBHOOKS.clear()
+    shelldesk.WEBHOOKS.clear()
     cfg = ["--config", str(config_path)]
     code, _, err = run(capsys, *cfg, "install", "desk")
     assert code == 2 and "give --url" in err
@@ -332,7 +321,7 @@ def test_install_and_uninstall_test_adapter(capsys: pytest.CaptureFixture[str], 
     assert json.loads(out.split("\n", 1)[1])["created"] == []
     code, out, _ = run(capsys, *cfg, "uninstall", "desk")
     assert code == 0 and out.startswith("desk: removed\n")
-    assert testdesk.WEBHOOKS == {}
+    assert shelldesk.WEBHOOKS == {}
     code, _, err = run(capsys, *cfg, "install", "nope", "--url", "https://x")
     assert code == 2 and "unknown instance 'nope'" in err
 
@@ -454,9 +443,9 @@ def test_send_test_event_without_a_signing_secret_or_sign_is_a_usage_error(
                        str(ZENDESK_FIXTURE))
     assert code == 2
     assert "environment variable ZENDESK_WEBHOOK_SECRET (webhook.secret_env) is not set" in err
-    monkeypatch.delattr(testdesk.TestdeskAdapter, "sign")
+    monkeypatch.delattr(shelldesk.ShelldeskAdapter, "sign")
     code, _, err = run(capsys, "--config", str(config_path), "send-test-event", "desk", str(ZENDESK_FIXTURE))
-    assert code == 2 and "the testdesk adapter has no sign(): no test events" in err
+    assert code == 2 and "the shelldesk adapter has no sign(): no test events" in err
 
 
 @responses.activate

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import textwrap
 from datetime import timedelta
@@ -19,25 +18,16 @@ from connector.config.loader import (
     load_config,
     resolve_env,
 )
+from tests.connector.fakes import shelldesk
 
-
-def _load_testdesk() -> Any:
-    path = Path(__file__).with_name("testdesk_adapter.py")
-    spec = importlib.util.spec_from_file_location("_shell_testdesk", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.register()
-    return sys.modules["adapters.testdesk"]
-
-
-testdesk = _load_testdesk()
+shelldesk.register()
 
 ENV = {"DESK_SECRET": "s3cret-value"}
 
 
 def base(**overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "instances": {"desk": {"product": "testdesk", "secret_env": "DESK_SECRET"}},
+        "instances": {"desk": {"product": "shelldesk", "secret_env": "DESK_SECRET"}},
         "calendars": {
             "berlin": {"timezone": "Europe/Berlin", "hours": {"mon-fri": ["09:00-17:00"]}},
             "always": {"timezone": "UTC", "hours": "24x7"},
@@ -70,8 +60,8 @@ def test_builds_everything_with_defaults() -> None:
     assert isinstance(cfg, Config)
     assert list(cfg.instances) == ["desk"]
     desk = cfg.instances["desk"]
-    assert (desk.name, desk.product, desk.dry_run) == ("desk", "testdesk", False)
-    assert desk.adapter.instance == "desk" and desk.adapter.product == "testdesk"
+    assert (desk.name, desk.product, desk.dry_run) == ("desk", "shelldesk", False)
+    assert desk.adapter.instance == "desk" and desk.adapter.product == "shelldesk"
     assert desk.settings["secret_env"] == "DESK_SECRET"
     assert sorted(cfg.calendars) == ["always", "berlin"]
     assert cfg.calendars["berlin"].name == "berlin"
@@ -128,7 +118,7 @@ def test_a_bad_redis_url_exits_2_with_the_key_and_no_traceback(tmp_path: Path) -
 
     path = tmp_path / "c.yaml"
     path.write_text("redis_url: redis://localhost:99999\n" + textwrap.dedent("""
-        instances: {desk: {product: testdesk, base_url: "https://d.test", secret_env: DESK_SECRET}}
+        instances: {desk: {product: shelldesk, base_url: "https://d.test", secret_env: DESK_SECRET}}
         calendars: {always: {timezone: UTC, hours: 24x7}}
         policies: []
     """))
@@ -200,11 +190,11 @@ def test_malformed_reference() -> None:
         (base(api_token_env="not a name"), "api_token_env", "'not a name' does not match the expected form: "
          "an environment variable name (letters, digits and _, not starting with a digit)"),
         (base(data_dir=""), "data_dir", "should be non-empty"),
-        (base(instances={"bad name": {"product": "testdesk"}}), "instances",
+        (base(instances={"bad name": {"product": "shelldesk"}}), "instances",
          "key 'bad name' does not match the expected form: a name of 1 to 64 letters, digits, '_', '.' "
          "or '-', starting with a letter or digit"),
         (base(instances={"desk": {"secret_env": "X"}}), "instances.desk", "'product' is a required property"),
-        (base(instances={"desk": {"product": "testdesk", "secret_env": "X", "dry_run": "yes"}}),
+        (base(instances={"desk": {"product": "shelldesk", "secret_env": "X", "dry_run": "yes"}}),
          "instances.desk.dry_run", "'yes' is not of type 'boolean'"),
         (base(calendars={"c": "24x7"}), "calendars.c", "'24x7' is not of type 'object'"),
         (base(policies={"id": "x"}), "policies", "is not of type 'array'"),
@@ -225,10 +215,10 @@ def test_unknown_product_lists_the_known_ones() -> None:
 
 
 def test_adapter_schema_errors_are_prefixed_with_the_instance() -> None:
-    err = error_of(base(instances={"desk": {"product": "testdesk", "secret_env": "lower"}}))
+    err = error_of(base(instances={"desk": {"product": "shelldesk", "secret_env": "lower"}}))
     assert err.path == "instances.desk.secret_env"
     assert "does not match" in err.message
-    err = error_of(base(instances={"desk": {"product": "testdesk", "secret_env": "X", "colour": "red"}}))
+    err = error_of(base(instances={"desk": {"product": "shelldesk", "secret_env": "X", "colour": "red"}}))
     assert err.path == "instances.desk" and err.message.startswith("unknown key(s) 'colour'")
 
 
@@ -276,7 +266,7 @@ def test_load_config_from_yaml(tmp_path: Path) -> None:
         data_dir: ./state
         instances:
           desk:
-            product: testdesk
+            product: shelldesk
             secret_env: DESK_SECRET
             dry_run: true
         calendars:
@@ -305,7 +295,7 @@ def test_load_config_errors(tmp_path: Path) -> None:
     path = write(tmp_path, "# nothing here\n")
     with pytest.raises(ConfigError, match="the file is empty"):
         load_config(path, ENV)
-    path = write(tmp_path, "instances:\n  desk: {product: testdesk, secret_env: DESK_SECRET}\nbogus: 1\n")
+    path = write(tmp_path, "instances:\n  desk: {product: shelldesk, secret_env: DESK_SECRET}\nbogus: 1\n")
     with pytest.raises(ConfigError, match=r"config\.yaml: \$: unknown key\(s\) 'bogus'"):
         load_config(path, ENV)
 
@@ -313,15 +303,15 @@ def test_load_config_errors(tmp_path: Path) -> None:
 def test_load_config_reads_os_environ_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DESK_SECRET", "x")
     monkeypatch.setenv("SLA_CONNECTOR_API_TOKEN", "from-env")
-    path = write(tmp_path, "instances:\n  desk: {product: testdesk, secret_env: DESK_SECRET}\n")
+    path = write(tmp_path, "instances:\n  desk: {product: shelldesk, secret_env: DESK_SECRET}\n")
     assert load_config(path).api_token == "from-env"
 
 
 def test_a_key_written_twice_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, """
         instances:
-          desk: {product: testdesk, secret_env: DESK_SECRET}
-          desk: {product: testdesk, secret_env: OTHER}
+          desk: {product: shelldesk, secret_env: DESK_SECRET}
+          desk: {product: shelldesk, secret_env: OTHER}
     """)
     with pytest.raises(ConfigError) as info:
         load_config(path, ENV)

@@ -1,20 +1,21 @@
-"""A minimal test-only helpdesk adapter ("testdesk") for the shell's tests.
+"""A minimal test-only helpdesk adapter ("shelldesk") for the shell's tests (receiver, CLI, config).
 
 It follows the adapter protocol (adapters/base.py) with the smallest possible product: payloads
 {"id": str, "ticket": str | null, ...} signed with `X-Testdesk-Signature: sha256=<hex HMAC>`. Tests
-register it as `adapters.testdesk` with `register()`, so it is found by the same loader as the
-real adapters. The real Jira and Zendesk adapters are used wherever they matter.
+register it as `adapters.shelldesk` with `register()`, so it is found by the same loader as the
+real adapters (fakes/testdesk.py is the pipeline tests' adapter: another product name, so that the
+two never stand in for each other whatever order the tests run in). The real Jira and Zendesk
+adapters are used wherever they matter.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.util
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from adapters.base import PayloadError, SignatureError
@@ -25,7 +26,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "required": ["product", "secret_env"],
     "additionalProperties": False,
     "properties": {
-        "product": {"const": "testdesk"},
+        "product": {"const": "shelldesk"},
         "dry_run": {"type": "boolean"},
         "secret_env": {"type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$"},
         "base_url": {"type": "string"},
@@ -65,8 +66,8 @@ class Installer:
         return [dict(hook)] if hook else []
 
 
-class TestdeskAdapter:
-    product = "testdesk"
+class ShelldeskAdapter:
+    product = "shelldesk"
 
     def __init__(self, instance: str, secret: str) -> None:
         self.instance = instance
@@ -107,20 +108,16 @@ class TestdeskAdapter:
         return {"X-Testdesk-Signature": "sha256=" + hmac.new(self._secret, body, hashlib.sha256).hexdigest()}
 
 
-def create(instance: str, config: Mapping[str, Any], env: Mapping[str, str]) -> TestdeskAdapter:
+def create(instance: str, config: Mapping[str, Any], env: Mapping[str, str]) -> ShelldeskAdapter:
     name = config["secret_env"]
     secret = env.get(name)
     if not secret:
         raise ValueError(f"secret_env: environment variable {name} is not set")
-    return TestdeskAdapter(instance, secret)
+    return ShelldeskAdapter(instance, secret)
 
 
-def register() -> None:
-    """Make this module importable as `adapters.testdesk` (idempotent)."""
-    if "adapters.testdesk" in sys.modules:
-        return
-    spec = importlib.util.spec_from_file_location("adapters.testdesk", Path(__file__))
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["adapters.testdesk"] = module
-    spec.loader.exec_module(module)
+def register() -> ModuleType:
+    """Make this module importable as `adapters.shelldesk` (idempotent)."""
+    module = sys.modules[__name__]
+    sys.modules["adapters.shelldesk"] = module
+    return module
