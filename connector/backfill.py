@@ -25,9 +25,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from adapters.base import InboundError, NotFound
-from connector.config.loader import InstanceConfig
+from connector.config.loader import Config, InstanceConfig
 from connector.config.tuning import PipelineSettings
-from connector.state import store
+from connector.state import outcomes, store
 from sla.events import EventKind, TicketEvent
 from sla.timeline import dedupe, final_deletion
 
@@ -118,8 +118,10 @@ def run(
     dry_run: bool = False,
     limit: int | None = None,
     include_solved: bool = False,
+    config: Config | None = None,
 ) -> Iterator[TicketOutcome]:
     """Backfill `instance`: one outcome per ticket updated since `since` (at most `limit` tickets).
+    With `config`, the tickets stored without a look get their outcome records (see `append_events`).
 
     A ticket whose events cannot be read or made (gone meanwhile, a value the configuration does
     not map) is reported and skipped. Every other API error ends the run (an `ApiError`, e.g.
@@ -135,16 +137,22 @@ def run(
             yield TicketOutcome(tid, skipped=f"{type(exc).__name__}: {exc}", error=True)
             continue
         yield append_events(conn, instance.name, tid, events, now.timestamp(), dry_run=dry_run,
-                            include_solved=include_solved)
+                            include_solved=include_solved, config=config)
 
 
 def append_events(
     conn: Any, instance: str, ticket: str, events: list[TicketEvent], now_epoch: float, *, dry_run: bool,
-    include_solved: bool = False, retention_s: int | None = None,
+    include_solved: bool = False, retention_s: int | None = None, config: Config | None = None,
 ) -> TicketOutcome:
-    """Append the events the ticket's log lacks and schedule a look at `now_epoch` (not in a dry run)."""
+    """Append the events the ticket's log lacks and schedule a look at `now_epoch` (not in a dry run).
+
+    A finished ticket stored without a look (see `quiet` below) gets, given `config`, the outcome
+    records of its clocks (evaluated at `now_epoch`, nothing written back), so that a report covers
+    the time before the connector was installed; again on every run (the records are replaced).
+    """
     key = store.events_key(instance, ticket)
-    retention_s = PipelineSettings.from_env().retention_s if retention_s is None else retention_s
+    settings = PipelineSettings.from_env()
+    retention_s = settings.retention_s if retention_s is None else retention_s
     try:
         rows = conn.lrange(key, 0, -1)
         # Events an earlier run (or a delivery carrying this ticket's events) put into the inbox and
@@ -161,8 +169,9 @@ def append_events(
     # due dates, its watchers notified). --include-solved evaluates it too (complete reports).
     # A ticket with something in its inbox gets a look anyway: its events go the same way (the log is
     # written only by the look holding the ticket's lock, which may rewrite it).
-    quiet = (not include_solved and store.is_finished(events) and not inbox
-             and not conn.exists(store.ticket_key(instance, ticket)))
+    tk_fields = set(conn.hkeys(store.ticket_key(instance, ticket)))
+    never_evaluated = not {store.text(f) for f in tk_fields} - outcomes.REPORT_META  # only report bookkeeping
+    quiet = not include_solved and store.is_finished(events) and not inbox and never_evaluated
     held = {e.event_id: e for e in stored}
     # Compare in the stored form (epoch precision, canonical fields), by the evaluation's own rule.
     incoming = [store.decode_event(ticket, store.encode_event(e)) for e in events]
@@ -173,6 +182,9 @@ def append_events(
         at = max(gone.at, datetime.fromtimestamp(now_epoch, UTC))
         incoming.append(TicketEvent(f"backfill:restored:{gone.event_id}", ticket, EventKind.RESTORED, at))
     fresh = [e for e in dedupe([*stored, *incoming]) if held.get(e.event_id) != e]
+    if quiet and config is not None and not dry_run:
+        _keep_outcomes(conn, config, instance, ticket, dedupe([*stored, *incoming]), now_epoch,
+                       settings.outcome_retention_s, retention_s)
     if fresh and not dry_run:
         pipe = conn.pipeline(transaction=True)
         if quiet:  # no job looks at it: stored as the jobs keep a finished ticket's log
@@ -183,6 +195,24 @@ def append_events(
             pipe.zadd(store.WANT, {store.member(instance, ticket): now_epoch}, nx=True)
         pipe.execute()
     return TicketOutcome(ticket, len(events), len(fresh), known=bool(stored), quiet=quiet)
+
+
+def _keep_outcomes(
+    conn: Any, config: Config, instance: str, ticket: str, events: list[TicketEvent], now_epoch: float,
+    outcome_retention_s: int, retention_s: int,
+) -> None:
+    """The outcome records of a ticket no look evaluates: evaluated purely at `now_epoch`."""
+    from sla.evaluate import evaluate
+
+    now = datetime.fromtimestamp(now_epoch, UTC)
+    tk = store.ticket_key(instance, ticket)
+    meta = store.decode_record(instance, ticket, [], conn.hgetall(tk)).meta
+    evaluation = evaluate(config.policies, config.calendars, events, now, instance=instance)
+    state = outcomes.report_state(instance, events, evaluation, now, config.contracts)
+    pipe = conn.pipeline(transaction=True)
+    outcomes.write(pipe, instance, ticket, meta, state, now_epoch, outcome_retention_s)
+    pipe.expire(tk, retention_s)  # the bookkeeping lives as long as the ticket's log
+    pipe.execute()
 
 
 def _pending_events(inbox: list[bytes]) -> list[str]:

@@ -61,7 +61,7 @@ def cmd_backfill(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     tickets = events = new = skipped = failed = 0
     try:
         for outcome in backfill.run(conn, inst, since, now, dry_run=args.dry_run, limit=args.limit,
-                                    include_solved=args.include_solved):
+                                    include_solved=args.include_solved, config=config):
             print(outcome.line(args.dry_run), flush=True)
             tickets += 1
             events += outcome.events

@@ -272,3 +272,40 @@ def test_open_tickets_are_evaluated_from_their_logs(redis_conn: redis.Redis) -> 
     got = list(oc.evaluate_open(redis_conn, report_config(), "desk", ["T-11", "expired"], clock.dt))
     assert [(o.metric, o.outcome, o.stopped_at) for o in got] == [("resolution", "breached", None)]
     assert got[0].business_s == 9 * 3600
+
+
+def test_backfill_keeps_records_of_finished_tickets_it_stores_without_a_look(redis_conn: redis.Redis) -> None:
+    from connector import backfill
+    from sla.events import TicketEvent
+
+    config = report_config()
+    raw = [
+        created("B-1", T0),
+        reply("B-1", T0 + timedelta(hours=2), 1),
+        status("B-1", T0 + timedelta(hours=3), 1, "solved"),
+    ]
+    events = [TicketEvent.from_dict(e) for e in raw]
+    now = (T0 + timedelta(days=20)).timestamp()
+    dry = backfill.append_events(redis_conn, "desk", "B-1", events, now, dry_run=True, config=config)
+    assert dry.quiet and stored(redis_conn) == {}  # a dry run writes nothing, records neither
+    for _ in range(2):  # a second run finds the ticket still never evaluated (only report bookkeeping)
+        result = backfill.append_events(redis_conn, "desk", "B-1", events, now, dry_run=False, config=config)
+        assert result.quiet
+    got = stored(redis_conn)
+    assert {k: (v["o"].outcome, v["o"].business_s) for k, v in got.items()} == {
+        ("B-1", "first_response"): ("breached", 7200),
+        ("B-1", "resolution"): ("met", 3 * 3600),
+    }
+    assert redis_conn.zcard(store.WANT) == 0  # no look asked for: nothing is written onto finished work
+    assert redis_conn.ttl(store.ticket_key("desk", "B-1")) > 0
+    # --include-solved sends it through a look instead, which keeps the same records (not twice).
+    more = [*events, TicketEvent.from_dict(reply("B-1", T0 + timedelta(hours=4), 2, "requester"))]
+    taken = backfill.append_events(
+        redis_conn, "desk", "B-1", more, now, dry_run=False, include_solved=True, config=config
+    )
+    assert not taken.quiet
+    look(redis_conn, Clock(T0 + timedelta(days=20)))
+    assert {k: v["o"].outcome for k, v in stored(redis_conn).items()} == {
+        ("B-1", "first_response"): "breached",
+        ("B-1", "resolution"): "met",
+    }
