@@ -24,6 +24,7 @@ from sla.metrics import MetricState, MetricStatus
 METRIC_NAMES = frozenset({"first_response", "next_reply", "resolution"})
 ENDED = frozenset({"met", "breached", "cancelled"})
 OPEN = frozenset({"open", "breached"})  # "breached": still running, already past its deadline
+_OUTCOMES = ENDED | OPEN
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _ROW_LENGTH = 18
@@ -86,9 +87,11 @@ class Outcome:
          start, stop, used, target, outcome, levels) = row  # fmt: skip
         if metric not in METRIC_NAMES:
             raise ValueError(f"outcome row {row!r:.200}: unknown metric {metric!r}")
-        if outcome not in ENDED | OPEN or (stop is None and outcome not in OPEN):
+        if outcome not in _OUTCOMES or (stop is None and outcome not in OPEN):
             raise ValueError(f"outcome row {row!r:.200}: outcome {outcome!r} does not fit stop {stop!r}")
-        if not all(isinstance(v, int) for v in (start, used, target)) or not isinstance(stop, int | None):
+        if not (isinstance(start, int) and isinstance(used, int) and isinstance(target, int)) or not (
+            stop is None or isinstance(stop, int)
+        ):
             raise ValueError(f"outcome row {row!r:.200}: start, stop, business and target must be integers")
         return cls(
             instance, ticket, key, policy, version, prio, org, brand, group, metric, cal, cycle,
