@@ -7,9 +7,11 @@ and 4h. November 2026 in Berlin: Sun 1 Nov 00:00 CET to Tue 1 Dec 00:00 CET.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sla.kpis import RULE, counted_as, epoch_ms, kpi_tables
 from sla.periods import ReportPeriod
@@ -156,3 +158,47 @@ def test_a_cycle_counts_where_it_ends_edges_included() -> None:
 
 def test_the_rule_is_written_down() -> None:
     assert "counts in the period in which it ends" in RULE and "cancelled cycles count nowhere" in RULE
+
+
+# --- properties ------------------------------------------------------------------------------------
+
+YEAR_START = datetime(2026, 1, 1, tzinfo=UTC)
+SECONDS = 365 * 86400
+
+
+@st.composite
+def records_in_2026(draw: st.DrawFn) -> list:
+    """Resolution records of the "A" template with random starts, stops (or none) and outcomes."""
+    (template,) = [o for o in Ticket("A").solve("2026-11-23 12:00").outcomes("2026-11-23 13:00")
+                   if o.metric == "resolution"]  # fmt: skip
+    out = []
+    for i in range(draw(st.integers(0, 40))):
+        start = draw(st.integers(0, SECONDS - 1))
+        stop = draw(st.one_of(st.none(), st.integers(start, SECONDS + 86400)))
+        outcome = draw(
+            st.sampled_from(["met", "breached", "cancelled"] if stop is not None else ["open", "breached"])
+        )
+        out.append(replace(
+            template, ticket_id=f"T{i}", outcome=outcome, business_s=draw(st.integers(0, 10**6)),
+            started_at=YEAR_START + timedelta(seconds=start),
+            stopped_at=None if stop is None else YEAR_START + timedelta(seconds=stop),
+        ))  # fmt: skip
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(records_in_2026())
+def test_months_partition_a_quarter(records: list) -> None:
+    """Counting where a cycle ends: the months' met and breached add up to the quarter's, and what is
+    open at the end of March is what is open at the end of the quarter."""
+    quarter = kpi_tables(records, ReportPeriod("2026-Q1", "2026-Q1"), CALENDARS)["kpis"]
+    months = [
+        kpi_tables(records, ReportPeriod(m, m), CALENDARS)["kpis"] for m in ("2026-01", "2026-02", "2026-03")
+    ]
+
+    def total(rows: list, field: str) -> int:
+        return sum(r[field] for r in rows)
+
+    for field in ("met", "breached"):
+        assert total(quarter, field) == sum(total(rows, field) for rows in months)
+    assert total(quarter, "open") == total(months[2], "open")

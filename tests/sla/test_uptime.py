@@ -8,6 +8,8 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sla.contracts import CreditTier, IncidentMatch, UptimeRule
 from sla.periods import parse_period
@@ -140,3 +142,15 @@ def test_downtime_from_a_field_of_the_ticket() -> None:
             ValueError, match=f"ticket I-1: field 'outage_start' .* is '{bad}', not an ISO 8601"
         ):
             incidents_for_ticket(rules, replace(tl, attrs={**tl.attrs, "outage_start": bad}), "acme")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 300), st.integers(0, 300)), max_size=12))
+def test_merged_covers_exactly_the_minutes_of_the_intervals(pairs: list[tuple[int, int]]) -> None:
+    """Against a brute-force count of the minutes covered: the same set, in disjoint sorted pieces."""
+    base = utc(2026, 9, 1)
+    minute = timedelta(minutes=1)
+    got = merged([(base + a * minute, base + b * minute) for a, b in pairs])
+    covered = {m for a, b in pairs for m in range(a, b)}
+    assert {m for a, b in got for m in range((a - base) // minute, (b - base) // minute)} == covered
+    assert all(a < b for a, b in got) and all(x[1] < y[0] for x, y in zip(got, got[1:], strict=False))
