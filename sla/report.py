@@ -166,9 +166,6 @@ def _contract_outcomes(
     return [o for (inst, _), rows in index.items() if inst in contract.instances for o in rows]
 
 
-Line = tuple[dict[str, Any], Fraction]  # a credit row and its exact percent
-
-
 def _kpi_credits(
     contract: Contract, months: list[tuple[str, datetime, datetime]], outcomes: list[Outcome]
 ) -> list[Line]:
