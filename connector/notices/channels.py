@@ -140,9 +140,11 @@ def _email(cfg: Mapping[str, Any], where: str) -> tuple[str, str]:
     usable = parts.scheme in ("mailto", "mailtos") and parts.hostname
     if not usable or parts.query or parts.path.strip("/"):
         raise ValueError(
-            f"{where}.smtp: expected mailto://[user:password@]host[:port] (plain or STARTTLS "
-            "on 25/587) or mailtos://... (TLS), with no path or query"
+            f"{where}.smtp: expected mailtos://[user:password@]host[:port] (STARTTLS, or TLS on port 465) "
+            "or mailto://host[:port] (plain), with no path or query"
         )
+    if parts.scheme == "mailto" and parts.password:
+        raise ValueError(f"{where}.smtp: mailto:// sends the password unencrypted: use mailtos://")
     to = cfg["to"]
     if isinstance(to, str):
         to = [to]
@@ -154,13 +156,16 @@ def _email(cfg: Mapping[str, Any], where: str) -> tuple[str, str]:
     sender = cfg["from"]
     if not isinstance(sender, str) or not _EMAIL.match(sender):
         raise ValueError(f"{where}.from: {sender!r} is not an email address")
-    target = smtp.rstrip("/") + "/?" + urlencode({"to": ",".join(to), "from": sender})
-    if type(apprise.Apprise.instantiate(target, suppress_exceptions=True)).__name__ != "NotifyEmail":
-        raise ValueError(
-            f"{where}.smtp: not an SMTP URL apprise can use (mailto://host:port or mailtos://...)"
-        )
     try:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:  # urllib's words quote only the port
         raise ValueError(f"{where}.smtp: the port is not a number from 1 to 65535") from None
+    query = {"to": ",".join(to), "from": sender}
+    if parts.scheme == "mailtos":  # apprise would try STARTTLS on 465 too: that port speaks TLS at once
+        query["mode"] = "ssl" if parts.port == 465 else "starttls"
+    target = smtp.rstrip("/") + "/?" + urlencode(query)
+    if type(apprise.Apprise.instantiate(target, suppress_exceptions=True)).__name__ != "NotifyEmail":
+        raise ValueError(
+            f"{where}.smtp: not an SMTP URL apprise can use (mailto://host:port or mailtos://...)"
+        )
     return target, f"email to {', '.join(to)} via {parts.scheme}://{parts.hostname}{port}"

@@ -174,6 +174,24 @@ def test_no_channels_configured_and_a_policy_that_notifies() -> None:
         notice_config(channels={})
 
 
+def test_smtp_urls_pick_apprise_s_tls_mode_by_port() -> None:
+    import apprise
+
+    def mode(smtp: str) -> str:
+        settings = {"kind": "email", "smtp": smtp, "to": "lead@example.com", "from": "sla@example.com"}
+        target = parse_channels({"m": settings})["m"].target
+        return str(apprise.Apprise.instantiate(target).secure_mode)
+
+    assert mode("mailtos://bot:pw@smtp.example.com:465") == "ssl"  # TLS from the first byte
+    assert mode("mailtos://bot:pw@smtp.example.com:587") == "starttls"
+    assert mode("mailtos://bot:pw@smtp.example.com") == "starttls"
+    assert mode("mailto://smtp.example.com") == "insecure"
+    with pytest.raises(
+        ValueError, match=r"^notify_channels\.m\.smtp: mailto:// sends the password unencrypted"
+    ):
+        mode("mailto://bot:pw@smtp.example.com:587")
+
+
 @pytest.mark.parametrize(
     ("name", "settings", "message"),
     [
@@ -209,7 +227,7 @@ def test_no_channels_configured_and_a_policy_that_notifies() -> None:
                 "to": ["a@example.com"],
                 "from": "s@example.com",
             },
-            "notify_channels.x.smtp: expected mailto://[user:password@]host[:port]",
+            "notify_channels.x.smtp: expected mailtos://[user:password@]host[:port] (STARTTLS, or TLS",
         ),
         (
             "x",
@@ -596,7 +614,9 @@ def test_the_repeat_note_is_appended_to_chat_and_email_text(smtp: FakeSmtp) -> N
     )["m"]
     send(mail, Notice("desk", "T-1", NOTICE.key, NOTICE.text, repeat=True))
     text = next(p for p in smtp.messages[0].walk() if p.get_content_type() == "text/plain")
-    assert text.get_payload(decode=True).decode().replace("\r\n", "\n").strip() == f"Body text.\n\n{REPEAT_NOTE}"
+    assert (
+        text.get_payload(decode=True).decode().replace("\r\n", "\n").strip() == f"Body text.\n\n{REPEAT_NOTE}"
+    )
 
 
 def test_dry_run_logs_notices_and_sends_none(redis_conn: redis.Redis, smtp: FakeSmtp, caplog) -> None:
