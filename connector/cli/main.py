@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     from connector.cli.ticket import add_parser as add_ticket
 
     add_ticket(sub)
+    from connector.cli.report import add_parser as add_report
+
+    add_report(sub)
     from connector.cli.review import add_parser as add_review
     from connector.cli.simulate import add_parser as add_simulate
 
@@ -344,6 +347,12 @@ def cmd_review(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return review(args, env)
 
 
+def cmd_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from connector.cli.report import cmd_report as report
+
+    return report(args, env)
+
+
 COMMANDS = {
     "run": cmd_run,
     "web": cmd_web,
@@ -357,6 +366,7 @@ COMMANDS = {
     "send-test-event": cmd_send_test_event,
     "backfill": cmd_backfill,
     "ticket": cmd_ticket,
+    "report": cmd_report,
     "simulate": cmd_simulate,
     "review": cmd_review,
 }

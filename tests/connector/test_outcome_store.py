@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes.harness import Clock, drain, make_context, post  # noqa: E402
 from fakes.report_config import created, deleted, event, reply, report_config, status  # noqa: E402
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
+# A Monday about two months ago: the records' day hashes expire at an absolute time (their day's end plus
+# the retention), so the tests' days must lie within the retention of the real clock.
+_BACK = datetime.now(UTC).date() - timedelta(days=60)
+T0 = datetime.combine(_BACK - timedelta(days=_BACK.weekday()), datetime.min.time(), UTC) + timedelta(hours=9)
 DAY = T0.date()
 
 
@@ -65,7 +68,8 @@ def test_a_met_ticket_leaves_one_record_per_clock(redis_conn: redis.Redis) -> No
     meta = json.loads(redis_conn.hget(store.ticket_key("desk", "T-1"), "#oc"))
     assert meta == {"first_response": DAY.isoformat(), "resolution": DAY.isoformat()}
     # The day's hash expires the retention after the day ends.
-    expires = datetime(2026, 3, 3, tzinfo=UTC).timestamp() + PipelineSettings().outcome_retention_s
+    expires = datetime.combine(DAY + timedelta(days=1), datetime.min.time(), UTC).timestamp()
+    expires += PipelineSettings().outcome_retention_s
     assert abs(redis_conn.ttl(oc.records_key("desk", DAY)) - (expires - time.time())) < 5
 
 
@@ -252,7 +256,7 @@ def test_reading_a_period_filters_by_time_and_says_which_record_is_unreadable(
     look(redis_conn, clock)
     start, end = T0 + timedelta(days=5), T0 + timedelta(days=20)
     days = oc.days_to_read(start, end, clock.dt)
-    assert days[0] == date(2026, 3, 6) and days[-1] == (T0 + timedelta(days=41)).date()
+    assert days[0] == (start - timedelta(hours=26)).date() and days[-1] == (T0 + timedelta(days=41)).date()
     got = oc.read_records(redis_conn, ["desk"], start, end, clock.dt)
     # R-0 stopped before the period (and its margin); R-2 started after it: neither can count there.
     assert sorted({o.ticket_id for o in got}) == ["R-1"]
