@@ -532,6 +532,26 @@ def test_a_slack_refusal_is_recorded_once_and_never_resent(redis_conn: redis.Red
     assert counter(redis_conn, "effects_rejected") == 1
 
 
+def test_failed_retry_forgets_a_refusal_and_the_fixed_channel_gets_the_notice_once(
+    redis_conn: redis.Redis,
+) -> None:
+    ctx, clock = make(redis_conn, notice_config(breach=[]))
+    with responses.RequestsMock() as rsps:
+        desk_api(rsps)
+        rsps.add(responses.POST, SLACK, status=403, body="action_prohibited")
+        rsps.add(responses.POST, SLACK, body="ok")
+        post(redis_conn, "d1", "T-1", [sla_config.created("T-1", T0)])
+        drain(ctx)
+        run_to(ctx, clock, 6)
+        assert ledger(redis_conn) == {}
+        assert failed.retry_failed(redis_conn, [failed.ticket_id("desk", "T-1")]) == 1
+        drain(ctx)
+        run_to(ctx, clock, 7)
+        assert len(slack_posts(rsps)) == 2
+    assert ledger(redis_conn) == {f"{HALF}:oncall-slack": "sent"}
+    assert failed.list_failed(redis_conn) == []
+
+
 def test_a_slack_5xx_fails_the_look_rq_retries_it_and_the_notice_goes_once(redis_conn: redis.Redis) -> None:
     ctx, clock = make(redis_conn, notice_config(breach=[]))
     with responses.RequestsMock() as rsps:
