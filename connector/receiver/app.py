@@ -292,7 +292,7 @@ def create_app(config: Config | None = None, conn: redis.Redis | None = None) ->
 
 
 def _register_ops(app: Flask, config: Config, conn: redis.Redis, metrics: ReceiverMetrics) -> None:
-    render = metrics.exposition(conn)
+    render = metrics.exposition(conn, config)
     # Request latency by route family, timed around the whole WSGI call (cheaper than Flask hooks).
     series = {route: metrics.latency.labels(route) for route in _ROUTES.values()}
     inner = app.wsgi_app

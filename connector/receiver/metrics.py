@@ -147,8 +147,9 @@ class ReceiverMetrics:
             ["route"], buckets=LATENCY_BUCKETS, registry=self.registry,
         )
 
-    def exposition(self, conn: redis.Redis | None) -> Callable[[], bytes]:
-        """A function producing the text exposition: ours (or all processes') plus the pipeline's."""
+    def exposition(self, conn: redis.Redis | None, config: Any = None) -> Callable[[], bytes]:
+        """A function producing the text exposition: ours (or all processes') plus the pipeline's, and
+        with `config` the current month's KPIs (connector/receiver/kpi_metrics.py)."""
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
 
@@ -158,6 +159,10 @@ class ReceiverMetrics:
             registry = self.registry
         if conn is not None:
             registry.register(PipelineCollector(conn))
+            if config is not None:
+                from connector.receiver.kpi_metrics import KpiCollector
+
+                registry.register(KpiCollector(conn, config))
         return lambda: generate_latest(registry)
 
 

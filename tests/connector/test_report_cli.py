@@ -263,3 +263,40 @@ def _restore_logging_and_context() -> Iterator[None]:
     root.handlers[:] = handlers
     root.setLevel(level)
     context.install(None)
+
+
+def test_metrics_show_the_current_months_share_met_cached_a_few_seconds(
+    delivered: Path, redis_conn: redis.Redis
+) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from connector.receiver.app import create_app
+    from connector.receiver.kpi_metrics import KpiCollector
+    now = [(M_END - timedelta(seconds=1)).timestamp()]  # the last second of the month: it is "current"
+    registry = CollectorRegistry()
+    registry.register(KpiCollector(redis_conn, load_config(delivered), ttl_s=10, clock=lambda: now[0]))
+
+    def gauges() -> dict[tuple[str, ...], float]:
+        out = {}
+        for family in registry.collect():
+            for s in family.samples:
+                labels = s.labels
+                out[(s.name, labels["priority"], labels["metric"], labels.get("outcome", ""))] = s.value
+                assert labels["instance"] == "desk"
+        return out
+
+    got = gauges()
+    assert got[("sla_kpi_share_met", "urgent", "first_response", "")] == 0.5
+    assert got[("sla_kpi_share_met", "urgent", "resolution", "")] == 0.5
+    assert got[("sla_kpi_share_met", "normal", "first_response", "")] == 1.0
+    assert got[("sla_kpi_cycles_ended", "normal", "first_response", "met")] == 2
+    assert got[("sla_kpi_cycles_ended", "urgent", "resolution", "breached")] == 1
+    assert ("sla_kpi_share_met", "normal", "resolution", "") in got  # C; E ended after the month
+    redis_conn.flushall()
+    now[0] += 5
+    assert gauges() == got  # within ttl_s: the cached figures, Redis not read
+    now[0] += 10
+    assert gauges() == {}
+    # The receiver's /metrics carries the families (empty in the real current month of a fresh Redis).
+    text = create_app(load_config(delivered), redis_conn).test_client().get("/metrics").get_data(as_text=True)
+    assert "# TYPE sla_kpi_share_met gauge" in text and "# TYPE sla_kpi_cycles_ended gauge" in text
