@@ -1,16 +1,15 @@
 """`sla-connector simulate`: a period's tickets replayed through a proposed policy file, read from the real
 test Redis, figures by value, bad input with exit 2, and nothing written.
 
-The configuration's policy: resolution on a 24x7 UTC calendar, 10h for every priority, a warning at
-50% and a breach level. January 2026 in UTC: the period; tickets are evaluated at 2026-02-01 00:00Z.
+The configuration (tests/connector/fakes/replay_setup.py): resolution on a 24x7 UTC calendar, 10h for every
+priority, a warning at 50% and a breach level. January 2026 in UTC is the period; tickets are evaluated
+at 2026-02-01 00:00Z.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import textwrap
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,31 +18,9 @@ import pytest
 import redis
 
 from connector.cli import replay
-from connector.cli.main import main
-from connector.state.store import encode_event, events_key
-from sla.events import TicketEvent
+from connector.state.store import events_key
+from tests.connector.fakes.replay_setup import CONFIG, JAN, restore_logging, run, store_ticket, write_config
 
-CONFIG = """
-    instances:
-      desk:
-        product: testdesk
-        dry_run: true
-        base_url: https://desk.test
-      other:
-        product: testdesk
-        dry_run: true
-        base_url: https://other.test
-    calendars:
-      always: {timezone: UTC, hours: 24x7}
-    policies:
-      - id: test
-        version: 1
-        metrics:
-          resolution: {calendar: always, targets: {low: 10h, normal: 10h, high: 10h, urgent: 10h}}
-        escalations:
-          - {name: warning, metric: resolution, at: "50%", actions: [{tag: sla-warning}]}
-          - {name: breach, metric: resolution, at: breach, actions: [{tag: sla-breached}]}
-"""
 PROPOSED = """
     policies:
       - id: test
@@ -54,28 +31,14 @@ PROPOSED = """
           - {name: warning, metric: resolution, at: "50%", actions: [{tag: sla-warning}]}
           - {name: breach, metric: resolution, at: breach, actions: [{tag: sla-breached}]}
 """
-JAN = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+_restore_logging = pytest.fixture(autouse=True)(restore_logging)
 
 
 @pytest.fixture
 def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Path:
-    from tests.connector.fakes import testdesk
-
-    testdesk.register()
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.delenv("SLA_CONNECTOR_CONFIG", raising=False)
-    path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(CONFIG) + f"data_dir: {tmp_path / 'data'}\n")
-    return path
+    return write_config(tmp_path, monkeypatch, redis_url)
 
 
 @pytest.fixture
@@ -83,29 +46,6 @@ def proposed(tmp_path: Path) -> Path:
     path = tmp_path / "proposed.yaml"
     path.write_text(textwrap.dedent(PROPOSED))
     return path
-
-
-def store_ticket(
-    conn: redis.Redis,
-    ticket: str,
-    created: datetime,
-    solved_after: timedelta | None,
-    instance: str = "desk",
-    priority: str = "normal",
-) -> None:
-    """A ticket's event log as the look job stores it: created, then solved after `solved_after`."""
-    events = [
-        TicketEvent(
-            f"{ticket}-c", ticket, "created", created, "requester", {"status": "new", "priority": priority}
-        )
-    ]
-    if solved_after is not None:
-        events.append(
-            TicketEvent(
-                f"{ticket}-s", ticket, "changed", created + solved_after, "agent", {"status": "solved"}
-            )
-        )
-    conn.rpush(events_key(instance, ticket), *(encode_event(e) for e in events))
 
 
 def january(conn: redis.Redis) -> None:
@@ -116,12 +56,6 @@ def january(conn: redis.Redis) -> None:
     store_ticket(conn, "OPEN", datetime(2026, 1, 31, 20, tzinfo=UTC), None)
     store_ticket(conn, "DEC", datetime(2025, 12, 1, 9, tzinfo=UTC), timedelta(hours=30))
     store_ticket(conn, "FEB", datetime(2026, 2, 2, 9, tzinfo=UTC), None)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def simulate_json(
