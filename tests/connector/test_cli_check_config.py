@@ -187,7 +187,7 @@ def test_a_refused_configuration_says_in_words_what_is_expected(tmp_path: Path, 
     assert main(["--config", str(path), "check-config"]) == 1
     assert capsys.readouterr().err == (
         f"error: {path}: $: unknown key(s) 'colour'; expected redis_url, data_dir, api_token_env, receiver, "
-        "instances, calendars, policies\n")
+        "instances, calendars, contracts, policies, notify_channels\n")
     path.write_text(text + textwrap.dedent(CLEAN))
     assert main(["--config", str(path), "check-config"]) == 1
     assert capsys.readouterr().err == (

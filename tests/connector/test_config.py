@@ -180,7 +180,7 @@ def test_malformed_reference() -> None:
         ({}, "$", "'instances' is a required property"),
         (base(instances={}), "instances", "should be non-empty"),
         (base(extra=1), "$", "unknown key(s) 'extra'; expected redis_url, data_dir, api_token_env, receiver, "
-                              "instances, calendars, policies"),
+                              "instances, calendars, contracts, policies, notify_channels"),
         (base(receiver={"max_body_bytes": "big"}), "receiver.max_body_bytes",
          "'big' is not of type 'integer'"),
         (base(receiver={"max_body_bytes": 10}), "receiver.max_body_bytes",

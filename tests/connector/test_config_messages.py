@@ -94,7 +94,7 @@ def test_a_value_of_the_wrong_form_is_told_what_is_expected_in_words(change: Any
 @pytest.mark.parametrize(("change", "expected"), [
     (lambda d: d.update(colour="red"),
      "$: unknown key(s) 'colour'; expected redis_url, data_dir, api_token_env, receiver, instances, "
-     "calendars, policies"),
+     "calendars, contracts, policies, notify_channels"),
     (lambda d: d.update(receiver={"max_bytes": 1, "url": "x"}),
      "receiver: unknown key(s) 'max_bytes', 'url'; expected max_body_bytes, public_url"),
     (lambda d: d["instances"]["z"]["webhook"].update(secret="x"),
