@@ -334,3 +334,23 @@ def test_a_missing_policy_file_exits_2(
     )
     assert code == 2
     assert err == f"error: {tmp_path / 'no.yaml'}: no such file\n"
+
+
+def test_a_progress_bar_when_asked_and_on_a_terminal_only(
+    capsys: pytest.CaptureFixture[str], config_path: Path, redis_conn: redis.Redis
+) -> None:
+    from connector.config.loader import load_config
+    from sla.periods import ReportPeriod
+    from sla.simulate import Simulation
+
+    january(redis_conn)
+    config = load_config(config_path)
+    sides = (config.policies, config.calendars)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    sim = Simulation(sides, sides, ReportPeriod("2026-01", "2026-01"), now)
+    assert replay.replay(redis_conn, ["desk"], sim, processes=1, progress=True) == []
+    assert "8/8" in capsys.readouterr().err  # every ticket with a log, replayed or found outside
+    sim = Simulation(sides, sides, ReportPeriod("2026-01", "2026-01"), now)
+    replay.replay(redis_conn, ["desk"], sim, processes=1)  # stderr is not a terminal here
+    assert capsys.readouterr().err == ""
+    assert sim.counts.tickets == 6
