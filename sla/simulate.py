@@ -12,7 +12,9 @@ counted cycles were measured against, and how many counted cycles reached each e
 (warnings included, whatever the cycle's end). The two sides are compared row by row (`compare`).
 
 Speed: a ticket whose every event is older than the period and which was solved, closed or deleted
-by then cannot count in it: it is recognised from its timeline and not evaluated (`outside`).
+by then cannot count in it: it is recognised from its timeline and not evaluated (`outside`). A ticket
+that both sides give the same policy (equal, on equal calendars) has the same clocks on both sides: it
+is evaluated once and counted on each.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from sla.events import TicketEvent
 from sla.kpis import Window, counted_as, share, windows
 from sla.outcomes import Outcome, ended_outcomes, open_outcomes
 from sla.periods import ReportPeriod
-from sla.policy import PolicySet
-from sla.timeline import STOPPED, build_timeline
+from sla.policy import Policy, PolicySet
+from sla.timeline import STOPPED, Timeline, build_timeline
 
 SIDES = ("current", "proposed")
 Key = tuple[str, str | None, str]  # (instance, priority, metric)
@@ -126,18 +128,25 @@ def earliest_start(wins: Iterable[Window], fallback: datetime) -> datetime:
     return _EPOCH + min(starts) * _MS if starts else fallback
 
 
-def outside(events: Sequence[TicketEvent], period_start: datetime, at: datetime) -> bool:
-    """True when the ticket cannot count in a period starting at `period_start` evaluated at `at`:
-    nothing had happened by `at`, or every event is older than the period and the ticket was solved,
-    closed or deleted by its last one (all its clocks stopped before the period)."""
-    if not events:
-        return True
-    if min(e.at for e in events) > at:
-        return True
-    if max(e.at for e in events) >= period_start:
-        return False
+def replay_timeline(events: Sequence[TicketEvent], period_start: datetime, at: datetime) -> Timeline | None:
+    """The ticket's timeline at `at`, or None when it cannot count in a period starting at
+    `period_start`: nothing had happened by `at`, or every event is older than the period and the ticket
+    was solved, closed or deleted by then (all its clocks stopped before the period)."""
+    if not events or min(e.at for e in events) > at:
+        return None
     tl = build_timeline(events, at)
-    return tl is None or tl.deleted_at is not None or tl.statuses[-1][1] in STOPPED
+    if tl is None:
+        return None
+    if max(e.at for e in events) < period_start and (
+        tl.deleted_at is not None or tl.statuses[-1][1] in STOPPED
+    ):
+        return None
+    return tl
+
+
+def outside(events: Sequence[TicketEvent], period_start: datetime, at: datetime) -> bool:
+    """True when the ticket cannot count in the period (see `replay_timeline`): not evaluated."""
+    return replay_timeline(events, period_start, at) is None
 
 
 class Simulation:
@@ -160,21 +169,52 @@ class Simulation:
             (w for s in self.sides.values() for w in s.windows.values()), self.at
         )
         self.counts = Counts()
+        self._same_cache: dict[tuple[int, int], bool] = {}
 
     def add(self, instance: str, events: Sequence[TicketEvent]) -> None:
-        """Evaluate one ticket (all its events) under both sides and count its cycles."""
-        if outside(events, self.period_start, self.at):
+        """Evaluate one ticket (all its events) under both sides and count its cycles.
+
+        A ticket both sides give the same policy (equal, with equal calendars) has the same clocks on
+        both: it is evaluated once and counted on each side (a proposal that changes one policy costs
+        one evaluation for the tickets of the others)."""
+        tl = replay_timeline(events, self.period_start, self.at)
+        if tl is None:
             self.counts.skipped += 1
             return
         self.counts.tickets += 1
-        for name, side in self.sides.items():
-            tallies = self.counts.sides[name]
-            for outcome, how in counted_outcomes(side, events, self.at, instance):
-                key = (outcome.instance, outcome.priority, outcome.metric)
-                tally = tallies.get(key)
-                if tally is None:
-                    tally = tallies[key] = Tally()
-                tally.add(outcome, how)
+        current, proposed = self.sides["current"], self.sides["proposed"]
+        mine = current.policies.select(tl.attrs, tl.created, self.at, instance)
+        theirs = proposed.policies.select(tl.attrs, tl.created, self.at, instance)
+        if mine is None and theirs is None:
+            return  # no policy on either side: no clock
+        if self._same(mine, theirs):
+            counted = counted_outcomes(current, events, self.at, instance)
+            self._count("current", counted)
+            self._count("proposed", counted)
+            return
+        self._count("current", counted_outcomes(current, events, self.at, instance))
+        self._count("proposed", counted_outcomes(proposed, events, self.at, instance))
+
+    def _same(self, mine: Policy | None, theirs: Policy | None) -> bool:
+        key = (id(mine), id(theirs))
+        same = self._same_cache.get(key)
+        if same is None:
+            cur, new = self.sides["current"].calendars, self.sides["proposed"].calendars
+            same = self._same_cache[key] = (
+                mine is not None
+                and mine == theirs
+                and all(cur.get(m.calendar) == new.get(m.calendar) for m in mine.metrics.values())
+            )
+        return same
+
+    def _count(self, side: str, counted: list[tuple[Outcome, str]]) -> None:
+        tallies = self.counts.sides[side]
+        for outcome, how in counted:
+            key = (outcome.instance, outcome.priority, outcome.metric)
+            tally = tallies.get(key)
+            if tally is None:
+                tally = tallies[key] = Tally()
+            tally.add(outcome, how)
 
     def take(self) -> Counts:
         """The counts so far, starting afresh (a worker process hands back one part per chunk)."""

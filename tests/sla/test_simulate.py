@@ -174,3 +174,33 @@ def test_compare_keeps_rows_seen_on_one_side_only() -> None:
     assert [(r["instance"], r["priority"]) for r in rows] == [("acme", None), ("acme", "low")]
     assert rows[1]["change"] == {"in_scope": -2, "met": -2, "breached": 0, "open": 0, "share_met": None,
                                  "levels": {"warning": -1}}  # fmt: skip
+
+
+def test_a_proposal_that_changes_one_policy_leaves_the_others_tickets_as_they_are() -> None:
+    """Two policies: `vip` (tag vip, resolution 4h) before `standard` (8h). The proposal changes only vip's
+    target to 2h: standard's tickets count the same on both sides, vip's 3h ticket breaches."""
+    vip = {"id": "vip", "match": {"tags_any": ["vip"]}, "escalations": LEVELS,
+           "metrics": {"resolution": {"calendar": "berlin", "targets": {"normal": "4h"}}}}  # fmt: skip
+    standard = {"id": "standard", "escalations": LEVELS,
+                "metrics": {"resolution": {"calendar": "berlin", "targets": {"normal": "8h"}}}}  # fmt: skip
+    faster = {**vip, "metrics": {"resolution": {"calendar": "berlin", "targets": {"normal": "2h"}}}}
+    current, proposed = (
+        load_policies([vip, standard], CALENDARS),
+        load_policies([faster, standard], CALENDARS),
+    )
+    vip_ticket = ticket("V", "2026-11-23 10:00", ("2026-11-23 13:00", "solved"))
+    vip_ticket[0] = TicketEvent("V-0", "V", "created", at("2026-11-23 10:00"), "requester",
+                                {"status": "new", "priority": "normal", "tags": ["vip"]})  # fmt: skip
+    tickets = [
+        vip_ticket,
+        *(ticket(f"S{h}", "2026-11-24 09:00", (f"2026-11-24 {9 + h}:00", "solved")) for h in (1, 7)),
+    ]
+    sim = Simulation((current, CALENDARS), (proposed, CALENDARS), NOVEMBER, at("2027-01-10 12:00"))
+    for events in tickets:
+        sim.add("acme", events)
+    (row,) = sim.rows()  # one row per (instance, priority, metric): both policies' cycles together
+    assert (row["current"]["met"], row["current"]["breached"]) == (3, 0)
+    assert (row["proposed"]["met"], row["proposed"]["breached"]) == (2, 1)
+    assert row["current"]["targets_s"] == [4 * H, 8 * H] and row["proposed"]["targets_s"] == [2 * H, 8 * H]
+    assert row["current"]["levels"] == {"warning": 1}  # S7 (6h of 8h); V stopped at its 3h warning: in time
+    assert row["proposed"]["levels"] == {"breach": 1, "warning": 2}
