@@ -119,21 +119,24 @@ def replay(
         ids = ticket_ids(conn, instance)
         work.extend((instance, ids[i : i + chunk]) for i in range(0, len(ids), chunk))
     show = sys.stderr.isatty() if progress is None else progress
+    total = sum(len(t) for _, t in work)
     unreadable: list[str] = []
-    with tqdm(total=sum(len(t) for _, t in work), unit="ticket", disable=not show, file=sys.stderr) as bar:
-        if processes <= 1 or len(work) <= 1:
+    if processes <= 1 or len(work) <= 1:
+        with tqdm(total=total, unit="ticket", disable=not show, file=sys.stderr) as bar:
             for instance, tickets in work:
                 unreadable += _replay_chunk(conn, collector, instance, tickets)
                 bar.update(len(tickets))
-            return unreadable
-        # fork: the workers start with the collector (policies, calendars, year tables) as built here.
-        context = multiprocessing.get_context("fork")
-        pool = ProcessPoolExecutor(
-            processes, mp_context=context, initializer=_install, initargs=(conn, collector)
-        )
-        with pool:
-            pending = {pool.submit(_work, instance, tickets): len(tickets) for instance, tickets in work}
-            try:
+        return unreadable
+    # fork: the workers start with the collector (policies, calendars, year tables) as built here. They
+    # are forked at the first submit, before the progress bar starts its monitor thread.
+    context = multiprocessing.get_context("fork")
+    pool = ProcessPoolExecutor(
+        processes, mp_context=context, initializer=_install, initargs=(conn, collector)
+    )
+    with pool:
+        pending = {pool.submit(_work, instance, tickets): len(tickets) for instance, tickets in work}
+        try:
+            with tqdm(total=total, unit="ticket", disable=not show, file=sys.stderr) as bar:
                 while pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
@@ -141,7 +144,7 @@ def replay(
                         collector.merge(part)
                         unreadable += bad
                         bar.update(pending.pop(future))
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+        except BaseException:  # an interrupt or a failed chunk: stop the workers, drop the rest
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     return unreadable

@@ -351,6 +351,9 @@ def test_a_progress_bar_when_asked_and_on_a_terminal_only(
     assert replay.replay(redis_conn, ["desk"], sim, processes=1, progress=True) == []
     assert "8/8" in capsys.readouterr().err  # every ticket with a log, replayed or found outside
     sim = Simulation(sides, sides, ReportPeriod("2026-01", "2026-01"), now)
+    assert replay.replay(redis_conn, ["desk"], sim, processes=2, chunk=3, progress=True) == []
+    assert "8/8" in capsys.readouterr().err and sim.counts.tickets == 6
+    sim = Simulation(sides, sides, ReportPeriod("2026-01", "2026-01"), now)
     replay.replay(redis_conn, ["desk"], sim, processes=1)  # stderr is not a terminal here
     assert capsys.readouterr().err == ""
     assert sim.counts.tickets == 6
