@@ -74,7 +74,11 @@ def period_bounds(config: Config, period_from: str, period_to: str) -> tuple[dat
 
 def cmd_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = config_from_args(args, env)  # a bad `contracts` block: ConfigError, exit 2
-    instances = [instance_named(config, args.instance).name] if args.instance else list(config.instances)
+    instances = list(config.instances)
+    if args.instance:  # its KPIs, and the credits of its contracts: those judge all their instances
+        name = instance_named(config, args.instance).name
+        covered = {i for c in config.contracts if name in c.instances for i in c.instances}
+        instances = [i for i in instances if i == name or i in covered]
     if args.part != "kpis" and args.format != "csv":
         raise UsageError(
             f"--part {args.part} is only for --format csv (the {args.format} format has every part)"

@@ -122,9 +122,19 @@ def report_state(
         if o.outcome != "cancelled"
     )
     running = any(c.stopped_at is None for c in _clocks(evaluation))
+    return TicketReportState(ended, running, _incidents(contracts, timeline, instance))
+
+
+def _incidents(contracts: Sequence[Contract], timeline: Any, instance: str) -> tuple[Incident, ...]:
     rules = uptime_rules(contracts)
-    incidents = tuple(incidents_for_ticket(rules, timeline, instance)) if rules else ()
-    return TicketReportState(ended, running, incidents)
+    if not rules:
+        return ()
+    try:
+        return tuple(incidents_for_ticket(rules, timeline, instance))
+    except ValueError as exc:  # a `downtime_from` field that holds no instant: no incident, say so
+        log.warning("incident not kept: %s", exc, extra={
+            "event": "incident_unreadable", "instance": instance, "ticket": timeline.ticket_id})  # fmt: skip
+        return ()
 
 
 def _clocks(evaluation: Evaluation) -> list[MetricState]:

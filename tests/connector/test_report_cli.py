@@ -272,6 +272,7 @@ def test_metrics_show_the_current_months_share_met_cached_a_few_seconds(
 
     from connector.receiver.app import create_app
     from connector.receiver.kpi_metrics import KpiCollector
+
     now = [(M_END - timedelta(seconds=1)).timestamp()]  # the last second of the month: it is "current"
     registry = CollectorRegistry()
     registry.register(KpiCollector(redis_conn, load_config(delivered), ttl_s=10, clock=lambda: now[0]))
@@ -300,3 +301,35 @@ def test_metrics_show_the_current_months_share_met_cached_a_few_seconds(
     # The receiver's /metrics carries the families (empty in the real current month of a fresh Redis).
     text = create_app(load_config(delivered), redis_conn).test_client().get("/metrics").get_data(as_text=True)
     assert "# TYPE sla_kpi_share_met gauge" in text and "# TYPE sla_kpi_cycles_ended gauge" in text
+
+
+def test_one_instances_report_judges_its_contracts_on_all_their_instances(
+    capsys: pytest.CaptureFixture[str], config_path: Path, redis_conn: redis.Redis
+) -> None:
+    desk = {"product": "testdesk", "dry_run": True, "base_url": "https://desk.test"}
+    contract = {**rc.contract(), "instances": ["desk", "desk2"], "uptime": []}
+    config_path.write_text(yaml.safe_dump(config_data(instances={"desk": desk, "desk2": desk},
+                                                      contracts=[contract])))  # fmt: skip
+    t = M_START + timedelta(days=3, hours=9)
+    met = [
+        rc.created("U1", t, priority="urgent"),
+        rc.reply("U1", t + M, 1),
+        rc.status("U1", t + H, 1, "solved"),
+    ]
+    late = [
+        rc.created("U2", t, priority="urgent"),
+        rc.reply("U2", t + M, 1),
+        rc.status("U2", t + 9 * H, 1, "solved"),
+    ]
+    assert post(redis_conn, "d1", "U1", met, instance="desk")
+    assert post(redis_conn, "d2", "U2", late, instance="desk2")
+    assert not drain(
+        make_context(redis_conn, load_config(config_path), clock=Clock(datetime.now(UTC)))
+    ).failures
+    report = report_json(capsys, config_path, "--instance", "desk")
+    assert {(r["instance"], r["metric"]) for r in report["kpis"]} == {
+        ("desk", "first_response"),
+        ("desk", "resolution"),
+    }
+    (credit,) = report["credits"]  # urgent resolutions of both instances: 1 of 2 met
+    assert (credit["measured"], credit["in_scope"], credit["amount"]) == (0.5, 2, 50.0)
