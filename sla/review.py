@@ -25,11 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
 from sla.calendar import BusinessCalendar
+from sla.durations import format_duration
 from sla.evaluate import evaluate
 from sla.events import TicketEvent
 from sla.kpis import Window, counted_as, share, windows
@@ -48,6 +49,18 @@ STEPS: tuple[tuple[int | None, int], ...] = (
     (None, 4 * HOUR),
 )
 Key = tuple[str | None, str | None, str]  # (policy id, priority, metric)
+
+
+def _steps_text() -> str:
+    def text(seconds: int) -> str:
+        return format_duration(timedelta(seconds=seconds))
+
+    parts = [f"to {text(step)} up to {text(bound)}" for bound, step in STEPS if bound is not None]
+    return ", ".join(parts) + f", else to {text(STEPS[-1][1])}"
+
+
+#: The rounding in words, for the command's output: "to 5m up to 1h, ..., else to 4h".
+ROUNDING = _steps_text()
 
 
 def round_target(seconds: int) -> int:

@@ -35,6 +35,13 @@ from sla.policy import Policy, PolicySet
 from sla.timeline import STOPPED, Timeline, build_timeline
 
 SIDES = ("current", "proposed")
+RULE = (
+    "Both sides evaluate every ticket at the period's end (or now, if earlier). A cycle counts in the period "
+    "in which it ends (its stop instant, in the time zone of its metric's calendar), as met or breached; one "
+    "still running at the period's end counts as open; cancelled cycles count nowhere. in_scope = met + "
+    "breached + open; share_met = met / (met + breached); escalations reached: the counted cycles that had "
+    "reached each level."
+)
 Key = tuple[str, str | None, str]  # (instance, priority, metric)
 _MS = timedelta(milliseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

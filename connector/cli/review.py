@@ -18,7 +18,7 @@ from typing import Any
 from connector.cli.common import EXIT_OK, UsageError, config_from_args, redis_for
 from connector.cli.replay import add_replay_arguments, instances_from_args, period_from_args, replay
 from sla.durations import format_duration
-from sla.review import Review, parse_percentile
+from sla.review import ROUNDING, Review, parse_percentile
 
 DEFAULT_DAYS = 90
 
@@ -80,8 +80,8 @@ def render(result: Mapping[str, Any]) -> list[str]:
         f"as of {result['evaluated_at']}: {result['tickets']} evaluated, "
         f"{result['skipped']} outside the period (finished before it or created after it)",
         f"suggested target: the {pct}th percentile (nearest rank) of the business times of the met and "
-        "breached cycles that ended in the period, rounded up (5m under 1h, 15m under 2h, 30m under 8h, "
-        "1h under 16h, else 4h); would breach: the cycles that took longer",
+        f"breached cycles that ended in the period, rounded up ({ROUNDING}); would breach: the cycles "
+        "that took longer",
     ]
     lines.extend(f"warning: {message}" for message in result["unreadable"])
     rows = result["rows"]

@@ -19,8 +19,7 @@ from connector.cli.common import EXIT_OK, UsageError, config_from_args, redis_fo
 from connector.cli.replay import add_replay_arguments, instances_from_args, period_from_args, replay
 from connector.config.proposed import load_proposed
 from sla.durations import format_duration
-from sla.kpis import RULE
-from sla.simulate import Simulation
+from sla.simulate import RULE, Simulation
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -233,3 +233,9 @@ def test_parts_merge_to_the_whole() -> None:
     assert merged.rows(Fraction(90)) == whole.rows(Fraction(90))
     assert (merged.found.tickets, whole.found.tickets) == (6, 6)
     assert whole.rows(Fraction(90))[0]["suggested_s"] == 6 * H  # 1h .. 6h: the 6th
+
+
+def test_the_rounding_in_words() -> None:
+    from sla.review import ROUNDING
+
+    assert ROUNDING == "to 5m up to 1h, to 15m up to 2h, to 30m up to 8h, to 1h up to 16h, else to 4h"
