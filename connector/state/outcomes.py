@@ -112,13 +112,16 @@ def report_state(
     contracts: Sequence[Contract] = (),
     display_key: str | None = None,
 ) -> TicketReportState:
-    """The records a ticket's evaluation at `now` leaves (pure: the evaluation is given)."""
+    """The records a ticket's evaluation at `now` leaves (pure: the evaluation is given). The display
+    key is the events' `key` field (a Jira issue key), else `display_key` (the one the look indexed)."""
     timeline = build_timeline(events, now)
     if timeline is None or timeline.deleted_at is not None:  # a deleted ticket counts nowhere
         return TicketReportState((), False, ())
     ended = tuple(
         o
-        for o in ended_outcomes(evaluation, timeline.attrs, instance, display_key)
+        for o in ended_outcomes(
+            evaluation, timeline.attrs, instance, _text(timeline.attrs.get("key")) or display_key
+        )
         if o.outcome != "cancelled"
     )
     running = any(c.stopped_at is None for c in _clocks(evaluation))
@@ -135,6 +138,10 @@ def _incidents(contracts: Sequence[Contract], timeline: Any, instance: str) -> t
         log.warning("incident not kept: %s", exc, extra={
             "event": "incident_unreadable", "instance": instance, "ticket": timeline.ticket_id})  # fmt: skip
         return ()
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _clocks(evaluation: Evaluation) -> list[MetricState]:
@@ -358,7 +365,8 @@ def evaluate_open(
             )
             timeline = build_timeline(record.events, now)
             assert timeline is not None  # the log has events
-            yield from open_outcomes(evaluation, timeline.attrs, instance, record.meta.get("key"))
+            key = _text(timeline.attrs.get("key")) or record.meta.get("key")
+            yield from open_outcomes(evaluation, timeline.attrs, instance, key)
         if progress is not None:
             progress(len(batch))
 

@@ -48,7 +48,7 @@ def look(conn: redis.Redis, clock: Clock, settings: PipelineSettings | None = No
 
 def test_a_met_ticket_leaves_one_record_per_clock(redis_conn: redis.Redis) -> None:
     events = [
-        created("T-1", T0),
+        created("T-1", T0, key="SUP-1"),
         reply("T-1", T0 + timedelta(minutes=10), 1),
         status("T-1", T0 + timedelta(hours=1), 1, "solved"),
     ]
@@ -63,6 +63,7 @@ def test_a_met_ticket_leaves_one_record_per_clock(redis_conn: redis.Redis) -> No
     assert resolution.stopped_at == T0 + timedelta(hours=1) and resolution.started_at == T0
     assert (resolution.policy_id, resolution.policy_version, resolution.priority) == ("std", 1, "normal")
     assert resolution.calendar == "always" and resolution.instance == "desk"
+    assert first.display_key == resolution.display_key == "SUP-1"  # the events' key, from the first look
     assert got[("T-1", "resolution")]["day"] == DAY.isoformat()
     assert redis_conn.zcard(oc.open_key("desk")) == 0  # nothing runs any more
     meta = json.loads(redis_conn.hget(store.ticket_key("desk", "T-1"), "#oc"))
