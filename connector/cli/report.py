@@ -122,8 +122,13 @@ def read(
             raise Failure(f"a stored record is unreadable: {exc}") from None
     tickets = {name: outcomes.open_tickets(conn, name) for name in instances}
     with progress("evaluating open tickets", sum(len(t) for t in tickets.values())) as bar:
-        for name, open_ones in tickets.items():
-            records.extend(outcomes.evaluate_open(conn, config, name, open_ones, now, progress=bar.update))
+        try:
+            for name, open_ones in tickets.items():
+                records.extend(
+                    outcomes.evaluate_open(conn, config, name, open_ones, now, progress=bar.update)
+                )
+        except ValueError as exc:
+            raise Failure(f"a ticket could not be evaluated: {exc}") from None
     return records
 
 

@@ -338,9 +338,8 @@ def evaluate_open(
 ) -> Iterator[Outcome]:
     """The clocks still running of `tickets`, evaluated from their event logs at `now` (nothing is
     written). A clock reopened after the period counts as open in it, as its record would once it
-    ends again (the counting rule: where a cycle finally ends)."""
-    from sla.evaluate import evaluate
-
+    ends again (the counting rule: where a cycle finally ends). ValueError naming a ticket whose log
+    cannot be evaluated."""
     dry_run = config.instances[instance].dry_run
     for i in range(0, len(tickets), OPEN_BATCH):
         batch = tickets[i : i + OPEN_BATCH]
@@ -352,23 +351,36 @@ def evaluate_open(
         for ticket, rows, hash_ in zip(batch, found[::2], found[1::2], strict=True):
             if not rows:
                 continue  # its log expired: the sweep drops it from the index
-            record = store.decode_record(instance, ticket, rows, hash_)
-            if store.is_deleted(record.events):
-                continue
-            evaluation = evaluate(
-                config.policies,
-                config.calendars,
-                record.events,
-                now,
-                instance=instance,
-                applied_keys=record.applied_keys(dry_run),
-            )
-            timeline = build_timeline(record.events, now)
-            assert timeline is not None  # the log has events
-            key = _text(timeline.attrs.get("key")) or record.meta.get("key")
-            yield from open_outcomes(evaluation, timeline.attrs, instance, key)
+            try:
+                running = _open_of(config, instance, ticket, rows, hash_, now, dry_run)
+            except Exception as exc:  # a log the look job could not read either: name the ticket
+                raise ValueError(f"open ticket {ticket!r} of instance {instance!r}: {type(exc).__name__}: "
+                                 f"{exc}") from exc  # fmt: skip
+            yield from running
         if progress is not None:
             progress(len(batch))
+
+
+def _open_of(
+    config: Any,
+    instance: str,
+    ticket: str,
+    rows: list[bytes],
+    hash_: Mapping[bytes, bytes],
+    now: datetime,
+    dry_run: bool,
+) -> list[Outcome]:
+    from sla.evaluate import evaluate
+
+    record = store.decode_record(instance, ticket, rows, hash_)
+    if store.is_deleted(record.events):
+        return []
+    evaluation = evaluate(config.policies, config.calendars, record.events, now, instance=instance,
+                          applied_keys=record.applied_keys(dry_run))  # fmt: skip
+    timeline = build_timeline(record.events, now)
+    assert timeline is not None  # the log has events
+    key = _text(timeline.attrs.get("key")) or record.meta.get("key")
+    return open_outcomes(evaluation, timeline.attrs, instance, key)
 
 
 def read_incidents(conn: Any, instances: Sequence[str]) -> list[Incident]:

@@ -333,3 +333,16 @@ def test_one_instances_report_judges_its_contracts_on_all_their_instances(
     }
     (credit,) = report["credits"]  # urgent resolutions of both instances: 1 of 2 met
     assert (credit["measured"], credit["in_scope"], credit["amount"]) == (0.5, 2, 50.0)
+
+
+def test_an_open_ticket_whose_log_cannot_be_read_exits_1_naming_it(
+    capsys: pytest.CaptureFixture[str], delivered: Path, redis_conn: redis.Redis
+) -> None:
+    from connector.state import store
+
+    redis_conn.rpush(
+        store.events_key("desk", "D"), b'["D-x", "?"]'
+    )  # D is still open: evaluated by the report
+    code, out, err = run(capsys, "--config", str(delivered), "report", "--from", MONTH)
+    assert code == 1 and out == ""
+    assert "a ticket could not be evaluated: open ticket 'D' of instance 'desk': IndexError" in err, err
