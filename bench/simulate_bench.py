@@ -11,7 +11,10 @@ different day of the fourth quarter of 2026), stored as the look job stores them
 - simulate: the command's path (connector.cli.replay.replay with sla.simulate.Simulation: SCAN the
   instance's logs, pipelined LRANGE per chunk, decode, evaluate under the current and the proposed
   policies, count), with 1 and with 2 processes.
-Prints tickets/s and the ratios to the baseline measured in the same run.
+Prints tickets/s, the ratios to the baseline measured in the same run, and the CPU time per ticket of
+all the processes involved (this one and the pool's workers; not redis-server): on a machine shared
+with other jobs, wall-clock rates of 2 processes depend on whether a second core is free, CPU time does
+not.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -101,22 +105,31 @@ def fill(conn: redis.Redis, all_events: list[list[TicketEvent]]) -> None:
     pipe.execute()
 
 
-def baseline(all_events: list[list[TicketEvent]]) -> float:
-    """Evaluations per second: each ticket once, current policies, in memory, one process."""
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that have ended (the pool's workers)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def baseline(all_events: list[list[TicketEvent]]) -> tuple[float, float]:
+    """(tickets/s, CPU µs per ticket): each ticket evaluated once, current policies, in memory."""
     at = PERIOD.bounds(CALENDARS["berlin"].zone)[1]
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), cpu_seconds()
     for events in all_events:
         evaluate(CURRENT, CALENDARS, events, at, instance=INSTANCE)
-    return len(all_events) / (time.perf_counter() - t)
+    n = len(all_events)
+    return n / (time.perf_counter() - t), (cpu_seconds() - cpu) * 1e6 / n
 
 
-def simulate(conn: redis.Redis, processes: int, proposed: PolicySet) -> tuple[float, Simulation]:
-    t = time.perf_counter()
+def simulate(conn: redis.Redis, processes: int, proposed: PolicySet) -> tuple[float, float, Simulation]:
+    """(tickets/s, CPU µs per ticket of this process and its workers, the simulation)."""
+    t, cpu = time.perf_counter(), cpu_seconds()
     sim = Simulation((CURRENT, CALENDARS), (proposed, CALENDARS), PERIOD, NOW)
     unreadable = replay(conn, [INSTANCE], sim, processes=processes, progress=False)
     elapsed = time.perf_counter() - t
     assert not unreadable
-    return sim.counts.tickets / elapsed, sim
+    n = sim.counts.tickets
+    return n / elapsed, (cpu_seconds() - cpu) * 1e6 / n, sim
 
 
 def main() -> None:
@@ -129,9 +142,11 @@ def main() -> None:
     all_events = tickets(args.tickets)
     for cal in CALENDARS.values():  # year tables built once, before any timing (as a running process has)
         cal.between(FIRST, FIRST + timedelta(days=400))
-    cases = [(name, p) for name in PROPOSALS for p in counts]
-    rates: dict[str, list[float]] = {"baseline": [], **{f"{n}/{p}": [] for n, p in cases}}
+    cases = ["baseline", *(f"{name}/{p}" for name in PROPOSALS for p in counts)]
+    rates: dict[str, list[float]] = {case: [] for case in cases}
+    cpu: dict[str, list[float]] = {case: [] for case in cases}
     rows: dict[str, list] = {}
+    loads = []
     with (
         tempfile.TemporaryDirectory(prefix="sla-bench-") as tmp,
         EmbeddedRedis(tmp, persistent=False) as server,
@@ -139,28 +154,42 @@ def main() -> None:
         conn = redis.Redis.from_url(server.url)
         fill(conn, all_events)
         for _ in range(args.runs):
-            rates["baseline"].append(baseline(all_events))
-            for name, processes in cases:
-                rate, sim = simulate(conn, processes, PROPOSALS[name])
-                rates[f"{name}/{processes}"].append(rate)
+            loads.append(os.getloadavg()[0])
+            rate, used = baseline(all_events)
+            rates["baseline"].append(rate)
+            cpu["baseline"].append(used)
+            for case in cases[1:]:
+                name, processes = case.split("/")
+                rate, used, sim = simulate(conn, int(processes), PROPOSALS[name])
+                rates[case].append(rate)
+                cpu[case].append(used)
                 assert sim.counts.tickets == args.tickets
                 assert rows.setdefault(name, sim.rows()) == sim.rows(), "runs disagree"
         conn.close()
     med = {k: statistics.median(v) for k, v in rates.items()}
-    load = os.getloadavg()[0]
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     print(f"# simulate benchmark: {args.tickets} tickets x 20 events, median of {args.runs} runs")
     print(
-        f"# {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs, load {load:.1f}"
+        f"# {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"load average at each run's start: {', '.join(f'{x:.1f}' for x in loads)}"
     )
-    print(f"baseline: sla.evaluate once per ticket, in memory, 1 process: {med['baseline']:,.0f} tickets/s")
-    what = {"all": "every policy changed", "half": "one of two policies changed"}
-    for name, processes in cases:
-        rate = med[f"{name}/{processes}"]
+    what = {
+        "baseline": "baseline: sla.evaluate once per ticket, in memory",
+        "all": "simulate, every policy changed",
+        "half": "simulate, one of two policies changed",
+    }
+    header = ("case", "procs", "tickets/s", "ratio", "CPU us/ticket", "per busy core/s")
+    print(f"{header[0]:<50} {header[1]:>5} {header[2]:>10} {header[3]:>6} {header[4]:>14} {header[5]:>16}")
+    for case in cases:
+        name, _, processes = case.partition("/")
         print(
-            f"simulate, {what[name]}, {processes} process(es): {rate:,.0f} tickets/s "
-            f"({rate / med['baseline']:.2f}x the baseline)"
+            f"{what[name]:<50} {processes or '1':>5} {med[case]:>10,.0f} {med[case] / med['baseline']:>6.2f} "
+            f"{med_cpu[case]:>14,.0f} {1e6 / med_cpu[case]:>16,.0f}"
         )
-    print("runs: " + "; ".join(f"{k} " + ", ".join(f"{r:,.0f}" for r in v) for k, v in rates.items()))
+    print(
+        "runs (tickets/s): "
+        + "; ".join(f"{k} " + ", ".join(f"{r:,.0f}" for r in v) for k, v in rates.items())
+    )
 
 
 if __name__ == "__main__":
