@@ -23,7 +23,7 @@ from rq.cron import CronScheduler
 from rq.worker_pool import WorkerPool
 
 from connector.config.tuning import PipelineSettings
-from connector.jobs import context, dispatch
+from connector.jobs import context, dispatch, reconcile
 from connector.jobs.context import Context
 from connector.state import queues
 
@@ -94,6 +94,7 @@ def cron_scheduler(conn: redis.Redis, settings: PipelineSettings, thread: bool =
     cron.register(dispatch, queues.DISPATCH, interval=settings.tick_s,
                   job_timeout=settings.job_timeout_s, result_ttl=0, failure_ttl=queues.DISPATCH_FAILURE_TTL_S,
                   name="sla-dispatch")
+    reconcile.register_cron(cron)  # every minute: reconcile jobs for the instances that are due
     return cron
 
 
