@@ -252,6 +252,10 @@ def test_an_unreadable_log_is_named_and_left_out(
         (["--from", "2026-03", "--to", "2026-01"], "--from/--to: period 2026-03 .. 2026-01 is inverted"),
         (["--from", "January"], "--from/--to: period 'January' is not one of 2026, 2026-Q1"),
         (["--from", "2026-13"], "--from/--to: period '2026-13' does not exist"),
+        (
+            ["--from", "2026-01-15T10:00:00Z", "--to", "2026-01-15T10:00:00Z"],
+            "--from/--to: period 2026-01-15T10:00:00Z .. 2026-01-15T10:00:00Z is empty",
+        ),
         (["--processes", "0"], "--processes must be 1 or more, got 0"),
     ],
 )
