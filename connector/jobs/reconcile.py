@@ -9,8 +9,10 @@ run, and nothing is doubled.
 
 Scheduling: RQ's cron scheduler runs `tick_job` every minute (queue sla-dispatch); it enqueues a
 `reconcile_job(instance)` (queue sla-tickets) for each instance whose next run is due and that has
-no reconcile job queued or running. A lock with a TTL (`sla:rc:lock:<instance>`) keeps two jobs from
-reading one instance at once (two cron schedulers, `rq requeue`): the second returns at once.
+no reconcile job queued or running. An instance the tick sees for the first time is read from then
+on, first one interval later (what came before is backfill's). A lock with a TTL
+(`sla:rc:lock:<instance>`) keeps two jobs from reading one instance at once (two cron schedulers,
+`rq requeue`): the second returns at once.
 
 A run reads the window [cursor, its start - SETTLE_S): the last minute is left to the next run
 (Zendesk's export leaves it out too, and its webhooks may still be on their way). The next window
@@ -129,13 +131,18 @@ def tick(ctx: Context) -> list[str]:
     for name, inst in ctx.config.instances.items():
         if inst.reconcile_every_s <= 0 or not can_read_changes(inst.product):
             continue
-        next_run, job = (store.text(v) for v in conn.hmget(state_key(name), "next_run", "job"))
+        key = state_key(name)
+        next_run, job, since = (store.text(v) for v in conn.hmget(key, "next_run", "job", "from"))
+        if next_run is None and since is None:  # a new instance: read from now on, first in one interval
+            conn.hsetnx(key, "from", repr(now - SETTLE_S))
+            conn.hsetnx(key, "next_run", repr(now + inst.reconcile_every_s))
+            continue
         if next_run and float(next_run) > now:
             continue
         if job and store.text(conn.hget(Job.key_for(job), "status")) in _LIVE:
             continue
         job_id = f"reconcile-{_UNSAFE.sub('_', name)}-{conn.incr(store.SEQ)}"
-        conn.hset(state_key(name), "job", job_id)
+        conn.hset(key, "job", job_id)
         queues.queue(conn, queues.TICKETS).enqueue(
             RUN_FUNC,
             name,

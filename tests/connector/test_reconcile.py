@@ -99,10 +99,18 @@ def run_due(ctx: Any) -> Any:
 # ---------------------------------------------------------------- healing
 
 
+def first_seen_one_interval_ago(ctx: Any, clock: Clock) -> None:
+    """The tick saw the instance 15 minutes ago (it is read from then on): the first run is due now."""
+    clock.advance(-900)
+    assert reconcile.tick(ctx) == []
+    clock.advance(900)
+
+
 def test_dropped_webhooks_are_healed_through_a_429_a_500_and_an_interruption(redis_conn: redis.Redis) -> None:
     cfg = config()
     clock = Clock(NOW)
     ctx = make_context(redis_conn, cfg, PipelineSettings(), clock=clock)
+    first_seen_one_interval_ago(ctx, clock)
     with responses.RequestsMock() as rsps:
         jira = FakeJiraReads(rsps, clock)
         issues = [str(10001 + i) for i in range(6)]  # A..F
@@ -175,6 +183,7 @@ def test_a_run_finds_nothing_twice_and_nothing_the_webhooks_brought(redis_conn: 
     cfg = config()
     clock = Clock(NOW)
     ctx = make_context(redis_conn, cfg, PipelineSettings(), clock=clock)
+    first_seen_one_interval_ago(ctx, clock)
     with responses.RequestsMock() as rsps:
         jira = FakeJiraReads(rsps, clock)
         accept(
@@ -258,12 +267,19 @@ def test_the_tick_enqueues_one_job_per_due_instance(redis_conn: redis.Redis) -> 
             "desk": {"product": "testdesk", "base_url": "https://desk.test"},
         }
     )
-    ctx = make_context(redis_conn, cfg, PipelineSettings(), clock=Clock(NOW))
+    clock = Clock(NOW)
+    ctx = make_context(redis_conn, cfg, PipelineSettings(), clock=clock)
+    assert reconcile.tick(ctx) == []  # first sight: read from now on, the first run in one interval
+    assert state(redis_conn)["from"] == repr(NOW.timestamp() - reconcile.SETTLE_S)
+    clock.advance(899)
+    assert reconcile.tick(ctx) == []
+    clock.advance(1)
     first = reconcile.tick(ctx)
     assert len(first) == 1 and first[0].startswith(
         "reconcile-acme-jira-"
     )  # not off, not testdesk (no reader)
     assert reconcile.tick(ctx) == []  # its job is still queued: not a second one
+    assert redis_conn.keys("sla:rc:quiet-jira*") == [] and redis_conn.keys("sla:rc:desk*") == []
     assert cfg.instances["quiet-jira"].reconcile_every_s == 0
     assert cfg.instances["acme-jira"].reconcile_every_s == 900
 
