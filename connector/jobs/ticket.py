@@ -30,13 +30,13 @@ from redis.commands.core import Script
 from redis.exceptions import WatchError
 
 from adapters.base import ApiError, EffectRejected, NotFound, RateLimited
-from connector.jobs import retries
+from connector.jobs import history, retries
 from connector.jobs.context import Context
 from connector.notices import deliver
 from connector.state import failed, queues, status, store, timers
 from connector.state import outcomes as outcome_store
 from sla.effects import Effect, EffectKind, missing_effects
-from sla.events import TicketEvent
+from sla.events import EventKind, TicketEvent
 from sla.timeline import dedupe
 
 log = logging.getLogger("sla_connector.jobs")
@@ -137,6 +137,7 @@ class LookReport:
     follow_up: str | None = None  # id of the look job enqueued for what arrived meanwhile
     error: str | None = None
     log_fields: dict[str, Any] = field(default_factory=dict)
+    creation_missing: bool = False  # the log has no creation event: first sight (connector/jobs/history.py)
 
 
 def claim_wanted(conn: Any, limit: int, now: float) -> list[tuple[str, str, str]]:
@@ -196,6 +197,7 @@ def look(ctx: Context, instance: str, ticket: str, token: str | None = None) -> 
     if follow_up:
         report.follow_up = store.text(follow_up)
         queues.enqueue_looks(conn, [(instance, ticket, report.follow_up)], ctx.settings)
+    history.after_look(ctx, instance, ticket, report.deliveries, report.creation_missing)
     if error is not None:
         report.error = retries.describe(error)
         raise error
@@ -293,6 +295,7 @@ def _bring_up_to_date(
         final.rpush(ek, *(store.encode_event(e) for e in fresh))
     if not events:
         return 0, None  # a timer or replay for a ticket we know nothing about
+    report.creation_missing = not any(e.kind is EventKind.CREATED for e in events)
     fields = report.log_fields
     deleted = store.is_deleted(events)
     gone = record.gone
