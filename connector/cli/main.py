@@ -237,8 +237,9 @@ def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     data = status.status(conn)
     soon = status.due_soon(conn)  # next timers within the hour: deadlines and escalations coming
     breaches = status.per_instance(conn, "breaches")  # clocks counted breached, per instance
+    reconciled = status.reconciliation(conn, config.instances)  # lost webhooks healed, per instance
     if args.json:
-        data = {**data, "due_within_hour": soon, "breaches": breaches}
+        data = {**data, "due_within_hour": soon, "breaches": breaches, "reconcile": reconciled}
         _print_json(data)
         return EXIT_OK
     age = data.get("oldest_pending_age_s")
@@ -258,6 +259,11 @@ def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         when = last.get(name)
         text = datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds") if when else "never"
         print(f"last event {name}: {text}")
+    from connector.state.reconciliation import describe
+
+    for name, item in reconciled.items():
+        if item.get("cursor") or item.get("next_run"):  # once the reconcile tick has seen the instance
+            print(describe(name, item["every_s"], item))
     if breaches:
         print("breaches counted: " + ", ".join(f"{name} {count:g}" for name, count in breaches.items()))
     if soon:

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -65,6 +65,29 @@ def _number(value: str | None) -> float | None:
 
 def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def describe(instance: str, every_s: int, item: Mapping[str, Any] | None) -> str:
+    """One line of `sla-connector status` about an instance's reconciliation."""
+    if every_s <= 0:
+        return f"reconcile {instance}: off"
+    item = item or {}
+    parts = [f"every {every_s // 60}m" if every_s % 3600 else f"every {every_s // 3600}h"]
+    if item.get("last_run"):
+        parts.append(
+            f"last run {item['last_run']} found {item['missed_last_run']} events the webhooks had "
+            f"missed ({item['missed_total']} in all)"
+        )
+    else:
+        parts.append("not run yet")
+    if item.get("cursor"):
+        parts.append(f"cursor {item['cursor']}")
+    if item.get("run_under_way"):
+        parts.append(f"a run under way ({item['run_under_way']['done']} tickets of its page read)")
+    if item.get("next_run"):
+        parts.append(f"next run {item['next_run']}")
+    line = f"reconcile {instance}: " + ", ".join(parts)
+    return line + (f"; last error: {item['last_error']}" if item.get("last_error") else "")
 
 
 def summary(conn: Any, instances: Iterable[str]) -> dict[str, dict[str, Any]]:

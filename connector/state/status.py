@@ -162,6 +162,16 @@ def status(conn: redis.Redis) -> dict:
     }
 
 
+def reconciliation(conn: redis.Redis, instances: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per configured instance: how often it is reconciled (0: off), the last run, the events it found that
+    the webhooks had missed, the cursor, the next run and the last error (connector/jobs/reconcile.py)."""
+    from connector.state.reconciliation import summary
+
+    every = {name: int(getattr(inst, "reconcile_every_s", 0)) for name, inst in instances.items()}
+    found = summary(conn, [name for name, seconds in every.items() if seconds > 0])
+    return {name: {"every_s": seconds, **found.get(name, {})} for name, seconds in every.items()}
+
+
 def due_soon(conn: redis.Redis, now: float | None = None, within_s: float = 3600.0,
              limit: int = 10) -> list[dict[str, Any]]:
     """Up to `limit` tickets whose next timer falls before now + `within_s` (late ones first): the

@@ -4,8 +4,10 @@ the helpdesks' APIs faked with `responses` (fakes/jira_reads.py; Zendesk from th
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -392,3 +394,85 @@ def test_reconcile_every_forms(value: Any, seconds: int) -> None:
         config(**{"acme-jira": {**JIRA, "reconcile_every": value}}).instances["acme-jira"].reconcile_every_s
         == seconds
     )
+
+
+# ---------------------------------------------------------------- status and /metrics
+
+
+@pytest.fixture
+def _restore_logging() -> Iterator[None]:
+    """main() configures the root logger for the process; put back what pytest had."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_status_shows_each_instances_reconciliation(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+    redis_conn: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+    _restore_logging: None,
+) -> None:
+    import yaml
+
+    from connector.cli.main import main
+
+    for name, value in {**ENV, "REDIS_URL": redis_url}.items():
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "config.yaml"
+    data = {
+        "instances": {"acme-jira": JIRA, "quiet-jira": {**JIRA, "reconcile_every": "off"}},
+        "calendars": {"always": {"timezone": "UTC", "hours": "24x7"}},
+        "policies": [POLICY],
+    }
+    path.write_text(yaml.safe_dump(data))
+    clock = Clock(NOW)
+    ctx = make_context(redis_conn, config(), PipelineSettings(), clock=clock)
+    with responses.RequestsMock() as rsps:
+        jira = FakeJiraReads(rsps, clock)
+        jira.create("10001", NOW - timedelta(minutes=5))  # its creation webhook was lost
+        jira.fail_next("/issue/10001/comment", (503, {}, '{"errorMessages": ["maintenance"]}'))
+        failed = reconcile.reconcile(ctx, "acme-jira")
+        clock.advance(900)
+        done = reconcile.reconcile(ctx, "acme-jira")
+    assert failed.error and not failed.completed and done.completed and done.missed == 1
+    assert main(["--config", str(path), "status"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("reconcile ")]
+    assert lines == [
+        "reconcile acme-jira: every 15m, last run 2026-11-27T12:15:00+00:00 found 1 events the webhooks had "
+        "missed (1 in all), cursor 2026-11-27T11:57:00+00:00, next run 2026-11-27T12:30:00+00:00",
+    ]  # an instance not reconciled (off, or not seen by the tick yet) has no line; --json says why
+    assert main(["--config", str(path), "status", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["reconcile"]
+    assert shown["quiet-jira"] == {"every_s": 0}
+    assert shown["acme-jira"] == {
+        "every_s": 900,
+        "last_run": "2026-11-27T12:15:00+00:00",
+        "missed_last_run": 1,
+        "missed_total": 1,
+        "cursor": "2026-11-27T11:57:00+00:00",
+        "run_under_way": None,
+        "next_run": "2026-11-27T12:30:00+00:00",
+        "last_error": None,
+    }
+
+
+def test_status_says_why_a_run_stopped(redis_conn: redis.Redis) -> None:
+    clock = Clock(NOW)
+    ctx = make_context(redis_conn, config(), PipelineSettings(), clock=clock)
+    with responses.RequestsMock() as rsps:
+        jira = FakeJiraReads(rsps, clock)
+        jira.create("10001", NOW - timedelta(minutes=5))
+        jira.fail_next("/issue/10001/changelog", (502, {}, "<html>bad gateway</html>"))
+        reconcile.reconcile(ctx, "acme-jira")
+    item = reconciliation.summary(redis_conn, ["acme-jira"])["acme-jira"]
+    line = reconciliation.describe("acme-jira", 900, item)
+    assert line.startswith("reconcile acme-jira: every 15m, not run yet, cursor 2026-11-27T11:44:00+00:00, ")
+    assert "a run under way (0 tickets of its page read), next run 2026-11-27T12:15:00+00:00" in line
+    assert line.endswith("; 1 failed run(s) in a row, next in 900s")
+    assert reconciliation.describe("quiet-jira", 0, None) == "reconcile quiet-jira: off"
+    assert "HTTP 502" in line
