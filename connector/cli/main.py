@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_simulate(sub)
     add_review(sub)
+    from connector.cli.recalculate import add_parser as add_recalculate
+
+    add_recalculate(sub)
     return parser
 
 
@@ -353,6 +356,12 @@ def cmd_review(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return review(args, env)
 
 
+def cmd_recalculate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from connector.cli.recalculate import cmd_recalculate as recalculate
+
+    return recalculate(args, env)
+
+
 def cmd_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from connector.cli.report import cmd_report as report
 
@@ -375,4 +384,5 @@ COMMANDS = {
     "report": cmd_report,
     "simulate": cmd_simulate,
     "review": cmd_review,
+    "recalculate": cmd_recalculate,
 }
