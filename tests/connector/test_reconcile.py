@@ -476,3 +476,15 @@ def test_status_says_why_a_run_stopped(redis_conn: redis.Redis) -> None:
     assert line.endswith("; 1 failed run(s) in a row, next in 900s")
     assert reconciliation.describe("quiet-jira", 0, None) == "reconcile quiet-jira: off"
     assert "HTTP 502" in line
+
+
+def test_the_workers_cron_scheduler_runs_the_reconcile_tick_every_minute(redis_conn: redis.Redis) -> None:
+    from connector.jobs.worker import cron_scheduler
+
+    cron = cron_scheduler(redis_conn, PipelineSettings())
+    ticks = {job.name: job.interval for job in cron.get_jobs()}
+    assert ticks["sla-reconcile"] == 60 and "sla-dispatch" in ticks
+    ctx = make_context(redis_conn, config(), PipelineSettings(), clock=Clock(NOW))
+    cron.enqueue_jobs()  # what RQ's cron loop does when they are due (both are, at the start)
+    drain(ctx)  # the tick runs as an RQ job: the instance is seen, its first run one interval later
+    assert state(redis_conn)["next_run"] == repr(NOW.timestamp() + 900)
