@@ -46,8 +46,11 @@ def after_look(
     cfg = ctx.config.instances.get(instance)
     if cfg is None or not can_read_changes(cfg.product):
         return None
-    if not ctx.conn.hsetnx(store.ticket_key(instance, ticket), store.META + MARK, repr(ctx.clock())):
+    key = store.ticket_key(instance, ticket)
+    if not ctx.conn.hsetnx(key, store.META + MARK, repr(ctx.clock())):
         return None  # asked for before: never again
+    if ctx.conn.ttl(key) == -1:  # the mark made the hash: it lives as the ticket's log does
+        ctx.conn.expire(key, ctx.settings.open_ttl_s)
     return enqueue(ctx, instance, ticket)
 
 

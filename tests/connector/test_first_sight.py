@@ -74,6 +74,7 @@ def test_a_ticket_first_seen_by_a_comment_gets_its_first_response_measured(redis
         first = drain(ctx)  # the look stores the reply and asks for the history, read in the same burst
         assert first.tickets == ["10001"] and jira.reads("/issue/10001") == 1
         assert redis_conn.hget(store.ticket_key("acme-jira", "10001"), store.META + history.MARK)
+        assert 0 < redis_conn.ttl(store.ticket_key("acme-jira", "10001")) <= PipelineSettings().open_ttl_s
         drain(ctx)  # the look of what the history brought
         measured = first_response(redis_conn, cfg, "10001", clock.dt)
         # A second reply, and a retried delivery of the first: the history is never read again.
@@ -144,6 +145,7 @@ def test_a_ticket_the_product_no_longer_shows_is_left_alone(redis_conn: redis.Re
     assert [e.event_id for e in store.load_record(redis_conn, "acme-jira", "10001").events] == [
         "jira:10001:comment:501"
     ]
+    assert redis_conn.ttl(store.ticket_key("acme-jira", "10001")) > 0  # the mark does not outlive the ticket
 
 
 def test_a_product_without_a_history_reader_is_never_asked(redis_conn: redis.Redis) -> None:
