@@ -42,6 +42,7 @@ TRACKED: dict[str, tuple[str, ...]] = {
     "assignee_id": ("assignee",),
     "group_id": ("group",),
     "brand_id": ("brand",),
+    "organization_id": ("organization",),
     "requester_id": ("requester",),
 }
 EXPORT = "/api/v2/incremental/tickets/cursor.json"

@@ -140,6 +140,16 @@ def test_an_unknown_author_is_neither_agent_nor_requester() -> None:
     assert comment.actor.value == "other"
 
 
+def test_an_organization_change_in_an_audit_is_the_organization_field() -> None:
+    ticket = {**fixture("export_page2")["tickets"][0], "organization_id": 900}
+    audit = {"id": 1, "created_at": "2026-11-24T09:00:00Z", "author_id": 77,
+             "events": [{"id": 2, "type": "Change", "field_name": "organization_id", "value": "900",
+                         "previous_value": "800"}]}
+    [created, changed] = backfill.ticket_events(adapter().settings, ticket, [audit], {"77": True})
+    assert created.fields["organization"] == "800"  # at creation: the change undone
+    assert changed.fields == {"organization": "900", "created_at": created.fields["created_at"]}
+
+
 def test_the_backfill_client_waits_longer_than_write_back() -> None:
     made = adapter()
     reader = backfill.reader(made)
