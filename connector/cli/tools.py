@@ -67,7 +67,9 @@ def summary(config: Config) -> tuple[list[str], list[str]]:
     lines.append(f"Instances ({len(config.instances)}):")
     for inst in config.instances.values():
         mode = "dry-run (effects logged, not written)" if inst.dry_run else "live"
-        lines.append(f"  {inst.name}: {inst.product}, {mode}, webhook POST /hooks/{inst.name}")
+        every = inst.reconcile_every_s
+        reconcile = f"reconcile every {_duration(timedelta(seconds=every))}" if every else "reconcile off"
+        lines.append(f"  {inst.name}: {inst.product}, {mode}, webhook POST /hooks/{inst.name}, {reconcile}")
     lines.append(f"Calendars ({len(config.calendars)}):")
     for name, cal in config.calendars.items():
         lines.append(f"  {name}: {_calendar_line(cal)}")
@@ -99,6 +101,17 @@ def summary(config: Config) -> tuple[list[str], list[str]]:
             warnings.append(f"instance {name!r} is matched by no policy: its tickets get no SLA")
     if policies and not catch_all:
         lines.append("  (tickets that match none of these get no SLA)")
+    if config.notify_channels:
+        lines.append(f"Notify channels ({len(config.notify_channels)}):")
+        for name, channel in config.notify_channels.items():
+            lines.append(f"  {name}: {channel.kind} to {channel.shown}")  # `shown` holds no credentials
+    if config.contracts:
+        lines.append(f"Contracts ({len(config.contracts)}):")
+        for c in config.contracts:
+            services = ", ".join(u.service for u in c.uptime)
+            parts = [f"customer {c.customer}", f"instances {', '.join(sorted(c.instances))}",
+                     f"{len(c.kpi_rules)} credit rule(s)"] + ([f"uptime of {services}"] if services else [])
+            lines.append(f"  {c.id}: " + "; ".join(parts))
     return lines, warnings
 
 

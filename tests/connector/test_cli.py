@@ -133,9 +133,9 @@ def test_check_config_prints_a_summary(capsys: pytest.CaptureFixture[str], confi
         "HTTP API: disabled (token from $SLA_CONNECTOR_API_TOKEN)",
         "Webhook body limit: 1048576 bytes",
         "Instances (3):",
-        "  acme-jira: jira, dry-run (effects logged, not written), webhook POST /hooks/acme-jira",
-        "  acme-zendesk: zendesk, dry-run (effects logged, not written), webhook POST /hooks/acme-zendesk",
-        "  desk: shelldesk, live, webhook POST /hooks/desk",
+        "  acme-jira: jira, dry-run (effects logged, not written), webhook POST /hooks/acme-jira, reconcile every 15m",
+        "  acme-zendesk: zendesk, dry-run (effects logged, not written), webhook POST /hooks/acme-zendesk, reconcile every 15m",
+        "  desk: shelldesk, live, webhook POST /hooks/desk, reconcile every 15m",
         "Calendars (1):",
         "  always: UTC, 24x7",
         "Policies (1, first match wins):",
@@ -182,7 +182,7 @@ def test_check_config_errors_exit_1_with_the_message(
 def test_the_example_configuration_is_valid(capsys: pytest.CaptureFixture[str], config_path: Path) -> None:
     code, out, err = run(capsys, "--config", str(ROOT / "examples/config.yaml"), "check-config")
     assert code == 0, err
-    assert "  acme-jira: jira, dry-run (effects logged, not written), webhook POST /hooks/acme-jira" in out
+    assert "  acme-jira: jira, dry-run (effects logged, not written), webhook POST /hooks/acme-jira, reconcile off" in out
     assert "Policies (2, first match wins):" in out
     assert err == ""
 

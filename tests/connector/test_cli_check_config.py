@@ -193,3 +193,35 @@ def test_a_refused_configuration_says_in_words_what_is_expected(tmp_path: Path, 
     assert capsys.readouterr().err == (
         f"error: {path}: instances.acme-jira.due_field: 'due' does not match the expected form: "
         '"duedate" or "customfield_<number>", e.g. customfield_10042\n')
+
+
+def test_check_config_lists_reconciliation_notify_channels_and_contracts_without_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "B0SECRETPATHxyz"
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", f"https://hooks.slack.com/services/T000/B000/{token}")
+    extra = """
+    notify_channels:
+      oncall-slack: {kind: slack, url: "${SLACK_WEBHOOK_URL}"}
+    contracts:
+      - id: acme-gold
+        customer: {organisation: "123", name: ACME}
+        instances: [acme-zendesk]
+        timezone: Europe/Berlin
+        monthly_fee: 10000
+        currency: EUR
+        credits:
+          - {priority: high, metric: resolution, below: 95, credit_percent: 5}
+    """
+    text = textwrap.dedent(INSTANCES).replace(
+        "webhook: {secret_env: ZENDESK_WEBHOOK_SECRET}",
+        "webhook: {secret_env: ZENDESK_WEBHOOK_SECRET}\n    reconcile_every: 1h")
+    path = tmp_path / "config.yaml"
+    path.write_text(text + textwrap.dedent(CLEAN) + textwrap.dedent(extra))
+    assert main(["--config", str(path), "check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "webhook POST /hooks/acme-jira, reconcile every 15m\n" in out
+    assert "webhook POST /hooks/acme-zendesk, reconcile every 1h\n" in out
+    assert "Notify channels (1):\n  oncall-slack: slack to " in out
+    assert "Contracts (1):\n  acme-gold: customer ACME; instances acme-zendesk; 1 credit rule(s)\n" in out
+    assert token not in out
