@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from connector.cli.main import main
 from connector.config.loader import load_config
 from connector.receiver.app import create_app
 from tests.connector.fakes import shelldesk
+from tests.connector.fakes.cli import CliConfig, run
 
 ROOT = Path(__file__).resolve().parents[2]
 JIRA_FIXTURE = ROOT / "adapters/jira/tests/fixtures/cloud_issue_created.json"
@@ -68,25 +67,9 @@ CONFIG = """
 shelldesk.register()
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """main() configures the root logger for the process; put back what pytest had."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 @pytest.fixture
-def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    monkeypatch.delenv("SLA_CONNECTOR_CONFIG", raising=False)
-    path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(CONFIG) + f"data_dir: {tmp_path / 'data'}\n")
-    return path
+def config_path(cli_config_file: CliConfig) -> Path:
+    return cli_config_file(CONFIG, SECRETS, redis=False)
 
 
 @pytest.fixture
@@ -94,12 +77,6 @@ def with_redis(config_path: Path, redis_conn: redis.Redis, redis_url: str,
                monkeypatch: pytest.MonkeyPatch) -> redis.Redis:
     monkeypatch.setenv("REDIS_URL", redis_url)
     return redis_conn
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # ---------------------------------------------------------------- parsing and check-config
