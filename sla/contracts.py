@@ -36,19 +36,17 @@ and `downtime_from` (its downtime is one fact, whichever contract asks).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from functools import cache
-from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
-from jsonschema.exceptions import best_match
+
+from sla._schema import ID_FORM, check_structure, load_validator, plain
 
 ALWAYS = "24x7"
 MATCH_FIELDS = ("instance", "project", "group", "brand", "type", "priority")
@@ -124,45 +122,11 @@ class Contract:
 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
-    text = resources.files("sla").joinpath("schemas/contracts.schema.json").read_text(encoding="utf-8")
-    schema = json.loads(text)
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
+    return load_validator("contracts.schema.json")
 
 
-def _path(parts: Iterable[Any]) -> str:
-    return "contracts" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
-
-
-def _plain(value: Any) -> Any:
-    """YAML reads `2026-01-01` as a date; the schema speaks JSON, so turn it back into text."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _check_structure(cfg: Any) -> None:
-    error = best_match(_validator().iter_errors(cfg))
-    if error is None:
-        return
-    where = _path(error.absolute_path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
-        allowed = list((error.schema or {}).get("properties") or {})
-        found = [k for k in error.instance if k not in allowed]
-        if found:  # the configuration's wording for unknown keys
-            names = ", ".join(repr(str(k)) for k in found)
-            raise ValueError(f"{where}: unknown key(s) {names}; expected {', '.join(allowed)}")
-    if error.validator == "pattern":
-        form = "letters, digits, '_', '.' or '-', starting with a letter or digit"
-        if error.validator_value == "^[A-Z]{3}$":
-            form = "an ISO 4217 code such as EUR"
-        raise ValueError(f"{where}: {error.instance!r} does not match the expected form: {form}")
-    raise ValueError(f"{where}: {error.message}")
+def _pattern_form(pattern: str) -> str:
+    return "an ISO 4217 code such as EUR" if pattern == "^[A-Z]{3}$" else ID_FORM
 
 
 def _percent(value: float | int) -> Fraction:
@@ -265,8 +229,8 @@ def load_contracts(
 
     `priorities`: the canonical priority names of the configuration; `calendars`: its calendar ids;
     `instances` and `policies` (ids), when given, are checked too."""
-    cfg = _plain(contracts_cfg)
-    _check_structure(cfg)
+    cfg = plain(contracts_cfg)
+    check_structure(_validator(), cfg, "contracts", _pattern_form)
     priorities, calendars = frozenset(priorities), frozenset(calendars)
     out: list[Contract] = []
     services: dict[str, tuple[UptimeRule, str]] = {}

@@ -15,18 +15,17 @@ evaluation to a few years of calendar (see `sla.calendar`, MAX_SEARCH_YEARS).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError
 
+from sla._schema import ID_FORM, ID_PATTERN, check_structure, load_validator, plain
 from sla.durations import format_duration, parse_duration
 from sla.events import Status
 from sla.templates import check_template
@@ -179,60 +178,28 @@ class PolicySet:
 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
-    text = resources.files("sla").joinpath("schemas/policy.schema.json").read_text(encoding="utf-8")
-    schema = json.loads(text)
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
+    return load_validator("policy.schema.json")
 
 
-def _path(parts: Any, root: str = "policies") -> str:
-    out = root
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else f".{p}"
-    return out
-
-
-def _plain(value: Any) -> Any:
-    """YAML turns timestamps into datetimes; the schema speaks JSON, so turn them back into text."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}  # YAML `targets: {1: 4h}`: priority "1"
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _check_structure(cfg: Any) -> None:
-    error = best_match(_validator().iter_errors(cfg))
-    if error is None:
-        return
-    where = _path(error.absolute_path)
+def _special_wording(error: ValidationError) -> str | None:
     if error.validator == "oneOf" and isinstance(error.instance, dict) and "metric" in error.instance:
-        raise ValueError(f"{where}: an escalation needs exactly one of at, before, after")
+        return "an escalation needs exactly one of at, before, after"
     if error.validator == "maxProperties" and error.instance and len(error.instance) > 1:
-        keys = "tag, comment, priority, assignee or notify"
-        raise ValueError(f"{where}: an action has exactly one key ({keys})")
-    if error.validator == "pattern":
-        form = _PATTERN_FORMS.get(str(error.validator_value), "see docs/sla-semantics.md")
-        raise ValueError(f"{where}: {error.instance!r} does not match the expected form: {form}")
-    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
-        allowed = list((error.schema or {}).get("properties") or {})
-        found = [k for k in error.instance if k not in allowed]
-        if found:  # the same wording as the configuration's (connector/config/loader.py)
-            names = ", ".join(repr(str(k)) for k in found)
-            raise ValueError(f"{where}: unknown key(s) {names}; expected {', '.join(allowed) or 'no keys'}")
-    raise ValueError(f"{where}: {error.message}")
+        return "an action has exactly one key (tag, comment, priority, assignee or notify)"
+    return None
 
 
 # What each pattern of schemas/policy.schema.json expects, in words (no regular expression in messages).
 _PATTERN_FORMS = {
-    "^[A-Za-z0-9][A-Za-z0-9_.-]*$": "letters, digits, '_', '.' or '-', starting with a letter or digit",
+    ID_PATTERN: ID_FORM,
     "^[A-Za-z0-9][A-Za-z0-9_.+-]*$": "letters, digits, '_', '.', '+' or '-', starting with a letter or digit",
     "^(breach|[0-9]{1,4}(\\.[0-9]+)?%)$": '"breach" or a share of the target such as "75%"',
     "^[^\\s,]+$": "one word, without spaces or commas",
 }
+
+
+def _pattern_form(pattern: str) -> str:
+    return _PATTERN_FORMS.get(pattern, "see docs/sla-semantics.md")
 
 
 def _parse_instant(text: str, where: str) -> datetime:
@@ -371,8 +338,8 @@ def load_policies(
     (already checked); a `notify:` action naming any other channel is an error.
     """
     channels = dict(notice_templates or {})
-    cfg = _plain(policies_cfg)
-    _check_structure(cfg)
+    cfg = plain(policies_cfg)
+    check_structure(_validator(), cfg, "policies", _pattern_form, _special_wording)
     policies: list[Policy] = []
     seen: dict[tuple[str, int], int] = {}
     for i, pcfg in enumerate(cfg):
