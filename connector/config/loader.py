@@ -307,23 +307,28 @@ class _StrictLoader(yaml.SafeLoader):
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
     """Read, validate and build the configuration in the YAML file at `path`."""
     source = os.fspath(path)
+    data = read_yaml(source, missing="no such file (set --config or SLA_CONNECTOR_CONFIG)")
+    if data is None:
+        raise ConfigError(source, "", "the file is empty (expected a mapping with at least `instances`)")
+    return config_from_dict(data, env, source)
+
+
+def read_yaml(source: str, missing: str = "no such file") -> Any:
+    """The parsed YAML file at `source`; ConfigError naming it (`missing` when it does not exist)."""
     try:
         with open(source, encoding="utf-8") as fh:
             text = fh.read()
     except FileNotFoundError:
-        raise ConfigError(source, "", "no such file (set --config or SLA_CONNECTOR_CONFIG)") from None
+        raise ConfigError(source, "", missing) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(source, "", f"cannot read the file: {exc.__class__.__name__}: {exc}") from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(source, "", f"{where}invalid YAML: {problem}") from None
-    if data is None:
-        raise ConfigError(source, "", "the file is empty (expected a mapping with at least `instances`)")
-    return config_from_dict(data, env, source)
 
 
 def config_from_dict(data: Mapping, env: Mapping[str, str] | None = None, source: str = "<config>") -> Config:

@@ -15,34 +15,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import yaml
-
-# The configuration's YAML loader: it refuses a key written twice, which YAML would silently resolve.
-from connector.config.loader import ConfigError, _StrictLoader, config_from_dict
+from connector.config.loader import ConfigError, config_from_dict, read_yaml
 
 if TYPE_CHECKING:
     from sla.calendar import BusinessCalendar
     from sla.policy import PolicySet
 
 SHAPE = "a mapping with `policies` (a list, as in the configuration) and optionally `calendars`"
-
-
-def _read_yaml(path: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise ConfigError(path, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, "", f"cannot read the file: {exc.__class__.__name__}: {exc}") from None
-    try:
-        return yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        raise ConfigError(path, "", f"{where}invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
 
 
 def load_proposed(
@@ -53,7 +34,7 @@ def load_proposed(
     `config_path` is the configuration file (already loaded and valid): its other sections are what
     the proposed policies are checked against."""
     source = os.fspath(path)
-    data = _read_yaml(source)
+    data = read_yaml(source)
     if not isinstance(data, Mapping) or "policies" not in data:
         found = "nothing" if data is None else f"a {type(data).__name__}"
         raise ConfigError(source, "", f"expected {SHAPE}, found {found}")
@@ -66,7 +47,7 @@ def load_proposed(
         raise ConfigError(
             source, "calendars", f"expected a mapping of calendars, found {type(calendars).__name__}"
         )
-    base = _read_yaml(os.fspath(config_path))
+    base = read_yaml(os.fspath(config_path))
     configured = base.get("calendars") or {}
     merged = {**base, "policies": data["policies"], "calendars": {**configured, **calendars}}
     config = config_from_dict(merged, env, source)
