@@ -113,16 +113,16 @@ def _first_error(validator: Any, instance: Any, prefix: tuple[str, ...] = ()) ->
 #: expression is no help to an admin. tests/connector/test_config_messages.py checks every pattern has one.
 PATTERN_FORMS: Mapping[str, str] = {
     "^[A-Za-z_][A-Za-z0-9_]*$": "an environment variable name "
-                                "(letters, digits and _, not starting with a digit)",
+    "(letters, digits and _, not starting with a digit)",
     "^https?://[^\\s/]+(/[^\\s]*)?$": "an http:// or https:// URL with a host and no spaces, "
-                                     "e.g. https://acme.atlassian.net",
+    "e.g. https://acme.atlassian.net",
     "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$": "a name of 1 to 64 letters, digits, '_', '.' or '-', "
-                                         "starting with a letter or digit",
+    "starting with a letter or digit",
     "^[A-Za-z0-9-]+$": "an HTTP header name (letters, digits and '-'), e.g. X-Automation-Secret",
     "^[a-z0-9_-]+$": "a canonical priority name (lower-case letters, digits, '_' or '-'), e.g. high",
     "^(duedate|customfield_[0-9]+)$": '"duedate" or "customfield_<number>", e.g. customfield_10042',
     "^[a-z0-9][a-z0-9-]{0,62}$": "a Zendesk subdomain (lower-case letters, digits and '-'), "
-                                 "e.g. acme for acme.zendesk.com",
+    "e.g. acme for acme.zendesk.com",
     "^[0-9]+$": "a number written with digits only, e.g. 360000123456",
 }
 
@@ -162,7 +162,8 @@ def _not_together(root: Any, schema_path: list[Any]) -> str:
         banned = [k for k, v in then.items() if v is False] if isinstance(then, Mapping) else []
         if condition and banned:
             return f"{' and '.join(banned)} cannot be set together with {' and '.join(condition)}" + (
-                f" ({about})" if about else "")
+                f" ({about})" if about else ""
+            )
     return "a key here is not allowed in this combination" + (f" ({about})" if about else "")
 
 
@@ -221,8 +222,9 @@ class Substitution:
     parts: tuple[str, ...]  # those values
 
 
-def resolve_env(value: Any, env: Mapping[str, str], source: str, path: str = "",
-                record: list[Substitution] | None = None) -> Any:
+def resolve_env(
+    value: Any, env: Mapping[str, str], source: str, path: str = "", record: list[Substitution] | None = None
+) -> Any:
     """Replace `${NAME}` / `${NAME:-default}` in every string of `value` (recursively).
 
     An unset variable without a default is an error naming the variable (never a value). Strings
@@ -255,8 +257,10 @@ def resolve_env(value: Any, env: Mapping[str, str], source: str, path: str = "",
             record.append(Substitution(path or "$", value, result, tuple(taken), tuple(taken.values())))
         return result
     if isinstance(value, Mapping):
-        return {k: resolve_env(v, env, source, f"{path}.{k}" if path else str(k), record)
-                for k, v in value.items()}
+        return {
+            k: resolve_env(v, env, source, f"{path}.{k}" if path else str(k), record)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [resolve_env(v, env, source, f"{path}[{i}]", record) for i, v in enumerate(value)]
     return value
@@ -281,8 +285,14 @@ def hide_substituted(error: ConfigError, record: list[Substitution]) -> ConfigEr
         for name, part in zip(item.names, item.parts, strict=True):
             if len(part) >= _MIN_SCRUB:
                 message = message.replace(part, f"${{{name}}}")
-    hits = [r for r in record if error.path and (r.path == error.path or r.path.startswith(error.path + ".")
-                                                  or r.path.startswith(error.path + "["))]
+    hits = [
+        r
+        for r in record
+        if error.path
+        and (
+            r.path == error.path or r.path.startswith(error.path + ".") or r.path.startswith(error.path + "[")
+        )
+    ]
     if hits and message == error.message:
         names = ", ".join(dict.fromkeys(f"${{{n}}}" for r in hits for n in r.names))
         message += f" (the value comes from the environment: {names})"
@@ -298,8 +308,11 @@ class _StrictLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (a later one would silently replace it)",
-                    key_node.start_mark)
+                    None,
+                    None,
+                    f"duplicate key {key!r} (a later one would silently replace it)",
+                    key_node.start_mark,
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -338,8 +351,9 @@ def config_from_dict(data: Mapping, env: Mapping[str, str] | None = None, source
         raise ConfigError(source, "$", f"expected a mapping at the top level, got {type(data).__name__}")
     record: list[Substitution] = []
     # Policies are taken literally: their comment templates may contain "$" and braces.
-    resolved = {k: (v if k == "policies" else resolve_env(v, env, source, str(k), record))
-                for k, v in data.items()}
+    resolved = {
+        k: (v if k == "policies" else resolve_env(v, env, source, str(k), record)) for k, v in data.items()
+    }
     try:
         return _build(resolved, env, source)
     except ConfigError as exc:
@@ -428,8 +442,13 @@ def _build_policies(
         raise ConfigError(source, path, message) from None
 
 
-def _build_contracts(cfg: list, policies: PolicySet, calendars: Mapping[str, BusinessCalendar],
-                     instances: Mapping[str, InstanceConfig], source: str) -> tuple[Contract, ...]:
+def _build_contracts(
+    cfg: list,
+    policies: PolicySet,
+    calendars: Mapping[str, BusinessCalendar],
+    instances: Mapping[str, InstanceConfig],
+    source: str,
+) -> tuple[Contract, ...]:
     if not cfg:
         return ()
     from sla.contracts import load_contracts
