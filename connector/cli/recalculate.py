@@ -37,7 +37,7 @@ from connector.cli.common import (
 )
 from connector.config.loader import Config
 from connector.config.tuning import PipelineSettings
-from connector.state import queues, status, store
+from connector.state import status, store
 from sla.effects import missing_effects
 from sla.timeline import build_timeline
 
@@ -203,7 +203,7 @@ def changes(
 
 def request_looks(conn: Any, tickets: Sequence[Ticket], settings: PipelineSettings, now: float) -> int:
     """Each ticket wants a look; those without a job are claimed and enqueued (as the dispatcher does)."""
-    from connector.jobs.ticket import claim_wanted  # the jobs' claim script: one job per ticket at a time
+    from connector.jobs.dispatcher import enqueue_wanted
 
     if not tickets:
         return 0
@@ -211,12 +211,7 @@ def request_looks(conn: Any, tickets: Sequence[Ticket], settings: PipelineSettin
     for instance, ticket in tickets:
         pipe.zadd(store.WANT, {store.member(instance, ticket): now}, nx=True)
     pipe.execute()
-    enqueued = 0
-    while claims := claim_wanted(conn, settings.dispatch_batch, now):
-        enqueued += queues.enqueue_looks(conn, claims, settings)
-        if len(claims) < settings.dispatch_batch:
-            break
-    return enqueued
+    return enqueue_wanted(conn, settings, now)
 
 
 def still_pending(conn: Any, tickets: Sequence[Ticket]) -> list[Ticket]:

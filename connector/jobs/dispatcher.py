@@ -9,10 +9,12 @@ claim without a job, which the sweep (every `sweep_every_s`) finds and puts back
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from redis.commands.core import Script
 from rq.job import Job
 
+from connector.config.tuning import PipelineSettings
 from connector.jobs.context import Context
 from connector.jobs.ticket import claim_wanted
 from connector.state import outcomes, queues, store, timers
@@ -42,6 +44,12 @@ def dispatch(ctx: Context) -> int:
     if conn.set(store.SWEPT, "1", nx=True, ex=max(1, int(settings.sweep_every_s))):
         sweep_lost(ctx)
         outcomes.trim(conn, ctx.config.instances, now, settings.open_ttl_s, settings.outcome_retention_s)
+    return enqueue_wanted(conn, settings, now)
+
+
+def enqueue_wanted(conn: Any, settings: PipelineSettings, now: float) -> int:
+    """Claim the tickets wanting a look (one job per ticket at a time) and enqueue their look jobs, in
+    batches of `dispatch_batch`; the number of jobs enqueued."""
     enqueued = 0
     while claims := claim_wanted(conn, settings.dispatch_batch, now):
         enqueued += queues.enqueue_looks(conn, claims, settings)
@@ -75,7 +83,9 @@ def sweep_lost(ctx: Context) -> int:
             continue
         if _UNCLAIM((store.QUEUED, store.WANT), (member, value, repr(ctx.clock())), client=conn):
             instance, ticket = store.split_member(member)
-            log.warning("a claimed ticket had no job: it is looked at again", extra={
-                "event": "claim_lost", "instance": instance, "ticket": ticket, "job": job_id})
+            log.warning(
+                "a claimed ticket had no job: it is looked at again",
+                extra={"event": "claim_lost", "instance": instance, "ticket": ticket, "job": job_id},
+            )
             lost += 1
     return lost
