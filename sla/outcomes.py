@@ -28,6 +28,9 @@ _OUTCOMES = ENDED | OPEN
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _ROW_LENGTH = 18
+_TICKET, _CYCLE = 1, 11  # positions in a row; a stored row leaves them (and the instance, 0) out
+# Positions of the start and stop instants in a stored row (`to_stored_row`).
+STORED_START, STORED_STOP = 9, 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +73,26 @@ class Outcome:
             self.metric,
             self.calendar,
             self.cycle,
-            _ms(self.started_at),
-            None if self.stopped_at is None else _ms(self.stopped_at),
+            epoch_ms(self.started_at),
+            None if self.stopped_at is None else epoch_ms(self.stopped_at),
             self.business_s,
             self.target_s,
             self.outcome,
             list(self.levels_reached),
         ]
+
+    def to_stored_row(self) -> list[Any]:
+        """`to_row` without the instance, ticket and cycle: where it is stored, its key holds them."""
+        row = self.to_row()
+        return row[_TICKET + 1 : _CYCLE] + row[_CYCLE + 1 :]
+
+    @classmethod
+    def from_stored_row(cls, instance: str, ticket: str, cycle: str, row: Sequence[Any]) -> Outcome:
+        """The record `to_stored_row` gave; ValueError naming the row when it is not one."""
+        if not isinstance(row, list | tuple) or len(row) != _ROW_LENGTH - 3:
+            raise ValueError(f"outcome row {row!r:.200}: expected a list of {_ROW_LENGTH - 3} values")
+        middle = _CYCLE - _TICKET - 1
+        return cls.from_row([instance, ticket, *row[:middle], cycle, *row[middle:]])
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Outcome:
@@ -95,17 +111,29 @@ class Outcome:
             raise ValueError(f"outcome row {row!r:.200}: start, stop, business and target must be integers")
         return cls(
             instance, ticket, key, policy, version, prio, org, brand, group, metric, cal, cycle,
-            _EPOCH + start * _MS, None if stop is None else _EPOCH + stop * _MS,
+            from_epoch_ms(start), None if stop is None else from_epoch_ms(stop),
             used, target, outcome, tuple(levels),
         )  # fmt: skip
 
 
-def _ms(t: datetime) -> int:
-    return (t - _EPOCH) // _MS  # truncated to the millisecond: stays in the period it fell in
+def epoch_ms(t: datetime) -> int:
+    """How records hold instants: epoch milliseconds, truncated (an instant stays in the period it
+    fell in)."""
+    return (t - _EPOCH) // _MS
 
 
-def _clocks(evaluation: Evaluation) -> list[MetricState]:
+def from_epoch_ms(ms: int) -> datetime:
+    return _EPOCH + ms * _MS
+
+
+def clocks(evaluation: Evaluation) -> list[MetricState]:
+    """Every clock of an evaluation: each metric's current one and its past next-reply cycles."""
     return [c for m in evaluation.metrics.values() for c in (*m.past_cycles, m)]
+
+
+def display_key_of(attrs: Mapping[str, Any], fallback: str | None = None) -> str | None:
+    """How people name the ticket: its `key` field (a Jira issue key), else `fallback`."""
+    return _text(attrs.get("key")) or fallback
 
 
 def _record(
@@ -150,7 +178,7 @@ def ended_outcomes(
     breached stays breached when it stops) or cancelled (a deleted ticket's clocks all are: it counts
     in no report). `attrs` are the ticket's current fields (sla.timeline.Timeline.attrs)."""
     out = []
-    for state in _clocks(evaluation):
+    for state in clocks(evaluation):
         if state.stopped_at is None:
             continue
         outcome = {MetricStatus.MET: "met", MetricStatus.BREACHED: "breached"}.get(state.status, "cancelled")
@@ -164,7 +192,7 @@ def open_outcomes(
     """One record per clock still running or paused at the evaluation's `now`: "open", or "breached"
     when its deadline has already passed. Their business time is the time elapsed so far."""
     out = []
-    for state in _clocks(evaluation):
+    for state in clocks(evaluation):
         if state.stopped_at is not None:
             continue
         outcome = "breached" if state.status is MetricStatus.BREACHED else "open"

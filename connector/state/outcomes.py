@@ -35,8 +35,17 @@ from connector.state import store
 from sla.contracts import Contract, uptime_rules
 from sla.evaluate import Evaluation
 from sla.events import TicketEvent
-from sla.metrics import MetricState
-from sla.outcomes import Outcome, ended_outcomes, open_outcomes
+from sla.outcomes import (
+    STORED_START,
+    STORED_STOP,
+    Outcome,
+    clocks,
+    display_key_of,
+    ended_outcomes,
+    epoch_ms,
+    from_epoch_ms,
+    open_outcomes,
+)
 from sla.timeline import build_timeline
 from sla.uptime import Incident, incidents_for_ticket
 
@@ -49,11 +58,8 @@ TRIMMED = "sla:oc:trimmed"  # set while a trim ran recently (one an hour)
 TRIM_EVERY_S = 3600
 READ_BATCH = 32  # day hashes per pipeline round trip when reading
 OPEN_BATCH = 200  # open tickets' logs per pipeline round trip
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
 _MARGIN = timedelta(hours=26)  # UTC offsets span -12h..+14h: a local day lies within a UTC day +- this
-# Positions in a stored row: Outcome.to_row() without instance (0), ticket (1) and cycle (11).
-_START, _STOP = 9, 10
 
 
 def records_key(instance: str, day: date) -> str:
@@ -68,17 +74,8 @@ def incidents_key(instance: str) -> str:
     return f"sla:inc:{instance}"
 
 
-def _ms(t: datetime) -> int:
-    return (t - _EPOCH) // timedelta(milliseconds=1)
-
-
-def _dt(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
-
-
 def encode_record(outcome: Outcome) -> bytes:
-    row = outcome.to_row()
-    return orjson.dumps(row[2:11] + row[12:])
+    return orjson.dumps(outcome.to_stored_row())
 
 
 def decode_record(instance: str, record_id: str | bytes, data: str | bytes | list[Any]) -> Outcome:
@@ -87,7 +84,7 @@ def decode_record(instance: str, record_id: str | bytes, data: str | bytes | lis
     ticket, _, cycle = (store.text(record_id) or "").partition("\n")
     try:
         row = data if isinstance(data, list) else orjson.loads(data)
-        return Outcome.from_row([instance, ticket, *row[:9], cycle, *row[9:]])
+        return Outcome.from_stored_row(instance, ticket, cycle, row)
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
         raise ValueError(f"outcome record {ticket!r} {cycle!r} of instance {instance!r}: {exc}") from None
 
@@ -120,11 +117,11 @@ def report_state(
     ended = tuple(
         o
         for o in ended_outcomes(
-            evaluation, timeline.attrs, instance, _text(timeline.attrs.get("key")) or display_key
+            evaluation, timeline.attrs, instance, display_key_of(timeline.attrs, display_key)
         )
         if o.outcome != "cancelled"
     )
-    running = any(c.stopped_at is None for c in _clocks(evaluation))
+    running = any(c.stopped_at is None for c in clocks(evaluation))
     return TicketReportState(ended, running, _incidents(contracts, timeline, instance))
 
 
@@ -138,14 +135,6 @@ def _incidents(contracts: Sequence[Contract], timeline: Any, instance: str) -> t
         log.warning("incident not kept: %s", exc, extra={
             "event": "incident_unreadable", "instance": instance, "ticket": timeline.ticket_id})  # fmt: skip
         return ()
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _clocks(evaluation: Evaluation) -> list[MetricState]:
-    return [c for m in evaluation.metrics.values() for c in (*m.past_cycles, m)]
 
 
 def write(
@@ -195,11 +184,11 @@ def _write_incidents(
     old = {s for s in (meta.get(META_INCIDENTS) or "").split(",") if s}
     new = set()
     for inc in incidents:
-        end = None if inc.end is None else _ms(inc.end.astimezone(UTC))
+        end = None if inc.end is None else epoch_ms(inc.end.astimezone(UTC))
         pipe.hset(
             incidents_key(instance),
             f"{ticket}\n{inc.service}",
-            orjson.dumps([_ms(inc.start.astimezone(UTC)), end]),
+            orjson.dumps([epoch_ms(inc.start.astimezone(UTC)), end]),
         )
         new.add(inc.service)
     for service in old - new:
@@ -307,7 +296,7 @@ def read_records(
     """The stored records that can count in [start, end) (any time zone): stopped from a day before
     its start, started before a day after its end. Pipelined, READ_BATCH days per round trip, in
     time order (a record found twice: the later one is the newer). `progress(n)` is told each batch."""
-    lo, hi = _ms(start - _MARGIN), _ms(end + _MARGIN)
+    lo, hi = epoch_ms(start - _MARGIN), epoch_ms(end + _MARGIN)
     keys = [(inst, records_key(inst, day)) for day in days_to_read(start, end, now) for inst in instances]
     out: list[Outcome] = []
     for i in range(0, len(keys), READ_BATCH):
@@ -319,7 +308,7 @@ def read_records(
             for record_id, data in found.items():
                 try:
                     row = orjson.loads(data)
-                    if not (row[_STOP] >= lo and row[_START] < hi):
+                    if not (row[STORED_STOP] >= lo and row[STORED_START] < hi):
                         continue
                 except (orjson.JSONDecodeError, TypeError, IndexError):
                     row = data  # not a record: decode_record says what is wrong with it
@@ -379,7 +368,7 @@ def _open_of(
                           applied_keys=record.applied_keys(dry_run))  # fmt: skip
     timeline = build_timeline(record.events, now)
     assert timeline is not None  # the log has events
-    key = _text(timeline.attrs.get("key")) or record.meta.get("key")
+    key = display_key_of(timeline.attrs, record.meta.get("key"))
     return open_outcomes(evaluation, timeline.attrs, instance, key)
 
 
@@ -393,5 +382,13 @@ def read_incidents(conn: Any, instances: Sequence[str]) -> list[Incident]:
         for field, raw in sorted(found.items()):
             ticket, _, service = (store.text(field) or "").partition("\n")
             start, end = orjson.loads(raw)
-            out.append(Incident(ticket, service, _dt(start), None if end is None else _dt(end), instance))
+            out.append(
+                Incident(
+                    ticket,
+                    service,
+                    from_epoch_ms(start),
+                    None if end is None else from_epoch_ms(end),
+                    instance,
+                )
+            )
     return out
