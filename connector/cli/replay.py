@@ -38,7 +38,8 @@ class Collector(Protocol):
 
 
 def add_replay_arguments(cmd: argparse.ArgumentParser, *, required: bool, default: str = "") -> None:
-    """--from, --to and --processes; `default` says what an optional period defaults to."""
+    """--from, --to, --processes, --instance and --format; `default` says what an optional period
+    defaults to."""
     forms = "2026, 2026-Q1, 2026-01, 2026-W05, 2026-01-15 or an ISO 8601 date-time"
     cmd.add_argument(
         "--from",
@@ -57,13 +58,19 @@ def add_replay_arguments(cmd: argparse.ArgumentParser, *, required: bool, defaul
     cmd.add_argument(
         "--processes", type=int, default=PROCESSES, help="evaluating processes (default: %(default)s)"
     )
+    cmd.add_argument("--instance", help="only this instance's tickets (default: every configured instance)")
+    cmd.add_argument("--format", choices=("table", "json"), default="table", help="output (default: table)")
 
 
-def instances_from_args(config: Any, name: str | None) -> list[str]:
-    """--instance as a list of instance names: that one (UsageError when unknown), else every one."""
-    if name is not None:
-        return [instance_named(config, name).name]  # unknown: UsageError, exit 2
-    return list(config.instances)
+def instances_from_args(config: Any, args: argparse.Namespace) -> list[str]:
+    """--instance as a list of instance names: that one, else every one; UsageError (exit 2) for an
+    unknown instance or a --processes below 1."""
+    instances = (
+        [instance_named(config, args.instance).name] if args.instance is not None else list(config.instances)
+    )
+    if args.processes < 1:
+        raise UsageError(f"--processes must be 1 or more, got {args.processes}")
+    return instances
 
 
 def period_from_args(start: str | datetime, end: str | datetime) -> ReportPeriod:

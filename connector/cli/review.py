@@ -26,16 +26,12 @@ DEFAULT_DAYS = 90
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cmd = sub.add_parser("review", help="suggest targets from the business times a period's tickets took")
     add_replay_arguments(cmd, required=False, default=f" (default: {DEFAULT_DAYS} days before now, to now)")
-    cmd.add_argument("--instance", help="only this instance's tickets (default: every configured instance)")
     cmd.add_argument("--percentile", default="90", help="of the business times, 0-100 (default: %(default)s)")
-    cmd.add_argument("--format", choices=("table", "json"), default="table", help="output (default: table)")
 
 
 def cmd_review(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = config_from_args(args, env)
-    instances = instances_from_args(config, args.instance)
-    if args.processes < 1:
-        raise UsageError(f"--processes must be 1 or more, got {args.processes}")
+    instances = instances_from_args(config, args)
     try:
         percentile = parse_percentile(args.percentile)
     except ValueError as exc:

@@ -31,15 +31,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="YAML with `policies` (and optionally `calendars`) as in the configuration",
     )
     add_replay_arguments(cmd, required=True)
-    cmd.add_argument("--instance", help="only this instance (default: every configured instance)")
-    cmd.add_argument("--format", choices=("table", "json"), default="table", help="output (default: table)")
 
 
 def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = config_from_args(args, env)
-    instances = instances_from_args(config, args.instance)
-    if args.processes < 1:
-        raise UsageError(f"--processes must be 1 or more, got {args.processes}")
+    instances = instances_from_args(config, args)
     period = period_from_args(args.period_from, args.period_to)
     proposed = load_proposed(args.policies, args.config, env)  # invalid: ConfigError, exit 2
     now = datetime.fromtimestamp(time.time(), UTC)
