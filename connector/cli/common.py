@@ -50,3 +50,14 @@ def instance_named(config: Config, name: str) -> Any:
     if inst is None:
         raise UsageError(f"unknown instance {name!r} (configured: {', '.join(config.instances)})")
     return inst
+
+
+def instance_names(config: Config, name: str | None) -> list[str]:
+    """--instance as a list of instance names: that one (UsageError when unknown), else every one."""
+    return [instance_named(config, name).name] if name is not None else list(config.instances)
+
+
+def require_positive(option: str, value: int) -> None:
+    """UsageError (exit 2) for a count option below 1."""
+    if value < 1:
+        raise UsageError(f"{option} must be 1 or more, got {value}")

@@ -26,6 +26,7 @@ from connector.cli.common import (
     config_from_args,
     instance_named,
     redis_for,
+    require_positive,
 )
 from connector.config.loader import ConfigError
 from connector.logs import LEVELS, configure_logging
@@ -174,8 +175,7 @@ def cmd_web(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def cmd_worker(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from connector.jobs.worker import run_worker
 
-    if args.processes < 1:
-        raise UsageError(f"--processes must be 1 or more, got {args.processes}")
+    require_positive("--processes", args.processes)
     config = config_from_args(args, env)
     conn = redis_for(config)
     conn.ping()  # unreachable: a clear error now, not a traceback from RQ

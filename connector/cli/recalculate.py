@@ -32,7 +32,7 @@ from connector.cli.common import (
     Failure,
     UsageError,
     config_from_args,
-    instance_named,
+    instance_names,
     redis_for,
 )
 from connector.config.loader import Config
@@ -296,7 +296,7 @@ def cmd_recalculate(
     wait: Callable[[], None] | None = None,
 ) -> int:
     config = config_from_args(args, env)
-    instances = [instance_named(config, args.instance).name] if args.instance else list(config.instances)
+    instances = instance_names(config, args.instance)
     policies = asking_policies(config, args.policy)
     if not policies:
         print(

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
-from connector.cli.common import UsageError, instance_named
+from connector.cli.common import UsageError, instance_names, require_positive
 from connector.state.event_logs import load_events, ticket_ids
 from sla.events import TicketEvent
 from sla.periods import ReportPeriod
@@ -65,11 +65,8 @@ def add_replay_arguments(cmd: argparse.ArgumentParser, *, required: bool, defaul
 def instances_from_args(config: Any, args: argparse.Namespace) -> list[str]:
     """--instance as a list of instance names: that one, else every one; UsageError (exit 2) for an
     unknown instance or a --processes below 1."""
-    instances = (
-        [instance_named(config, args.instance).name] if args.instance is not None else list(config.instances)
-    )
-    if args.processes < 1:
-        raise UsageError(f"--processes must be 1 or more, got {args.processes}")
+    instances = instance_names(config, args.instance)
+    require_positive("--processes", args.processes)
     return instances
 
 
