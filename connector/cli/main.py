@@ -37,11 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sla-connector",
         description="SLA clocks, escalations and write-back for Jira and Zendesk.",
     )
-    parser.add_argument("--config", metavar="PATH", default=os.environ.get("SLA_CONNECTOR_CONFIG"),
-                        help="the YAML configuration file (default: $SLA_CONNECTOR_CONFIG)")
-    parser.add_argument("--log-level", default=os.environ.get("SLA_CONNECTOR_LOG_LEVEL", "INFO").upper(),
-                        type=str.upper, choices=LEVELS,
-                        help="log level of the JSON logs on stderr (default: INFO)")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=os.environ.get("SLA_CONNECTOR_CONFIG"),
+        help="the YAML configuration file (default: $SLA_CONNECTOR_CONFIG)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("SLA_CONNECTOR_LOG_LEVEL", "INFO").upper(),
+        type=str.upper,
+        choices=LEVELS,
+        help="log level of the JSON logs on stderr (default: INFO)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser("run", help="receiver + worker + scheduler in one command (embeds Redis if none)")
@@ -49,15 +57,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (default: 2)")
 
     web = sub.add_parser("web", help="the webhook receiver and HTTP API under gunicorn")
-    web.add_argument("--bind", default=os.environ.get("SLA_CONNECTOR_BIND", "0.0.0.0:8000"),
-                     help="address to listen on (default: $SLA_CONNECTOR_BIND or %(default)s)")
+    web.add_argument(
+        "--bind",
+        default=os.environ.get("SLA_CONNECTOR_BIND", "0.0.0.0:8000"),
+        help="address to listen on (default: $SLA_CONNECTOR_BIND or %(default)s)",
+    )
     web.add_argument("--workers", type=int, default=None, help="gunicorn worker processes")
 
     worker = sub.add_parser("worker", help="RQ workers on the connector's queues (ticket looks, dispatch)")
-    worker.add_argument("--processes", type=int, default=1,
-                        help="worker processes (RQ's worker pool when more than 1; default: 1)")
-    worker.add_argument("--no-scheduler", action="store_true",
-                        help="do not run RQ's cron scheduler (the dispatch tick) in this process")
+    worker.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="worker processes (RQ's worker pool when more than 1; default: 1)",
+    )
+    worker.add_argument(
+        "--no-scheduler",
+        action="store_true",
+        help="do not run RQ's cron scheduler (the dispatch tick) in this process",
+    )
     worker.add_argument("--burst", action="store_true", help="stop once the queues are empty")
     worker.add_argument("--name", help="RQ worker name (default: RQ's)")
 
@@ -65,8 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check-config", help="validate the configuration and print what it does")
 
-    for name, text in (("install", "create the instance's webhook in the helpdesk"),
-                       ("uninstall", "remove the instance's webhook from the helpdesk")):
+    for name, text in (
+        ("install", "create the instance's webhook in the helpdesk"),
+        ("uninstall", "remove the instance's webhook from the helpdesk"),
+    ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("instance")
         if name == "install":
@@ -179,8 +199,15 @@ def cmd_worker(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = config_from_args(args, env)
     conn = redis_for(config)
     conn.ping()  # unreachable: a clear error now, not a traceback from RQ
-    run_worker(config, conn, processes=args.processes, with_scheduler=not args.no_scheduler, burst=args.burst,
-               name=args.name, log_level=args.log_level)
+    run_worker(
+        config,
+        conn,
+        processes=args.processes,
+        with_scheduler=not args.no_scheduler,
+        burst=args.burst,
+        name=args.name,
+        log_level=args.log_level,
+    )
     return EXIT_OK
 
 
@@ -219,8 +246,11 @@ def _installer_call(args: argparse.Namespace, env: Mapping[str, str], action: st
     _print_json(result)
     if isinstance(result, dict) and result.get("signing_secret") and result.get("secret_env"):
         # The product made the secret: the admin must hand it to the connector (it is never stored here).
-        print(f"next: set the environment variable {result['secret_env']} to the signing_secret above "
-              "wherever the connector runs, then restart it", file=sys.stderr)
+        print(
+            f"next: set the environment variable {result['secret_env']} to the signing_secret above "
+            "wherever the connector runs, then restart it",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -247,8 +277,10 @@ def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return EXIT_OK
     age = data.get("oldest_pending_age_s")
     jobs = data.get("jobs_queued") or {}
-    print(f"tickets waiting for a look: {data.get('tickets_waiting', 0)}, with a job: "
-          f"{data.get('tickets_claimed', 0)}" + (f", oldest {age:.1f}s old" if age else ""))
+    print(
+        f"tickets waiting for a look: {data.get('tickets_waiting', 0)}, with a job: "
+        f"{data.get('tickets_claimed', 0)}" + (f", oldest {age:.1f}s old" if age else "")
+    )
     print("RQ queues: " + ", ".join(f"{name} {count}" for name, count in jobs.items()))
     print(f"timers pending: {data.get('timers_pending', 0)}")
     print(f"failed: {data.get('failed', 0)}")
@@ -270,8 +302,10 @@ def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if breaches:
         print("breaches counted: " + ", ".join(f"{name} {count:g}" for name, count in breaches.items()))
     if soon:
-        print(f"next timers within the hour ({len(soon)}{', first 10' if len(soon) == 10 else ''}; "
-              "see `sla-connector ticket <instance> <ticket>`):")
+        print(
+            f"next timers within the hour ({len(soon)}{', first 10' if len(soon) == 10 else ''}; "
+            "see `sla-connector ticket <instance> <ticket>`):"
+        )
         for item in soon:
             name = f"{item['key']} (id {item['ticket']})" if item["key"] else item["ticket"]
             when = datetime.fromtimestamp(item["due_at"], UTC).isoformat(timespec="seconds")
@@ -323,8 +357,9 @@ def cmd_send_test_event(args: argparse.Namespace, env: Mapping[str, str]) -> int
         raise UsageError(str(exc)) from None
     url = f"{args.url.rstrip('/')}/hooks/{inst.name}"
     try:
-        response = requests.post(url, data=body, timeout=args.timeout,
-                                 headers={"Content-Type": "application/json", **headers})
+        response = requests.post(
+            url, data=body, timeout=args.timeout, headers={"Content-Type": "application/json", **headers}
+        )
     except requests.RequestException as exc:
         raise Failure(f"could not post to {url}: {exc.__class__.__name__}") from None
     print(f"HTTP {response.status_code}")
