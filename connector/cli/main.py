@@ -7,10 +7,11 @@ succeed, and `check-config` finding the configuration invalid); 2 usage or confi
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -367,40 +368,13 @@ def cmd_send_test_event(args: argparse.Namespace, env: Mapping[str, str]) -> int
     return EXIT_OK if response.ok else EXIT_FAILURE
 
 
-def cmd_backfill(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from connector.cli.backfill import cmd_backfill as backfill
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Mapping[str, str]], int]:
+    """The command `name` of `module`, imported when it runs: the other commands start without it."""
 
-    return backfill(args, env)
+    def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+        return getattr(importlib.import_module(module), name)(args, env)
 
-
-def cmd_ticket(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from connector.cli.ticket import cmd_ticket as ticket
-
-    return ticket(args, env)
-
-
-def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from connector.cli.simulate import cmd_simulate as simulate
-
-    return simulate(args, env)
-
-
-def cmd_review(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from connector.cli.review import cmd_review as review
-
-    return review(args, env)
-
-
-def cmd_recalculate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from connector.cli.recalculate import cmd_recalculate as recalculate
-
-    return recalculate(args, env)
-
-
-def cmd_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from connector.cli.report import cmd_report as report
-
-    return report(args, env)
+    return run
 
 
 COMMANDS = {
@@ -414,10 +388,10 @@ COMMANDS = {
     "status": cmd_status,
     "failed": cmd_failed,
     "send-test-event": cmd_send_test_event,
-    "backfill": cmd_backfill,
-    "ticket": cmd_ticket,
-    "report": cmd_report,
-    "simulate": cmd_simulate,
-    "review": cmd_review,
-    "recalculate": cmd_recalculate,
+    "backfill": _lazy("connector.cli.backfill", "cmd_backfill"),
+    "ticket": _lazy("connector.cli.ticket", "cmd_ticket"),
+    "report": _lazy("connector.cli.report", "cmd_report"),
+    "simulate": _lazy("connector.cli.simulate", "cmd_simulate"),
+    "review": _lazy("connector.cli.review", "cmd_review"),
+    "recalculate": _lazy("connector.cli.recalculate", "cmd_recalculate"),
 }
