@@ -28,14 +28,19 @@ from connector.cli.common import (
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cmd = sub.add_parser("backfill", help="bring tickets that predate the webhook under SLA")
     cmd.add_argument("instance")
-    cmd.add_argument("--since", default=backfill.DEFAULT_SINCE,
-                     help="tickets updated since: 30d, 12h, 2026-10-01 or an ISO instant "
-                          "(default: %(default)s)")
+    cmd.add_argument(
+        "--since",
+        default=backfill.DEFAULT_SINCE,
+        help="tickets updated since: 30d, 12h, 2026-10-01 or an ISO instant (default: %(default)s)",
+    )
     cmd.add_argument("--dry-run", action="store_true", help="read and print only; write nothing to Redis")
     cmd.add_argument("--limit", type=_positive, metavar="N", help="stop after N tickets")
-    cmd.add_argument("--include-solved", action="store_true",
-                     help="also evaluate tickets already solved or closed that were never evaluated "
-                          "(default: store their history but write nothing onto finished work)")
+    cmd.add_argument(
+        "--include-solved",
+        action="store_true",
+        help="also evaluate tickets already solved or closed that were never evaluated "
+        "(default: store their history but write nothing onto finished work)",
+    )
 
 
 def _positive(text: str) -> int:
@@ -60,8 +65,16 @@ def cmd_backfill(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     conn = redis_for(config)
     tickets = events = new = skipped = failed = 0
     try:
-        for outcome in backfill.run(conn, inst, since, now, dry_run=args.dry_run, limit=args.limit,
-                                    include_solved=args.include_solved, config=config):
+        for outcome in backfill.run(
+            conn,
+            inst,
+            since,
+            now,
+            dry_run=args.dry_run,
+            limit=args.limit,
+            include_solved=args.include_solved,
+            config=config,
+        ):
             print(outcome.line(args.dry_run), flush=True)
             tickets += 1
             events += outcome.events

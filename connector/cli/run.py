@@ -34,8 +34,16 @@ def embedded_socket(config: Config) -> Path:
 
 
 def _child(args: argparse.Namespace, *command: str) -> list[str]:
-    return [sys.executable, "-m", "connector", "--config", str(args.config), "--log-level", args.log_level,
-            *command]
+    return [
+        sys.executable,
+        "-m",
+        "connector",
+        "--config",
+        str(args.config),
+        "--log-level",
+        args.log_level,
+        *command,
+    ]
 
 
 def _stop(proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -72,7 +80,8 @@ def _bind_problem(bind: str) -> str | None:
         return f"--bind {bind!r}: expected HOST:PORT, e.g. 127.0.0.1:8000"
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
-            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
             probe.bind(address)
@@ -93,16 +102,20 @@ def run(config: Config, args: argparse.Namespace) -> int:
     if not config.redis_url:
         data_dir = embedded_socket(config).parent
         if len(str(embedded_socket(config))) > SOCKET_PATH_MAX:
-            print(f"error: data_dir {config.data_dir!r} is too deep for a unix socket; choose a shorter path",
-                  file=sys.stderr)
+            print(
+                f"error: data_dir {config.data_dir!r} is too deep for a unix socket; choose a shorter path",
+                file=sys.stderr,
+            )
             return 2
         data_dir.mkdir(parents=True, exist_ok=True)
         lock = open(data_dir / "run.lock", "w")  # held (locked) until this process exits
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"error: another `sla-connector run` is using {data_dir}; stop it or use another "
-                  "data_dir", file=sys.stderr)
+            print(
+                f"error: another `sla-connector run` is using {data_dir}; stop it or use another data_dir",
+                file=sys.stderr,
+            )
             return 1
         try:
             embedded = EmbeddedRedis(data_dir, persistent=True).start()
@@ -121,15 +134,17 @@ def run(config: Config, args: argparse.Namespace) -> int:
         worker = subprocess.Popen(_child(args, "worker"), env=env, start_new_session=True)
         children = [web, worker]
         if _wait_healthy(args.bind, children):
-            print(f"Receiver on http://{args.bind}: POST /hooks/<instance>; Ctrl-C stops everything",
-                  flush=True)
+            print(
+                f"Receiver on http://{args.bind}: POST /hooks/<instance>; Ctrl-C stops everything", flush=True
+            )
         code = 0
         while not stop.wait(0.5):
             exited = [c for c in children if c.poll() is not None]
             if exited:
                 which = "receiver" if exited[0] is web else "worker"
-                print(f"error: the {which} exited with code {exited[0].returncode}; stopping",
-                      file=sys.stderr)
+                print(
+                    f"error: the {which} exited with code {exited[0].returncode}; stopping", file=sys.stderr
+                )
                 code = 1
                 break
         return code

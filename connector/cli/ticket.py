@@ -31,8 +31,10 @@ def cmd_ticket(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     now = datetime.fromtimestamp(time.time(), UTC)
     state = ticket_state(redis_for(config), config, inst.name, args.ticket, now)
     if state is None:
-        raise Failure(f"no events stored for ticket {args.ticket!r} of instance {inst.name!r} "
-                      "(not delivered yet, or older than the webhook: see `sla-connector backfill`)")
+        raise Failure(
+            f"no events stored for ticket {args.ticket!r} of instance {inst.name!r} "
+            "(not delivered yet, or older than the webhook: see `sla-connector backfill`)"
+        )
     if args.json:
         print(json.dumps(state, indent=2, sort_keys=True, default=str))
     else:
@@ -49,23 +51,34 @@ def render(state: Mapping[str, Any], instance: str) -> list[str]:
     key = state.get("key")
     name = f"{key} (id {ticket})" if key and key != ticket else str(ticket)
     mode = "  [dry run]" if state.get("dry_run") else ""
-    lines = [f"{instance} ticket {name}: policy {state.get('policy_id') or '-'} "
-             f"v{state.get('policy_version') or '-'}, {state.get('event_count', 0)} events{mode}"]
+    lines = [
+        f"{instance} ticket {name}: policy {state.get('policy_id') or '-'} "
+        f"v{state.get('policy_version') or '-'}, {state.get('event_count', 0)} events{mode}"
+    ]
     if state.get("gone"):
         lines.append("gone: the product no longer has this ticket")
     rows = [("METRIC", "STATE", "STARTED", "DEADLINE", "REMAINING", "ELAPSED", "BREACHED AT")]
     for metric_name, metric in (state.get("metrics") or {}).items():
         for clock in [*(metric.get("past_cycles") or []), metric]:
             label = metric_name if clock.get("cycle") is None else f"{metric_name} #{clock['cycle']}"
-            rows.append((label, str(clock.get("status") or "-"), _when(clock.get("started_at")),
-                         _when(clock.get("deadline")), _duration(clock.get("remaining")),
-                         _duration(clock.get("elapsed")), _when(clock.get("breached_at"))))
+            rows.append(
+                (
+                    label,
+                    str(clock.get("status") or "-"),
+                    _when(clock.get("started_at")),
+                    _when(clock.get("deadline")),
+                    _duration(clock.get("remaining")),
+                    _duration(clock.get("elapsed")),
+                    _when(clock.get("breached_at")),
+                )
+            )
     if len(rows) == 1:
         lines.append("no SLA metric applies (no policy matches, or no target for its priority)")
     else:
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines.extend("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-                     for row in rows)
+        lines.extend(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+        )
     dry = bool(state.get("dry_run"))
     ledger = state.get("dry_run_ledger" if dry else "ledger") or {}
     lines.append(("effects logged (dry run):" if dry else "effects written:") + ("" if ledger else " none"))
@@ -76,8 +89,10 @@ def render(state: Mapping[str, Any], instance: str) -> list[str]:
         lines.extend(f"  {k} = {v}" for k, v in other.items())
     rejected = state.get("rejected") or {}
     lines.append("effects refused by the product:" + ("" if rejected else " none"))
-    lines.extend(f"  {k} = {r.get('value')}: {r.get('reason') or '?'} ({_when(r.get('at'))})"
-                 for k, r in rejected.items())
+    lines.extend(
+        f"  {k} = {r.get('value')}: {r.get('reason') or '?'} ({_when(r.get('at'))})"
+        for k, r in rejected.items()
+    )
     lines.append(f"next timer: {_when(state.get('next_timer'))}")
     lines.append(f"pending deliveries: {state.get('pending_deliveries', 0)}")
     return lines

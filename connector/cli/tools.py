@@ -85,8 +85,10 @@ def summary(config: Config) -> tuple[list[str], list[str]]:
             targets = ", ".join(f"{prio} {_duration(t)}" for prio, t in metric.targets.items())
             lines.append(f"    {metric.name} on {metric.calendar}: {targets}")
         for level in p.escalations:
-            actions = ", ".join(a.kind if a.kind == "comment" else f"{a.kind} {a.value}"
-                                for a in level.actions) or "no actions"
+            actions = (
+                ", ".join(a.kind if a.kind == "comment" else f"{a.kind} {a.value}" for a in level.actions)
+                or "no actions"
+            )
             lines.append(f"    escalation {level.name} ({level.metric}): {actions}")
         instances = p.match.fields.get("instance")
         if instances is None:
@@ -109,8 +111,11 @@ def summary(config: Config) -> tuple[list[str], list[str]]:
         lines.append(f"Contracts ({len(config.contracts)}):")
         for c in config.contracts:
             services = ", ".join(u.service for u in c.uptime)
-            parts = [f"customer {c.customer}", f"instances {', '.join(sorted(c.instances))}",
-                     f"{len(c.kpi_rules)} credit rule(s)"] + ([f"uptime of {services}"] if services else [])
+            parts = [
+                f"customer {c.customer}",
+                f"instances {', '.join(sorted(c.instances))}",
+                f"{len(c.kpi_rules)} credit rule(s)",
+            ] + ([f"uptime of {services}"] if services else [])
             lines.append(f"  {c.id}: " + "; ".join(parts))
     return lines, warnings
 
