@@ -15,18 +15,15 @@ from werkzeug.serving import make_server
 from connector.cli.main import main
 from connector.config.loader import load_config
 from connector.receiver.app import create_app
-from tests.connector.fakes import shelldesk
+from tests.connector.fakes import jira_cli, shelldesk
 from tests.connector.fakes.cli import CliConfig, run
+from tests.connector.fakes.jira_cli import JIRA_FIXTURE, ROOT, jira_headers
 
-ROOT = Path(__file__).resolve().parents[2]
-JIRA_FIXTURE = ROOT / "adapters/jira/tests/fixtures/cloud_issue_created.json"
 ZENDESK_FIXTURE = ROOT / "adapters/zendesk/tests/fixtures/event_ticket_created.json"
 JIRA = "https://acme.atlassian.net"
 
 SECRETS = {
-    "JIRA_EMAIL": "bot@acme.example",
-    "JIRA_API_TOKEN": "jira-token-value",
-    "JIRA_WEBHOOK_SECRET": "jira-webhook-secret-value",
+    **jira_cli.SECRETS,
     "ZENDESK_EMAIL": "bot@acme.example",
     "ZENDESK_API_TOKEN": "zendesk-token-value",
     "ZENDESK_WEBHOOK_SECRET": "zendesk-webhook-secret-value",
@@ -217,9 +214,7 @@ def test_worker_burst_processes_what_the_receiver_accepted(
 ) -> None:
     client = create_app(load_config(config_path), with_redis).test_client()
     body = JIRA_FIXTURE.read_bytes()
-    headers = {"Content-Type": "application/json", "X-Atlassian-Webhook-Identifier": "cli-1",
-               "X-Hub-Signature": "sha256=" + _hmac_hex(SECRETS["JIRA_WEBHOOK_SECRET"], body)}
-    assert client.post("/hooks/acme-jira", data=body, headers=headers).status_code == 202
+    assert client.post("/hooks/acme-jira", data=body, headers=jira_headers(body, "cli-1")).status_code == 202
     from connector.jobs import context
     from connector.state import store
 
@@ -236,13 +231,6 @@ def test_worker_burst_processes_what_the_receiver_accepted(
     ticket = json.loads(body)["issue"]["id"]
     state = client.get(f"/api/tickets/acme-jira/{ticket}")
     assert state.status_code == 503  # no API token configured in this test: disabled, never open
-
-
-def _hmac_hex(secret: str, body: bytes) -> str:
-    import hashlib
-    import hmac
-
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def test_failed_list_retry_purge(capsys: pytest.CaptureFixture[str], config_path: Path,

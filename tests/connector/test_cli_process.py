@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import signal
@@ -17,10 +15,10 @@ from typing import Any
 
 import redis
 
+from tests.connector.fakes.jira_cli import JIRA_FIXTURE, ROOT, jira_headers
 from tests.connector.fakes.process import SECRETS, child_env, free_port, write_config
 
-ROOT = Path(__file__).resolve().parents[2]
-JIRA_FIXTURE = ROOT / "adapters/jira/tests/fixtures/cloud_issue_created.json"
+
 def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
          timeout: float = 5) -> tuple[int, Any]:
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
@@ -57,9 +55,7 @@ def stop(proc: subprocess.Popen[str], sig: int, timeout: float = 60) -> tuple[in
 
 def signed_jira(delivery: str) -> tuple[bytes, dict[str, str]]:
     body = JIRA_FIXTURE.read_bytes()
-    digest = hmac.new(SECRETS["JIRA_WEBHOOK_SECRET"].encode(), body, hashlib.sha256).hexdigest()
-    return body, {"Content-Type": "application/json", "X-Hub-Signature": f"sha256={digest}",
-                  "X-Atlassian-Webhook-Identifier": delivery}
+    return body, jira_headers(body, delivery)
 
 
 def test_run_starts_everything_with_an_embedded_redis_and_keeps_data(tmp_path: Path) -> None:

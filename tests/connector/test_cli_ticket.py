@@ -3,87 +3,25 @@
 from __future__ import annotations
 
 import json
-import logging
-import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from connector.cli.main import main
-from connector.config.loader import load_config
-from connector.jobs import context
-from connector.receiver.app import create_app
-
-ROOT = Path(__file__).resolve().parents[2]
-JIRA_FIXTURE = ROOT / "adapters/jira/tests/fixtures/cloud_issue_created.json"
-SECRETS = {"JIRA_EMAIL": "bot@acme.example", "JIRA_API_TOKEN": "jira-token-value",
-           "JIRA_WEBHOOK_SECRET": "jira-webhook-secret-value"}
-CONFIG = """
-    instances:
-      acme-jira:
-        product: jira
-        dry_run: true
-        base_url: https://acme.atlassian.net
-        deployment: cloud
-        auth: {email_env: JIRA_EMAIL, token_env: JIRA_API_TOKEN}
-        webhook_secret_env: JIRA_WEBHOOK_SECRET
-    calendars:
-      always: {timezone: UTC, hours: 24x7}
-    policies:
-      - id: standard
-        version: 1
-        match: {instance: [acme-jira]}
-        metrics:
-          resolution: {calendar: always, targets: {high: 4h, normal: 8h, medium: 8h, low: 8h}}
-        escalations:
-          - {name: breach, metric: resolution, at: breach, actions: [{tag: sla-breached}]}
-"""
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+from tests.connector.fakes.cli import CliConfig, run
+from tests.connector.fakes.jira_cli import CONFIG, JIRA_FIXTURE, SECRETS, deliver_and_look
 
 
 @pytest.fixture
-def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Path:
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.delenv("SLA_CONNECTOR_CONFIG", raising=False)
-    path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(CONFIG) + f"data_dir: {tmp_path / 'data'}\n")
-    return path
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+def config_path(cli_config_file: CliConfig) -> Path:
+    return cli_config_file(CONFIG, SECRETS)
 
 
 @pytest.fixture
 def delivered(capsys: pytest.CaptureFixture[str], config_path: Path, redis_conn: redis.Redis) -> dict:
     """The Jira fixture accepted by the receiver and looked at by a burst worker."""
-    import hashlib
-    import hmac
-
-    client = create_app(load_config(config_path), redis_conn).test_client()
     body = JIRA_FIXTURE.read_bytes()
-    signature = hmac.new(SECRETS["JIRA_WEBHOOK_SECRET"].encode(), body, hashlib.sha256).hexdigest()
-    headers = {"Content-Type": "application/json", "X-Atlassian-Webhook-Identifier": "tk-1",
-               "X-Hub-Signature": "sha256=" + signature}
-    assert client.post("/hooks/acme-jira", data=body, headers=headers).status_code == 202
-    try:
-        assert run(capsys, "--config", str(config_path), "worker", "--burst", "--name", "tk")[0] == 0
-    finally:
-        context.install(None)
+    deliver_and_look(capsys, config_path, redis_conn, body, "tk-1")
     return json.loads(body)["issue"]
 
 

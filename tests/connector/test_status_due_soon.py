@@ -10,13 +10,15 @@ import pytest
 import redis
 
 from connector.state import status, store
-from tests.connector.test_cli_ticket import (  # noqa: F401  (_restore_logging, config_path: fixtures)
-    _restore_logging,
-    config_path,
-    run,
-)
+from tests.connector.fakes.cli import CliConfig, run
+from tests.connector.fakes.jira_cli import CONFIG, SECRETS
 
 NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+def config_path(cli_config_file: CliConfig) -> Path:
+    return cli_config_file(CONFIG, SECRETS)
 
 
 def _timers(conn: redis.Redis, now: float, offsets: dict[str, float]) -> None:
@@ -41,7 +43,7 @@ def test_due_soon_is_capped_at_ten(redis_conn: redis.Redis) -> None:
 
 
 def test_status_command_prints_timers_due_and_breaches(
-    capsys: pytest.CaptureFixture[str], config_path: Path, redis_conn: redis.Redis,  # noqa: F811
+    capsys: pytest.CaptureFixture[str], config_path: Path, redis_conn: redis.Redis,
 ) -> None:
     code, out, _ = run(capsys, "--config", str(config_path), "status")
     assert code == 0 and "breaches counted" not in out and "next timers" not in out  # quiet when none

@@ -3,8 +3,6 @@ API and `sla-connector ticket` accept it."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from pathlib import Path
 
@@ -13,16 +11,10 @@ import redis
 
 from adapters.jira import JiraAdapter, inbound
 from connector.config.loader import load_config
-from connector.jobs import context
 from connector.receiver.app import create_app
 from connector.state import store
-from tests.connector.test_cli_ticket import (  # noqa: F401  (_restore_logging, config_path: fixtures)
-    JIRA_FIXTURE,
-    SECRETS,
-    _restore_logging,
-    config_path,
-    run,
-)
+from tests.connector.fakes.cli import CliConfig, run
+from tests.connector.fakes.jira_cli import CONFIG, JIRA_FIXTURE, SECRETS, deliver_and_look
 
 TOKEN = "api-token-value"
 
@@ -35,24 +27,16 @@ def keyed_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
                             raising=False)
 
 
-def _deliver(capsys: pytest.CaptureFixture[str], config_path: Path, conn: redis.Redis,  # noqa: F811
-             body: bytes, delivery: str) -> None:
-    client = create_app(load_config(config_path), conn).test_client()
-    signature = hmac.new(SECRETS["JIRA_WEBHOOK_SECRET"].encode(), body, hashlib.sha256).hexdigest()
-    headers = {"Content-Type": "application/json", "X-Atlassian-Webhook-Identifier": delivery,
-               "X-Hub-Signature": "sha256=" + signature}
-    assert client.post("/hooks/acme-jira", data=body, headers=headers).status_code == 202
-    try:
-        assert run(capsys, "--config", str(config_path), "worker", "--burst", "--name", delivery)[0] == 0
-    finally:
-        context.install(None)
+@pytest.fixture
+def config_path(cli_config_file: CliConfig) -> Path:
+    return cli_config_file(CONFIG, SECRETS)
 
 
 def test_the_look_indexes_the_key_and_everything_accepts_it(
-    capsys: pytest.CaptureFixture[str], config_path: Path, redis_conn: redis.Redis,  # noqa: F811
+    capsys: pytest.CaptureFixture[str], config_path: Path, redis_conn: redis.Redis,
     keyed_adapter: None, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _deliver(capsys, config_path, redis_conn, JIRA_FIXTURE.read_bytes(), "key-1")
+    deliver_and_look(capsys, config_path, redis_conn, JIRA_FIXTURE.read_bytes(), "key-1")
     assert redis_conn.hget(store.keys_key("acme-jira"), "SUP-42") == b"10042"
     assert store.load_record(redis_conn, "acme-jira", "10042").meta["key"] == "SUP-42"
 
@@ -76,22 +60,22 @@ def test_the_look_indexes_the_key_and_everything_accepts_it(
 
 
 def test_a_moved_issue_answers_to_both_keys(
-    capsys: pytest.CaptureFixture[str], config_path: Path, redis_conn: redis.Redis,  # noqa: F811
+    capsys: pytest.CaptureFixture[str], config_path: Path, redis_conn: redis.Redis,
     keyed_adapter: None,
 ) -> None:
     payload = json.loads(JIRA_FIXTURE.read_bytes())
-    _deliver(capsys, config_path, redis_conn, json.dumps(payload).encode(), "move-1")
+    deliver_and_look(capsys, config_path, redis_conn, json.dumps(payload).encode(), "move-1")
     payload["issue"]["key"] = "OPS-7"
-    _deliver(capsys, config_path, redis_conn, json.dumps(payload).encode(), "move-2")
+    deliver_and_look(capsys, config_path, redis_conn, json.dumps(payload).encode(), "move-2")
     assert redis_conn.hgetall(store.keys_key("acme-jira")) == {b"SUP-42": b"10042", b"OPS-7": b"10042"}
     assert store.load_record(redis_conn, "acme-jira", "10042").meta["key"] == "OPS-7"
 
 
 def test_an_adapter_without_the_hook_indexes_nothing(
-    capsys: pytest.CaptureFixture[str], config_path: Path, redis_conn: redis.Redis,  # noqa: F811
+    capsys: pytest.CaptureFixture[str], config_path: Path, redis_conn: redis.Redis,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delattr(JiraAdapter, "display_key", raising=False)
-    _deliver(capsys, config_path, redis_conn, JIRA_FIXTURE.read_bytes(), "nokey-1")
+    deliver_and_look(capsys, config_path, redis_conn, JIRA_FIXTURE.read_bytes(), "nokey-1")
     assert not redis_conn.exists(store.keys_key("acme-jira"))
     assert store.load_record(redis_conn, "acme-jira", "10042").events  # the look itself is unchanged

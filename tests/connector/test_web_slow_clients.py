@@ -8,15 +8,11 @@ seconds, and the stalled body is answered 408.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -25,39 +21,11 @@ from pathlib import Path
 import redis
 
 from connector.receiver.web import CLIENT_READ_TIMEOUT
+from tests.connector.fakes.jira_cli import JIRA_FIXTURE, ROOT, jira_headers
+from tests.connector.fakes.process import child_env, free_port, write_config
 
-ROOT = Path(__file__).resolve().parents[2]
-JIRA_FIXTURE = ROOT / "adapters/jira/tests/fixtures/cloud_issue_created.json"
-SECRETS = {
-    "JIRA_EMAIL": "bot@acme.example",
-    "JIRA_API_TOKEN": "jira-token-value",
-    "JIRA_WEBHOOK_SECRET": "jira-webhook-secret-value",
-}
-CONFIG = """
-    instances:
-      acme-jira:
-        product: jira
-        dry_run: true
-        base_url: https://acme.atlassian.net
-        deployment: cloud
-        auth: {email_env: JIRA_EMAIL, token_env: JIRA_API_TOKEN}
-        webhook_secret_env: JIRA_WEBHOOK_SECRET
-    calendars:
-      always: {timezone: UTC, hours: 24x7}
-    policies:
-      - id: standard
-        version: 1
-        metrics:
-          resolution: {calendar: always, targets: {urgent: 4h, high: 4h, normal: 8h, low: 8h}}
-"""
 WORKERS = 2  # as `sla-connector run` serves
 STALLED = 6  # three per worker: with sync workers, a third of them was enough to block everything
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_healthy(base: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:
@@ -95,12 +63,10 @@ def answer_of(sock: socket.socket, timeout: float) -> bytes:
 
 def test_stalled_clients_do_not_keep_a_real_delivery_waiting(tmp_path: Path, redis_url: str,
                                                              redis_conn: redis.Redis) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(textwrap.dedent(CONFIG))
+    config = write_config(tmp_path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SLA_CONNECTOR_CONFIG")}
-    env.update(SECRETS, REDIS_URL=redis_url)
+    env = child_env(REDIS_URL=redis_url)
     proc = subprocess.Popen(
         [sys.executable, "-m", "connector", "--config", str(config), "web", "--bind", f"127.0.0.1:{port}",
          "--workers", str(WORKERS)],
@@ -112,10 +78,8 @@ def test_stalled_clients_do_not_keep_a_real_delivery_waiting(tmp_path: Path, red
         time.sleep(0.5)  # every stalled request has reached a worker
 
         body = JIRA_FIXTURE.read_bytes()
-        digest = hmac.new(SECRETS["JIRA_WEBHOOK_SECRET"].encode(), body, hashlib.sha256).hexdigest()
-        request = urllib.request.Request(f"{base}/hooks/acme-jira", data=body, method="POST", headers={
-            "Content-Type": "application/json", "X-Hub-Signature": f"sha256={digest}",
-            "X-Atlassian-Webhook-Identifier": "slow-clients-1"})
+        request = urllib.request.Request(f"{base}/hooks/acme-jira", data=body, method="POST",
+                                         headers=jira_headers(body, "slow-clients-1"))
         start = time.monotonic()
         with urllib.request.urlopen(request, timeout=2) as response:  # sync workers: a timeout here
             assert response.status == 202

@@ -10,12 +10,9 @@ import socket
 import textwrap
 from pathlib import Path
 
-SECRETS = {
-    "JIRA_EMAIL": "bot@acme.example",
-    "JIRA_API_TOKEN": "jira-token-value",
-    "JIRA_WEBHOOK_SECRET": "jira-webhook-secret-value",
-    "SLA_CONNECTOR_API_TOKEN": "api-token-value",
-}
+from tests.connector.fakes import jira_cli
+
+SECRETS = {**jira_cli.SECRETS, "SLA_CONNECTOR_API_TOKEN": "api-token-value"}
 CONFIG = """
     data_dir: {data_dir}
     instances:
