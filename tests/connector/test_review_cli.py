@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 import redis
 
-from tests.connector.fakes.replay_setup import JAN, restore_logging, run, store_ticket, write_config
-
-_restore_logging = pytest.fixture(autouse=True)(restore_logging)
+from tests.connector.fakes.cli import CliConfig, run
+from tests.connector.fakes.replay_setup import JAN, store_ticket, write_config
 
 
 @pytest.fixture
-def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Path:
-    return write_config(tmp_path, monkeypatch, redis_url)
+def config_path(cli_config_file: CliConfig) -> Path:
+    return write_config(cli_config_file)
 
 
 def ten_tickets(conn: redis.Redis, created: datetime = JAN) -> None:

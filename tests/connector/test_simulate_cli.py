@@ -19,7 +19,8 @@ import redis
 
 from connector.cli import replay
 from connector.state.store import events_key
-from tests.connector.fakes.replay_setup import CONFIG, JAN, restore_logging, run, store_ticket, write_config
+from tests.connector.fakes.cli import CliConfig, run
+from tests.connector.fakes.replay_setup import CONFIG, JAN, store_ticket, write_config
 
 PROPOSED = """
     policies:
@@ -33,12 +34,9 @@ PROPOSED = """
 """
 
 
-_restore_logging = pytest.fixture(autouse=True)(restore_logging)
-
-
 @pytest.fixture
-def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Path:
-    return write_config(tmp_path, monkeypatch, redis_url)
+def config_path(cli_config_file: CliConfig) -> Path:
+    return write_config(cli_config_file)
 
 
 @pytest.fixture

@@ -1,21 +1,17 @@
 """What the `simulate` and `review` command tests share: a configuration with two testdesk instances
 (resolution on a 24x7 UTC calendar, 10h for every priority, a warning at 50% and a breach level),
-event logs written as the look job stores them, and running the command in-process."""
+and event logs written as the look job stores them."""
 
 from __future__ import annotations
 
-import logging
-import textwrap
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import redis
 
-from connector.cli.main import main
 from connector.state.store import encode_event, events_key
 from sla.events import TicketEvent
+from tests.connector.fakes.cli import CliConfig
 
 CONFIG = """
     instances:
@@ -41,25 +37,12 @@ CONFIG = """
 JAN = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
 
 
-def restore_logging() -> Iterator[None]:
-    """`main` configures the root logger: put it back after each test."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-def write_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Path:
-    """The configuration file, with the test Redis in REDIS_URL and the testdesk adapter registered."""
+def write_config(cli_config_file: CliConfig) -> Path:
+    """The configuration file (see `cli_config_file`), with the testdesk adapter registered."""
     from tests.connector.fakes import testdesk
 
     testdesk.register()
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.delenv("SLA_CONNECTOR_CONFIG", raising=False)
-    path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(CONFIG) + f"data_dir: {tmp_path / 'data'}\n")
-    return path
+    return cli_config_file(CONFIG)
 
 
 def store_ticket(
@@ -83,9 +66,3 @@ def store_ticket(
             )
         )
     conn.rpush(events_key(instance, ticket), *(encode_event(e) for e in events))
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
