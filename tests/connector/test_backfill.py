@@ -4,9 +4,7 @@ real test Redis, and the real RQ look jobs evaluating and writing back what back
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -332,16 +330,6 @@ def test_bad_since_is_refused(text: str, message: str) -> None:
 
 
 # ---------------------------------------------------------------- the command
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """main() configures the root logger for the process; put back what pytest had."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

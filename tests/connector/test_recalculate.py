@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import logging
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -235,16 +234,6 @@ def test_a_policy_change_only_moves_the_policies_that_ask_for_it(
 
 
 # ---------------------------------------------------------------- the command line
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """main() configures the root logger for the process; put back what pytest had."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

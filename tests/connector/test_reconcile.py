@@ -4,10 +4,8 @@ the helpdesks' APIs faked with `responses` (fakes/jira_reads.py; Zendesk from th
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -399,23 +397,12 @@ def test_reconcile_every_forms(value: Any, seconds: int) -> None:
 # ---------------------------------------------------------------- status and /metrics
 
 
-@pytest.fixture
-def _restore_logging() -> Iterator[None]:
-    """main() configures the root logger for the process; put back what pytest had."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 def test_status_shows_each_instances_reconciliation(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     redis_url: str,
     redis_conn: redis.Redis,
     capsys: pytest.CaptureFixture[str],
-    _restore_logging: None,
 ) -> None:
     import yaml
 

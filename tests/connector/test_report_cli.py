@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -20,6 +19,7 @@ import yaml
 
 from connector.cli.main import main
 from connector.config.loader import load_config
+from tests.connector.fakes.cli import CliConfig, run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes import report_config as rc  # noqa: E402
@@ -45,15 +45,11 @@ def config_data(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Path:
+def config_path(cli_config_file: CliConfig) -> Path:
     from fakes import testdesk
 
     testdesk.register()
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.delenv("SLA_CONNECTOR_CONFIG", raising=False)
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config_data()))
-    return path
+    return cli_config_file(yaml.safe_dump(config_data()))
 
 
 def tickets() -> dict[str, list[dict]]:
@@ -82,12 +78,6 @@ def delivered(config_path: Path, redis_conn: redis.Redis) -> Path:
     ctx = make_context(redis_conn, load_config(config_path), clock=Clock(datetime.now(UTC)))
     assert not drain(ctx).failures
     return config_path
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def report_json(capsys: pytest.CaptureFixture[str], path: Path, *extra: str) -> dict:
@@ -253,15 +243,11 @@ def test_a_stored_record_that_cannot_be_read_exits_1_naming_it(
 
 
 @pytest.fixture(autouse=True)
-def _restore_logging_and_context() -> Iterator[None]:
-    """main() configures the root logger on the captured stderr; the harness installs a job context."""
+def _uninstall_context() -> Iterator[None]:
+    """The harness installs a job context in this (test) process."""
     from connector.jobs import context
 
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
     yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
     context.install(None)
 
 
