@@ -114,6 +114,15 @@ def per_second(fn, repeat: int = 7, seconds: float = 0.4) -> float:
     return statistics.median(rates)
 
 
+def fresh(events: list[TicketEvent]) -> list[TicketEvent]:
+    """The events without the sort keys an earlier run cached on them (`TicketEvent.sort_key`), so
+    every run pays what a look job pays for the log it has just decoded. Costs about 2 µs, counted in
+    both rates."""
+    for ev in events:
+        vars(ev).pop("_sort_key", None)
+    return events
+
+
 def measure() -> tuple[float, float]:
     """(evaluations per second, baseline dedupe+sort per second), medians of 7 runs each."""
     events = ticket_events()
@@ -121,8 +130,8 @@ def measure() -> tuple[float, float]:
     now = datetime(2026, 12, 9, 12, tzinfo=UTC)
     result = evaluate(POLICIES, CALENDARS, events, now)
     assert result.policy_id == "standard" and len(result.metrics) == 3
-    base = per_second(lambda: dedupe(events))
-    rate = per_second(lambda: evaluate(POLICIES, CALENDARS, events, now))
+    base = per_second(lambda: dedupe(fresh(events)))
+    rate = per_second(lambda: evaluate(POLICIES, CALENDARS, fresh(events), now))
     return rate, base
 
 
@@ -136,6 +145,7 @@ def report() -> None:
 def main() -> None:
     print(f"python {platform.python_version()} on {platform.machine()}, {platform.processor() or 'cpu?'}")
     report()
+
 
 if __name__ == "__main__":
     main()
