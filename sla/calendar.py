@@ -48,7 +48,7 @@ import holidays as holidays_pkg
 
 from sla._calendar_config import DAY_SECONDS, WeekTable, parse_config
 
-__all__ = ["BusinessCalendar"]
+__all__ = ["BusinessCalendar", "from_micros"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
@@ -96,7 +96,8 @@ def _to_us(dt: datetime, name: str, what: str) -> int:
     raise ValueError(f"calendar {name!r}: {what} {shown} is not a timezone-aware datetime")
 
 
-def _from_us(us: int, tz: Any) -> datetime:
+def from_micros(us: int, tz: Any) -> datetime:
+    """The instant `us` (UTC µs since the epoch) in `tz`."""
     instant = _EPOCH + timedelta(0, 0, us)
     return instant if tz is UTC else instant.astimezone(tz)
 
@@ -138,6 +139,30 @@ class BusinessCalendar:
             if wanted == 0:
                 return start
             raise ValueError(f"calendar {self.name!r}: add duration {duration} is negative")
+        end = self.add_micros(u, wanted)
+        if end is None:
+            raise ValueError(
+                f"calendar {self.name!r}: add {duration} from {start.isoformat()} reaches no instant "
+                f"within {MAX_SEARCH_YEARS} years (too little open time for it)"
+            )
+        return from_micros(end, start.tzinfo)
+
+    def between(self, start: datetime, end: datetime) -> timedelta:
+        """Business time in [start, end]; zero when end <= start."""
+        a = _to_us(start, self.name, "between start")
+        b = _to_us(end, self.name, "between end")
+        return timedelta(microseconds=self.between_micros(a, b))
+
+    # -- the same in UTC microseconds since the epoch, for callers that ask several questions about
+    # the same instants (sla.metrics walks a clock once per escalation level): converting datetimes
+    # costs as much as the bisections themselves.
+
+    def micros(self, instant: datetime, what: str = "instant") -> int:
+        """`instant` in UTC µs since the epoch; ValueError (naming `what`) when it is not timezone-aware."""
+        return _to_us(instant, self.name, what)
+
+    def add_micros(self, u: int, wanted: int) -> int | None:
+        """`add` in µs for `wanted` > 0: None when no instant within `MAX_SEARCH_YEARS` years fits."""
         year, table = self._table_at(u)
         first = year
         i = bisect_right(table.starts, u) - 1  # table.elapsed(u), inlined: add is the hot path
@@ -146,27 +171,21 @@ class BusinessCalendar:
             target -= table.total
             year += 1
             if year - first > MAX_SEARCH_YEARS:
-                raise ValueError(
-                    f"calendar {self.name!r}: add {duration} from {start.isoformat()} reaches no instant "
-                    f"within {MAX_SEARCH_YEARS} years (too little open time for it)"
-                )
+                return None
             table = self._table(year)
         j = bisect_left(table.cum_end, target)
-        return _from_us(table.starts[j] + target - table.cum_start[j], start.tzinfo)
+        return table.starts[j] + target - table.cum_start[j]
 
-    def between(self, start: datetime, end: datetime) -> timedelta:
-        """Business time in [start, end]; zero when end <= start."""
-        a = _to_us(start, self.name, "between start")
-        b = _to_us(end, self.name, "between end")
+    def between_micros(self, a: int, b: int) -> int:
+        """`between` in µs: business µs in [a, b], 0 when b <= a."""
         if b <= a:
-            return timedelta(0)
+            return 0
         year_a, table_a = self._table_at(a)
         if b <= table_a.hi:
-            return timedelta(microseconds=table_a.elapsed(b) - table_a.elapsed(a))
+            return table_a.elapsed(b) - table_a.elapsed(a)
         year_b, table_b = self._table_at(b)
         total = table_a.total - table_a.elapsed(a) + table_b.elapsed(b)
-        total += sum(self._table(y).total for y in range(year_a + 1, year_b))
-        return timedelta(microseconds=total)
+        return total + sum(self._table(y).total for y in range(year_a + 1, year_b))
 
     def is_open(self, instant: datetime) -> bool:
         """Whether `instant` lies inside a business window (opening included, closing excluded)."""
@@ -191,7 +210,7 @@ class BusinessCalendar:
                     f"within {MAX_SEARCH_YEARS} years"
                 )
             table = self._table(year)
-        return _from_us(table.starts[i + 1], instant.tzinfo)
+        return from_micros(table.starts[i + 1], instant.tzinfo)
 
     @property
     def weekly_open(self) -> timedelta:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from sla.calendar import from_micros
 from sla.durations import format_duration
 from sla.policy import EscalationLevel
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 Interval = tuple[datetime, datetime | None]  # end None: still going at `now`
 ZERO = timedelta(0)
+_US = timedelta(microseconds=1)
 
 
 class MetricStatus(StrEnum):
@@ -134,38 +136,64 @@ def _secs(d: timedelta | None) -> int | None:
 
 
 class _Walk:
-    """Elapsed business time along a clock, and the instant it reaches a given amount."""
+    """Elapsed business time along a clock, and the instant it reaches a given amount.
+
+    Works in the calendar's UTC microseconds: each interval's ends are converted once, and each
+    amount is looked up once (the deadline, a level at 100% and the projected deadline are often the
+    same amount)."""
 
     def __init__(self, clock: Clock, cal: BusinessCalendar, now: datetime) -> None:
         self.clock, self.cal = clock, cal
-        self.spans = [cal.between(a, now if b is None else b) for a, b in clock.active]
-        self.elapsed = sum(self.spans, ZERO)
+        now_us = cal.micros(now, "now")
+        # Per counting interval: (start, start µs, business µs before it, its business µs, open).
+        self.steps: list[tuple[datetime, int, int, int, bool]] = []
+        before = 0
+        for a, b in clock.active:
+            a_us = cal.micros(a, "interval start")
+            span = cal.between_micros(a_us, now_us if b is None else cal.micros(b, "interval end"))
+            self.steps.append((a, a_us, before, span, b is None))
+            before += span
+        self.elapsed = timedelta(microseconds=before)
         self.open = bool(clock.active) and clock.active[-1][1] is None
+        self._reached: dict[timedelta, datetime | None] = {}
 
     def reach(self, amount: timedelta) -> datetime | None:
         """When the elapsed time reaches `amount`: past, or projected if still running; else None."""
+        if amount in self._reached:
+            return self._reached[amount]
+        at = self._reach(amount)
+        self._reached[amount] = at
+        return at
+
+    def _reach(self, amount: timedelta) -> datetime | None:
         if amount <= ZERO:
             return self.clock.started_at
-        before = ZERO
-        for (a, b), span in zip(self.clock.active, self.spans, strict=True):
-            if b is None or amount <= before + span:
-                return self.cal.add(a, amount - before)
-            before += span
+        wanted = amount // _US
+        for a, a_us, before, span, is_open in self.steps:
+            if is_open or wanted <= before + span:
+                return self._add(a, a_us, wanted - before)
         return None
 
     def projected(self, amount: timedelta) -> datetime:
         """When the elapsed time reaches `amount` had the clock gone on counting from the start of its
         last counting interval: the deadline it showed while it last counted (from its start if it
         never counted). For a clock still counting, `reach`."""
-        if amount <= ZERO:
-            return self.clock.started_at
-        before = ZERO
-        last = len(self.clock.active) - 1
-        for i, ((a, b), span) in enumerate(zip(self.clock.active, self.spans, strict=True)):
-            if i == last or b is None or amount <= before + span:
-                return self.cal.add(a, amount - before)
-            before += span
-        return self.cal.add(self.clock.started_at, amount)
+        # Where `reach` finds an instant, it is this one (it stops at the same interval or earlier);
+        # otherwise the last interval (or the start) carries on.
+        at = self.reach(amount)
+        if at is not None:
+            return at
+        if not self.steps:
+            return self.cal.add(self.clock.started_at, amount)
+        a, a_us, before, _, _ = self.steps[-1]
+        return self._add(a, a_us, amount // _US - before)
+
+    def _add(self, a: datetime, a_us: int, wanted: int) -> datetime:
+        """`cal.add(a, wanted µs)` for wanted > 0, from a's µs already known."""
+        end = self.cal.add_micros(a_us, wanted)
+        if end is None:  # beyond the calendar's search: its own error says why
+            return self.cal.add(a, timedelta(microseconds=wanted))
+        return from_micros(end, a.tzinfo)
 
 
 def measure(
