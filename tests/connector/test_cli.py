@@ -10,55 +10,60 @@ from pathlib import Path
 import pytest
 import redis
 import responses
+import yaml
 from werkzeug.serving import make_server
 
 from connector.cli.main import main
 from connector.config.loader import load_config
 from connector.receiver.app import create_app
-from tests.connector.fakes import jira_cli, shelldesk
+from tests.connector.fakes import acme_jira, shelldesk
+from tests.connector.fakes.acme_jira import JIRA_FIXTURE, ROOT, jira_headers
 from tests.connector.fakes.cli import CliConfig, run
-from tests.connector.fakes.jira_cli import JIRA_FIXTURE, ROOT, jira_headers
 
 ZENDESK_FIXTURE = ROOT / "adapters/zendesk/tests/fixtures/event_ticket_created.json"
 JIRA = "https://acme.atlassian.net"
 
 SECRETS = {
-    **jira_cli.SECRETS,
+    **acme_jira.SECRETS,
     "ZENDESK_EMAIL": "bot@acme.example",
     "ZENDESK_API_TOKEN": "zendesk-token-value",
     "ZENDESK_WEBHOOK_SECRET": "zendesk-webhook-secret-value",
     "DESK_SECRET": "desk-secret-value",
 }
 
-CONFIG = """
-    instances:
-      acme-jira:
-        product: jira
-        dry_run: true
-        base_url: https://acme.atlassian.net
-        deployment: cloud
-        auth: {email_env: JIRA_EMAIL, token_env: JIRA_API_TOKEN}
-        webhook_secret_env: JIRA_WEBHOOK_SECRET
-      acme-zendesk:
-        product: zendesk
-        dry_run: true
-        base_url: https://acme.zendesk.com
-        auth: {email_env: ZENDESK_EMAIL, token_env: ZENDESK_API_TOKEN}
-        webhook: {secret_env: ZENDESK_WEBHOOK_SECRET}
-      desk:
-        product: shelldesk
-        secret_env: DESK_SECRET
-    calendars:
-      always: {timezone: UTC, hours: 24x7}
-    policies:
-      - id: standard
-        version: 1
-        match: {instance: [acme-jira, acme-zendesk, ghost]}
-        metrics:
-          resolution: {calendar: always, targets: {high: 4h, normal: 8h}}
-        escalations:
-          - {name: breach, metric: resolution, at: breach, actions: [{tag: sla-breached}]}
-"""
+CONFIG = yaml.safe_dump(
+    {
+        "instances": {
+            "acme-jira": {**acme_jira.INSTANCE, "dry_run": True},
+            "acme-zendesk": {
+                "product": "zendesk",
+                "dry_run": True,
+                "base_url": "https://acme.zendesk.com",
+                "auth": {"email_env": "ZENDESK_EMAIL", "token_env": "ZENDESK_API_TOKEN"},
+                "webhook": {"secret_env": "ZENDESK_WEBHOOK_SECRET"},
+            },
+            "desk": {"product": "shelldesk", "secret_env": "DESK_SECRET"},
+        },
+        "calendars": {"always": {"timezone": "UTC", "hours": "24x7"}},
+        "policies": [
+            {
+                "id": "standard",
+                "version": 1,
+                "match": {"instance": ["acme-jira", "acme-zendesk", "ghost"]},
+                "metrics": {"resolution": {"calendar": "always", "targets": {"high": "4h", "normal": "8h"}}},
+                "escalations": [
+                    {
+                        "name": "breach",
+                        "metric": "resolution",
+                        "at": "breach",
+                        "actions": [{"tag": "sla-breached"}],
+                    }
+                ],
+            }
+        ],
+    },
+    sort_keys=False,
+)
 
 
 shelldesk.register()

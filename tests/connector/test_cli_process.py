@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from tests.connector.fakes.jira_cli import JIRA_FIXTURE, ROOT, jira_headers
+from tests.connector.fakes.acme_jira import JIRA_FIXTURE, ROOT, jira_headers
 from tests.connector.fakes.process import SECRETS, child_env, free_port, write_config
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.connector.fakes.acme_jira import CONFIG, JIRA_FIXTURE, SECRETS, deliver_and_look
 from tests.connector.fakes.cli import CliConfig, run
-from tests.connector.fakes.jira_cli import CONFIG, JIRA_FIXTURE, SECRETS, deliver_and_look
 
 
 @pytest.fixture

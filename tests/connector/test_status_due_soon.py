@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from connector.state import status, store
+from tests.connector.fakes.acme_jira import CONFIG, SECRETS
 from tests.connector.fakes.cli import CliConfig, run
-from tests.connector.fakes.jira_cli import CONFIG, SECRETS
 
 NOW = 1_800_000_000.0
 

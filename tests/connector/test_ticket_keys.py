@@ -13,8 +13,8 @@ from adapters.jira import JiraAdapter, inbound
 from connector.config.loader import load_config
 from connector.receiver.app import create_app
 from connector.state import store
+from tests.connector.fakes.acme_jira import CONFIG, JIRA_FIXTURE, SECRETS, deliver_and_look
 from tests.connector.fakes.cli import CliConfig, run
-from tests.connector.fakes.jira_cli import CONFIG, JIRA_FIXTURE, SECRETS, deliver_and_look
 
 TOKEN = "api-token-value"
 

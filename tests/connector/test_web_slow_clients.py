@@ -21,7 +21,7 @@ from pathlib import Path
 import redis
 
 from connector.receiver.web import CLIENT_READ_TIMEOUT
-from tests.connector.fakes.jira_cli import JIRA_FIXTURE, ROOT, jira_headers
+from tests.connector.fakes.acme_jira import JIRA_FIXTURE, ROOT, jira_headers
 from tests.connector.fakes.process import child_env, free_port, write_config
 
 WORKERS = 2  # as `sla-connector run` serves

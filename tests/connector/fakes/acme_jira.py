@@ -1,5 +1,6 @@
-"""A dry-run Jira instance for the commands run in process: its secrets, configuration, the signed
-delivery of the Jira fixture, and a delivery looked at by a burst worker (`sla-connector worker`)."""
+"""The acme-jira instance (Jira Cloud) as the tests configure it: its settings and secrets, a dry-run
+configuration for the commands, signed deliveries of the Jira fixture, and a delivery looked at by a
+burst worker (`sla-connector worker --burst`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import yaml
 
 from connector.config.loader import load_config
 from connector.jobs import context
@@ -17,31 +19,53 @@ from tests.connector.fakes.cli import run
 
 ROOT = Path(__file__).resolve().parents[3]
 JIRA_FIXTURE = ROOT / "adapters/jira/tests/fixtures/cloud_issue_created.json"
+INSTANCE = {
+    "product": "jira",
+    "base_url": "https://acme.atlassian.net",
+    "deployment": "cloud",
+    "auth": {"email_env": "JIRA_EMAIL", "token_env": "JIRA_API_TOKEN"},
+    "webhook_secret_env": "JIRA_WEBHOOK_SECRET",
+}
 SECRETS = {
     "JIRA_EMAIL": "bot@acme.example",
     "JIRA_API_TOKEN": "jira-token-value",
     "JIRA_WEBHOOK_SECRET": "jira-webhook-secret-value",
 }
-CONFIG = """
-    instances:
-      acme-jira:
-        product: jira
-        dry_run: true
-        base_url: https://acme.atlassian.net
-        deployment: cloud
-        auth: {email_env: JIRA_EMAIL, token_env: JIRA_API_TOKEN}
-        webhook_secret_env: JIRA_WEBHOOK_SECRET
-    calendars:
-      always: {timezone: UTC, hours: 24x7}
-    policies:
-      - id: standard
-        version: 1
-        match: {instance: [acme-jira]}
-        metrics:
-          resolution: {calendar: always, targets: {high: 4h, normal: 8h, medium: 8h, low: 8h}}
-        escalations:
-          - {name: breach, metric: resolution, at: breach, actions: [{tag: sla-breached}]}
-"""
+# Resolution on a 24x7 calendar, 4h or 8h by priority, a tag at the breach; effects only logged.
+CONFIG = yaml.safe_dump(
+    {
+        "instances": {"acme-jira": {**INSTANCE, "dry_run": True}},
+        "calendars": {"always": {"timezone": "UTC", "hours": "24x7"}},
+        "policies": [
+            {
+                "id": "standard",
+                "version": 1,
+                "match": {"instance": ["acme-jira"]},
+                "metrics": {
+                    "resolution": {
+                        "calendar": "always",
+                        "targets": {
+                            "urgent": "4h",
+                            "high": "4h",
+                            "normal": "8h",
+                            "medium": "8h",
+                            "low": "8h",
+                        },
+                    }
+                },
+                "escalations": [
+                    {
+                        "name": "breach",
+                        "metric": "resolution",
+                        "at": "breach",
+                        "actions": [{"tag": "sla-breached"}],
+                    }
+                ],
+            }
+        ],
+    },
+    sort_keys=False,
+)
 
 
 def jira_headers(body: bytes, delivery: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The `sla-connector` command as a child process: its environment and a dry-run Jira configuration.
+"""The `sla-connector` command as a child process: its environment and the dry-run acme-jira configuration.
 
 Shared by the tests that start `run`, `worker` or `serve` for real (embedded Redis, binding, signals).
 """
@@ -7,30 +7,11 @@ from __future__ import annotations
 
 import os
 import socket
-import textwrap
 from pathlib import Path
 
-from tests.connector.fakes import jira_cli
+from tests.connector.fakes import acme_jira
 
-SECRETS = {**jira_cli.SECRETS, "SLA_CONNECTOR_API_TOKEN": "api-token-value"}
-CONFIG = """
-    data_dir: {data_dir}
-    instances:
-      acme-jira:
-        product: jira
-        dry_run: true
-        base_url: https://acme.atlassian.net
-        deployment: cloud
-        auth: {{email_env: JIRA_EMAIL, token_env: JIRA_API_TOKEN}}
-        webhook_secret_env: JIRA_WEBHOOK_SECRET
-    calendars:
-      always: {{timezone: UTC, hours: 24x7}}
-    policies:
-      - id: standard
-        version: 1
-        metrics:
-          resolution: {{calendar: always, targets: {{urgent: 4h, high: 4h, normal: 8h, low: 8h}}}}
-"""
+SECRETS = {**acme_jira.SECRETS, "SLA_CONNECTOR_API_TOKEN": "api-token-value"}
 
 
 def free_port() -> int:
@@ -49,7 +30,7 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 def write_config(tmp_path: Path) -> Path:
-    """The dry-run Jira configuration, its data (the embedded Redis) under tmp_path/data."""
+    """The dry-run acme-jira configuration, its data (the embedded Redis) under tmp_path/data."""
     path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(CONFIG.format(data_dir=tmp_path / "data")))
+    path.write_text(acme_jira.CONFIG + f"data_dir: {tmp_path / 'data'}\n")
     return path
