@@ -24,7 +24,7 @@ from sla.events import EventKind, TicketEvent
 from sla.timeline import dedupe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakes import testdesk  # noqa: E402
+from fakes import acme_jira, testdesk  # noqa: E402
 from fakes.harness import Clock, drain, make_context  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,14 +43,7 @@ ENV = {
 }
 CONFIG = {
     "instances": {
-        "acme-jira": {
-            "product": "jira",
-            "base_url": "https://acme.atlassian.net",
-            "deployment": "cloud",
-            "auth": {"email_env": "JIRA_EMAIL", "token_env": "JIRA_API_TOKEN"},
-            "webhook_secret_env": "JIRA_WEBHOOK_SECRET",
-            "webhook_jql": "project = SUP",
-        },
+        "acme-jira": {**acme_jira.INSTANCE, "webhook_jql": "project = SUP"},
         "acme-zendesk": {
             "product": "zendesk",
             "subdomain": "acme",

@@ -19,27 +19,19 @@ from connector.state import queues, status, store
 from sla.evaluate import evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakes import testdesk  # noqa: E402
+from fakes import acme_jira, testdesk  # noqa: E402
 from fakes.harness import Clock, drain, make_context, post  # noqa: E402
 from fakes.jira_reads import FakeJiraReads  # noqa: E402
 from fakes.sla_config import desk_config  # noqa: E402
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-ENV = {"JIRA_EMAIL": "bot@acme.example", "JIRA_API_TOKEN": "jira-token", "JIRA_WEBHOOK_SECRET": "s"}
 TARGETS = dict.fromkeys(("urgent", "high", "normal", "low"), "1h")
 
 
 def config() -> Config:
     data = {
         "instances": {
-            "acme-jira": {
-                "product": "jira",
-                "base_url": "https://acme.atlassian.net",
-                "deployment": "cloud",
-                "auth": {"email_env": "JIRA_EMAIL", "token_env": "JIRA_API_TOKEN"},
-                "webhook_secret_env": "JIRA_WEBHOOK_SECRET",
-                "max_attempts": 1,
-            }
+            "acme-jira": {**acme_jira.INSTANCE, "max_attempts": 1},
         },
         "calendars": {"always": {"timezone": "UTC", "hours": "24x7"}},
         "policies": [
@@ -50,7 +42,7 @@ def config() -> Config:
             }
         ],
     }
-    return config_from_dict(data, env=ENV, source="<test>")
+    return config_from_dict(data, env=acme_jira.SECRETS, source="<test>")
 
 
 def first_response(conn: redis.Redis, cfg: Config, ticket: str, now: datetime) -> tuple[str, timedelta]:

@@ -25,27 +25,18 @@ from sla.evaluate import evaluate
 from sla.events import EventKind, Role, TicketEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakes import testdesk  # noqa: E402
+from fakes import acme_jira, testdesk  # noqa: E402
 from fakes.harness import Clock, drain, make_context  # noqa: E402
 from fakes.jira_reads import AGENT, FakeJiraReads  # noqa: E402
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 ENV = {
-    "JIRA_EMAIL": "bot@acme.example",
-    "JIRA_API_TOKEN": "jira-token",
-    "JIRA_WEBHOOK_SECRET": "s",
+    **acme_jira.SECRETS,
     "ZENDESK_EMAIL": "bot@acme.example",
     "ZENDESK_API_TOKEN": "zendesk-token",
     "ZENDESK_WEBHOOK_SECRET": "s",
 }
-JIRA = {
-    "product": "jira",
-    "base_url": "https://acme.atlassian.net",
-    "deployment": "cloud",
-    "auth": {"email_env": "JIRA_EMAIL", "token_env": "JIRA_API_TOKEN"},
-    "webhook_secret_env": "JIRA_WEBHOOK_SECRET",
-    "max_attempts": 1,  # a 5xx is not retried within the call: tests do not wait
-}
+JIRA = {**acme_jira.INSTANCE, "max_attempts": 1}  # a 5xx is not retried within the call: tests do not wait
 ZENDESK = {
     "product": "zendesk",
     "subdomain": "acme",
