@@ -191,30 +191,35 @@ def _measure_all(
     future: list[datetime] = []
     bases: list[DueBasis] = []
     for name, mp in policy.metrics.items():
-        levels = policy.levels(name)
-        states = []
+        tracked = []
         for clock in clocks[name]:
             # A stopped clock keeps the target of the priority it stopped under; a running one
             # takes the current priority's target from its start (as Jira and Zendesk do).
             prio = tl.priority_at(clock.stopped_at) if clock.stopped_at else tl.priority_at(now)
             target = mp.target(prio)
-            if target is None:
-                continue  # no target for this priority: not tracked
-            cal = calendars.get(mp.calendar)
-            if cal is None:
-                msg = f"policy {policy.id!r} v{policy.version} uses calendar {mp.calendar!r}, not given"
-                raise ValueError(f"evaluate: {msg}")
+            if target is not None:  # no target for this priority: not tracked
+                tracked.append((clock, prio, target))
+        if not tracked:
+            continue
+        cal = calendars.get(mp.calendar)
+        if cal is None:
+            msg = f"policy {policy.id!r} v{policy.version} uses calendar {mp.calendar!r}, not given"
+            raise ValueError(f"evaluate: {msg}")
+        levels = policy.levels(name)
+        states: list[MetricState] = []
+        for clock, prio, target in tracked:
             # Cycles are numbered among those shown: one stopped under a priority with no target is
             # not tracked, and the next must not be numbered as if it were (cycle 2 with no cycle 1).
+            # The last one shown carries the others.
             cycle = len(states) + 1 if name == "next_reply" else None
-            state, times, basis = measure(name, clock, target, prio, mp.calendar, cal, levels, now, cycle)
+            past = tuple(states) if len(states) == len(tracked) - 1 else ()
+            state, times, basis = measure(
+                name, clock, target, prio, mp.calendar, cal, levels, now, cycle, past
+            )
             states.append(state)
             future.extend(times)
             bases.append(basis)
-        if len(states) > 1:
-            out[name] = replace(states[-1], past_cycles=tuple(states[:-1]))
-        elif states:
-            out[name] = states[0]
+        out[name] = states[-1]
     return out, future, bases
 
 
@@ -263,9 +268,10 @@ def _desired(
     comments: dict[str, str] = {}
     actions: dict[str, tuple[EffectKind, str]] = {}
     notices: dict[str, str] = {}
+    levels = {name: policy.levels(name) for name in metrics}  # once per metric, not per cycle
     for state in _all_clocks(metrics):
         is_open = state.stopped_at is None
-        for level, ls in zip(policy.levels(state.name), state.escalations, strict=True):
+        for level, ls in zip(levels[state.name], state.escalations, strict=True):
             if not ls.reached:
                 continue
             # Breach levels are a record of what happened and keep their tags; warnings go once

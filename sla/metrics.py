@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sla.calendar import from_micros
@@ -121,10 +122,32 @@ class MetricState:
         return out
 
 
+@lru_cache(maxsize=4096)
 def cycle_id(anchor: str) -> str:
     """Short id of a next-reply cycle from the event_id of the agent reply or reopening it follows:
-    safe in tags and markers."""
+    safe in tags and markers. Cached: every evaluation asks it again for the same few anchors."""
     return hashlib.sha256(anchor.encode()).hexdigest()[:10]
+
+
+#: level.threshold(target) by (id(level), target). The Fraction arithmetic costs microseconds and
+#: every evaluation asks again for the same few pairs; hashing a level by value would cost as much,
+#: so the key is its id, and the entry keeps the level itself so that its id cannot be reused while
+#: the entry lives (checked on each hit).
+_THRESHOLDS: dict[tuple[int, timedelta], tuple[EscalationLevel, timedelta]] = {}
+_MAX_THRESHOLDS = 4096
+
+
+def threshold(level: EscalationLevel, target: timedelta) -> timedelta:
+    """`level.threshold(target)`, cached."""
+    key = (id(level), target)
+    hit = _THRESHOLDS.get(key)
+    if hit is not None and hit[0] is level:
+        return hit[1]
+    value = level.threshold(target)
+    if len(_THRESHOLDS) >= _MAX_THRESHOLDS:  # bounded memory; clear() is safe for threads
+        _THRESHOLDS.clear()
+    _THRESHOLDS[key] = (level, value)
+    return value
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -206,9 +229,10 @@ def measure(
     levels: tuple[EscalationLevel, ...],
     now: datetime,
     cycle: int | None = None,
+    past_cycles: tuple[MetricState, ...] = (),
 ) -> tuple[MetricState, list[datetime], DueBasis]:
     """The state of one clock at `now`, the future instants (> now) at which it will change, and what it
-    says about the ticket's due date."""
+    says about the ticket's due date. `past_cycles`: a next-reply cycle's earlier cycles, to carry."""
     walk = _Walk(clock, cal, now)
     stop = clock.stopped_at
 
@@ -227,7 +251,7 @@ def measure(
     future: list[datetime] = []
     level_states = []
     for level in levels:
-        due = walk.reach(level.threshold(target))
+        due = walk.reach(threshold(level, target))
         level_states.append(LevelState(level.name, due, reached(due)))
         if walk.open and due is not None and due > now:
             future.append(due)
@@ -250,6 +274,7 @@ def measure(
         running=walk.open,
         cycle=cycle,
         cycle_id=None if cycle is None or clock.anchor is None else cycle_id(clock.anchor),
+        past_cycles=past_cycles,
     )
     until = clock.active[-1][1] if clock.active else None
     return state, future, DueBasis(walk.open, until, walk.projected(target))
@@ -260,7 +285,7 @@ def template_values(
 ) -> dict[str, str]:
     """Placeholders of a level's comment, as of the instant the level is reached (stable text)."""
     assert state.target is not None
-    at = level.threshold(state.target)
+    at = threshold(level, state.target)
     zone = cal.zone
     deadline = state.deadline
     return {
