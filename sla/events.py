@@ -69,6 +69,7 @@ FIELDS = frozenset(
 
 
 _KIND_RANK = {EventKind.CREATED: 0, EventKind.RESTORED: 2}
+_STATUS = {status.value: status for status in Status}  # faster than Status(value)
 _DIGITS = re.compile(r"(\d+)")
 
 #: A part of an id in `natural_key`: (0, 0, text) or (1, number of digits, digits without leading zeros).
@@ -136,6 +137,39 @@ class TicketEvent:
         object.__setattr__(self, "fields", fields)
         if self.kind is EventKind.COMMENTED and self.public is None:
             raise ValueError(f"TicketEvent {self.event_id}: a comment must say whether it is public")
+
+    @classmethod
+    def from_stored(
+        cls,
+        event_id: str,
+        ticket_id: str,
+        kind: EventKind,
+        at: datetime,
+        actor: Role,
+        fields: dict[str, Any],
+        public: bool | None,
+    ) -> TicketEvent:
+        """An event read back from a store that only holds events this class built (and so checked):
+        the checks are skipped, and only what JSON cannot carry is restored (the Status, the tags'
+        frozenset). `kind` and `actor` must be the enums, `at` timezone-aware, and `fields` a dict of
+        canonical values that the event takes over. Replays decode thousands of stored events a second,
+        and the checks cost as much as the rest of the decoding."""
+        status = fields.get("status")
+        if status is not None:
+            try:
+                fields["status"] = _STATUS[status]
+            except KeyError:
+                raise ValueError(
+                    f"TicketEvent {event_id}: stored status {status!r} is not a Status"
+                ) from None
+        tags = fields.get("tags")
+        if tags is not None:
+            fields["tags"] = frozenset(tags)
+        event = object.__new__(cls)
+        # A frozen dataclass refuses attribute assignment; its instance dict takes the fields directly.
+        vars(event).update(event_id=event_id, ticket_id=ticket_id, kind=kind, at=at)
+        vars(event).update(actor=actor, fields=fields, public=public)
+        return event
 
     @property
     def sort_key(self) -> tuple[datetime, int, tuple[tuple[IdPart, ...], str]]:

@@ -160,7 +160,8 @@ def decode_event(ticket: str, data: str | bytes) -> TicketEvent:
         at = _EPOCH + timedelta(seconds=int(whole), microseconds=int(micros))
     else:
         at = _EPOCH + timedelta(seconds=seconds)
-    return TicketEvent(
+    # The log only holds rows encode_event wrote from checked events: rebuilt without the checks.
+    return TicketEvent.from_stored(
         event_id=row[0],
         ticket_id=ticket,
         kind=_CODE_KIND[row[1]],
