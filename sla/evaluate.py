@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sla.effects import DesiredEffects, EffectKind
-from sla.events import EventKind, Role, Status, TicketEvent
+from sla.events import EventKind, Role, Status, TicketEvent, sort_by
 from sla.metrics import (
     Clock,
     DueBasis,
@@ -112,8 +112,9 @@ def _reply_clocks(tl: Timeline, applied: frozenset[str] = frozenset()) -> tuple[
         anchor = f"{tl.ticket_id}:first-seen"
         since.append(anchor)
     # At one instant, comments before status changes: "reply and solve" in one update is a reply,
-    # and "comment and reopen" opens a cycle at the comment (sort_key[2]: the ids' natural order).
-    for ev in sorted(tl.events, key=lambda e: (tl.when(e), _RANK.get(e.kind, 2), e.sort_key[2])):
+    # and "comment and reopen" opens a cycle at the comment; then the ids' natural order.
+    created = tl.created
+    for ev in sort_by(tl.events, lambda e: (max(e.at, created), _RANK.get(e.kind, 2))):
         t = tl.when(ev)
         new_status = ev.fields.get("status")
         if new_status is not None and new_status is not status:

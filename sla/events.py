@@ -8,7 +8,7 @@ happened (for ordering); nothing depends on the order or the number of deliverie
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -90,6 +90,40 @@ def natural_key(event_id: str) -> tuple[tuple[IdPart, ...], str]:
         elif run:
             parts.append((0, 0, run))
     return tuple(parts), event_id
+
+
+def sort_by(events: Iterable[TicketEvent], coarse: Callable[[TicketEvent], Any]) -> list[TicketEvent]:
+    """`events` sorted by (coarse(e), natural_key(e.event_id)). Natural keys (a regex split each) cost
+    more than the sort itself, and only events whose coarse keys tie (the same instant) need them: they
+    are computed for those alone. Event ids must be unique (deduplicated), so the order is total."""
+    keyed = sorted([(coarse(ev), ev) for ev in events], key=_first)
+    out = [ev for _, ev in keyed]
+    i, n = 0, len(keyed)
+    while i < n - 1:
+        j = i + 1
+        while j < n and keyed[j][0] == keyed[i][0]:
+            j += 1
+        if j - i > 1:
+            out[i:j] = sorted(out[i:j], key=_id_order)
+        i = j
+    return out
+
+
+def in_order(events: Iterable[TicketEvent]) -> list[TicketEvent]:
+    """`sorted(events, key=lambda e: e.sort_key)` for events with unique ids, computed faster."""
+    return sort_by(events, _time_and_kind)
+
+
+def _first(pair: tuple[Any, TicketEvent]) -> Any:
+    return pair[0]
+
+
+def _id_order(ev: TicketEvent) -> tuple[tuple[IdPart, ...], str]:
+    return ev.sort_key[2]
+
+
+def _time_and_kind(ev: TicketEvent) -> tuple[datetime, int]:
+    return (ev.at, _KIND_RANK.get(ev.kind, 1))
 
 
 def _canonical_instant(value: Any, event_id: str) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sla.events import EventKind, Role, Status, TicketEvent
+from sla.events import EventKind, Role, Status, TicketEvent, in_order
 
 STOPPED = frozenset({Status.SOLVED, Status.CLOSED})
 
@@ -62,7 +62,7 @@ def dedupe(events: Iterable[TicketEvent]) -> list[TicketEvent]:
         old = by_id.get(ev.event_id)
         if old is None or (old != ev and (ev.sort_key, _canonical(ev)) < (old.sort_key, _canonical(old))):
             by_id[ev.event_id] = ev
-    return sorted(by_id.values(), key=lambda e: e.sort_key)
+    return in_order(by_id.values())
 
 
 def _final_deletion(ordered: Sequence[TicketEvent]) -> int | None:
