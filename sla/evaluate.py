@@ -63,9 +63,15 @@ class Evaluation:
         }
 
 
-def _is_reply(ev: TicketEvent, role: Role) -> bool:
-    # Private notes, the connector's own comments and automation never count.
-    return ev.kind is EventKind.COMMENTED and bool(ev.public) and ev.actor is role
+# Enum members bound to module names: looking a member up on its class costs about 0.1 µs, and these
+# are compared for every event of every evaluation.
+_COMMENTED, _AGENT, _REQUESTER = EventKind.COMMENTED, Role.AGENT, Role.REQUESTER
+
+
+def _replier(ev: TicketEvent) -> Role | None:
+    """Who wrote the event if it is a public comment (only an agent's or a requester's counts: private
+    notes, the connector's own comments and automation never do)."""
+    return ev.actor if ev.kind is _COMMENTED and ev.public else None
 
 
 _RANK = {EventKind.CREATED: 0, EventKind.COMMENTED: 1}
@@ -115,7 +121,8 @@ def _reply_clocks(tl: Timeline, applied: frozenset[str] = frozenset()) -> tuple[
     # and "comment and reopen" opens a cycle at the comment; then the ids' natural order.
     created = tl.created
     for ev in sort_by(tl.events, lambda e: (max(e.at, created), _RANK.get(e.kind, 2))):
-        t = tl.when(ev)
+        t = max(ev.at, created)  # tl.when(ev)
+        replier = _replier(ev)
         new_status = ev.fields.get("status")
         if new_status is not None and new_status is not status:
             was_stopped, status = status in STOPPED, new_status
@@ -131,7 +138,7 @@ def _reply_clocks(tl: Timeline, applied: frozenset[str] = frozenset()) -> tuple[
                 since.append(anchor)
                 if waiting:
                     cycle_start, key, waiting = t, keyed(), False
-        elif _is_reply(ev, Role.AGENT):
+        elif replier is _AGENT:
             waiting, anchor = False, ev.event_id
             if first is None:
                 first = Clock(tl.created, ((tl.created, t),), stopped_at=t)
@@ -139,7 +146,7 @@ def _reply_clocks(tl: Timeline, applied: frozenset[str] = frozenset()) -> tuple[
                 cycles.append(Clock(cycle_start, ((cycle_start, t),), stopped_at=t, anchor=key))
                 cycle_start, since = None, []
             since.append(anchor)
-        elif _is_reply(ev, Role.REQUESTER) and first is not None and cycle_start is None:
+        elif replier is _REQUESTER and first is not None and cycle_start is None:
             if status in STOPPED:
                 waiting = True
             else:

@@ -67,6 +67,8 @@ def dedupe(events: Iterable[TicketEvent]) -> list[TicketEvent]:
 
 def _final_deletion(ordered: Sequence[TicketEvent]) -> int | None:
     """Index of the deletion that ends the ticket: the first DELETED after the last RESTORED."""
+    if EventKind.DELETED not in [ev.kind for ev in ordered]:  # the common case, checked at C speed
+        return None
     since: int | None = None
     for i, ev in enumerate(ordered):
         if ev.kind is EventKind.DELETED and since is None:
