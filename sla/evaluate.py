@@ -332,11 +332,25 @@ def evaluate(
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"evaluate: now={now!r} must be timezone-aware")
-    keys = frozenset(applied_keys)
-    applied = applied_cycle_ids(keys)
     tl = build_timeline(events, now)
     if tl is None:
         return Evaluation(ticket_id="", policy_id=None, policy_version=None)
+    return evaluate_timeline(policies, calendars, tl, now, instance=instance, applied_keys=applied_keys)
+
+
+def evaluate_timeline(
+    policies: PolicySet,
+    calendars: Mapping[str, BusinessCalendar],
+    tl: Timeline,
+    now: datetime,
+    *,
+    instance: str | None = None,
+    applied_keys: Iterable[str] = (),
+) -> Evaluation:
+    """`evaluate` of a timeline built by `build_timeline(events, now)` at this same `now`: a replay that
+    builds it anyway (to pick the tickets of a period) need not build it again for each policy set."""
+    keys = frozenset(applied_keys)
+    applied = applied_cycle_ids(keys)
     policy = policies.select(tl.attrs, tl.created, now, instance)
     if tl.deleted_at is not None:
         # Gone: every clock is cancelled as of the deletion, and nothing is written back.
