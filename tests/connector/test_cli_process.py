@@ -16,7 +16,8 @@ from typing import Any
 import redis
 
 from tests.connector.fakes.acme_jira import JIRA_FIXTURE, ROOT, jira_headers
-from tests.connector.fakes.process import SECRETS, child_env, free_port, write_config
+from tests.connector.fakes.local_http import free_port
+from tests.connector.fakes.process import SECRETS, child_env, write_config
 
 
 def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,

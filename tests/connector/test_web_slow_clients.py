@@ -22,7 +22,8 @@ import redis
 
 from connector.receiver.web import CLIENT_READ_TIMEOUT
 from tests.connector.fakes.acme_jira import JIRA_FIXTURE, ROOT, jira_headers
-from tests.connector.fakes.process import child_env, free_port, write_config
+from tests.connector.fakes.local_http import free_port
+from tests.connector.fakes.process import child_env, write_config
 
 WORKERS = 2  # as `sla-connector run` serves
 STALLED = 6  # three per worker: with sync workers, a third of them was enough to block everything

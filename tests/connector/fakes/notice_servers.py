@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import email
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.connector.fakes.local_http import LocalHttpServer, free_port
 
 
 class FakeSmtp:
@@ -76,7 +71,7 @@ class Hook:
         return json.loads(self.raw)
 
 
-class FakeHook:
+class FakeHook(LocalHttpServer):
     """A JSON webhook receiver: records each POST, answers 200 unless `answers` holds a status."""
 
     def __init__(self) -> None:
@@ -104,19 +99,12 @@ class FakeHook:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/hooks/sla"
-
-    def start(self) -> FakeHook:
-        self.thread.start()
-        return self
+        return f"http://127.0.0.1:{self.port}/hooks/sla"
 
     def stop(self) -> None:
-        self.hold.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.hold.set()  # a held request would keep shutdown() waiting
+        super().stop()

@@ -6,18 +6,11 @@ Shared by the tests that start `run`, `worker` or `serve` for real (embedded Red
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 from tests.connector.fakes import acme_jira
 
 SECRETS = {**acme_jira.SECRETS, "SLA_CONNECTOR_API_TOKEN": "api-token-value"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def child_env(**extra: str) -> dict[str, str]:

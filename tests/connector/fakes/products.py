@@ -20,9 +20,11 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.connector.fakes.local_http import LocalHttpServer
 
 
 @dataclass
@@ -41,7 +43,7 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeProduct:
+class FakeProduct(LocalHttpServer):
     """A threaded HTTP server; subclasses implement `route`."""
 
     def __init__(self) -> None:
@@ -82,22 +84,11 @@ class FakeProduct:
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeProduct:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"http://127.0.0.1:{self.port}"
 
     def fail_next(self, method: str, path: str, *answers: Answer) -> None:
         with self.lock:
