@@ -166,7 +166,7 @@ def test_webhooks_to_write_back_once_each_with_a_breach_on_time(
         assert record is not None and record.stored_rows == len(record.events) == 2
         assert _idle(redis_conn) and failed.failed_count(redis_conn) == 0
     except BaseException:
-        print(stack.worker_log("e2e-w1")[-5000:])
+        stack.print_worker_logs("e2e-w1")
         raise
     finally:
         stack.stop()
@@ -231,11 +231,7 @@ def test_a_worker_killed_mid_job_loses_nothing(
             assert len(jira.calls("PUT", f"/rest/api/3/issue/{issue}")) <= 2
         assert failed.failed_count(redis_conn) == 0
     except BaseException:
-        for name in ("victim", "rescuer"):
-            try:
-                print(name, stack.worker_log(name)[-4000:])
-            except FileNotFoundError:
-                pass
+        stack.print_worker_logs("victim", "rescuer")
         raise
     finally:
         stack.stop()
@@ -295,7 +291,7 @@ def test_write_back_failures_are_retried_and_a_deleted_issue_ends_cleanly(
             assert record is not None and "due" in record.ledger
         assert failed.failed_count(redis_conn) == 0
     except BaseException:
-        print(stack.worker_log("retry-w1")[-5000:])
+        stack.print_worker_logs("retry-w1")
         raise
     finally:
         stack.stop()
@@ -364,7 +360,7 @@ def test_failing_writes_end_in_rqs_failed_registry_and_a_replay_writes_once(
         puts = [r for r in jira.calls("PUT", "/rest/api/3/issue/10044") if (r.body or {}).get("fields")]
         assert len(puts) == 3  # 500, 500, then written once
     except BaseException:
-        print(stack.worker_log("fail-w1")[-5000:])
+        stack.print_worker_logs("fail-w1")
         raise
     finally:
         stack.stop()
@@ -390,7 +386,7 @@ def test_a_redis_restart_keeps_what_was_accepted_for_the_workers(
         assert timers.due_at(conn, "acme-jira", "10045") is not None  # the next look is pending
         conn.close()
     except BaseException:
-        print(stack.worker_log("restart-w1")[-5000:])
+        stack.print_worker_logs("restart-w1")
         raise
     finally:
         stack.stop()

@@ -117,11 +117,7 @@ def test_notices_go_once_per_level_across_duplicates_and_a_worker_killed_mid_sen
         assert not [f for f in redis_conn.hkeys(ledger_key) if f.startswith(b"#notifying:")]
         assert failed.failed_count(redis_conn) == 0
     except BaseException:
-        for name in ("victim", "rescuer"):
-            try:
-                print(name, stack.worker_log(name)[-4000:])
-            except FileNotFoundError:
-                pass
+        stack.print_worker_logs("victim", "rescuer")
         raise
     finally:
         stack.stop()

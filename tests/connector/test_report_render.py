@@ -4,7 +4,6 @@ test_report_html_chromium.py."""
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import json
@@ -17,6 +16,7 @@ import pytest
 
 from connector import reports
 from connector.reports import csv_out, formatting, html, shape, svg, table
+from tests.dotted import with_value
 
 SAMPLE = Path(__file__).parent / "fixtures" / "report_sample.json"
 HOSTILE = '<script>alert("x")</script> & "quotes" \'single\''
@@ -88,17 +88,7 @@ def test_the_sample_is_the_documented_shape(report: dict[str, Any]) -> None:
 
 def _broken(report: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """A copy of `report` with `value` at `path` ("kpis.0.metric"); `...` deletes the key."""
-    out = copy.deepcopy(report)
-    *parents, last = path.split(".")
-    node: Any = out
-    for part in parents:
-        node = node[int(part)] if part.isdigit() else node[part]
-    key: Any = int(last) if last.isdigit() else last
-    if value is ...:
-        del node[key]
-    else:
-        node[key] = value
-    return out
+    return with_value(report, path, value)
 
 
 @pytest.mark.parametrize(

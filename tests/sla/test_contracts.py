@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sla.contracts import CreditTier, IncidentMatch, load_contracts, triggered_tier, uptime_rules
+from tests.dotted import with_value
 
 PRIORITIES = {"urgent", "high", "normal"}
 CALENDARS = {"berlin"}
@@ -115,17 +116,7 @@ def test_services_are_listed_once() -> None:
 
 def _with(path: str, value: Any) -> list[dict[str, Any]]:
     """GOLD with one value replaced (or removed with value=...), by a dotted path like credits.1.priority."""
-    cfg = copy.deepcopy(GOLD)
-    *parents, last = path.split(".")
-    node: Any = cfg
-    for part in parents:
-        node = node[int(part)] if part.isdigit() else node[part]
-    key: Any = int(last) if last.isdigit() else last
-    if value is ...:
-        del node[key]
-    else:
-        node[key] = value
-    return [cfg]
+    return [with_value(GOLD, path, value)]
 
 
 @pytest.mark.parametrize(

@@ -141,6 +141,14 @@ class Stack:
     def worker_log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")
 
+    def print_worker_logs(self, *names: str, tail: int = 5000) -> None:
+        """The end of each named worker's log (those that started), for pytest to show with a failure."""
+        for name in names:
+            try:
+                print(name, self.worker_log(name)[-tail:])
+            except FileNotFoundError:
+                pass
+
     def stop(self) -> None:
         for proc in self.workers:
             if proc.poll() is None:
