@@ -24,7 +24,7 @@ from sla.events import EventKind, TicketEvent
 from sla.timeline import dedupe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakes import acme_jira, testdesk  # noqa: E402
+from fakes import acme_jira, acme_zendesk, testdesk  # noqa: E402
 from fakes.harness import Clock, drain, make_context  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,15 +44,7 @@ ENV = {
 CONFIG = {
     "instances": {
         "acme-jira": {**acme_jira.INSTANCE, "webhook_jql": "project = SUP"},
-        "acme-zendesk": {
-            "product": "zendesk",
-            "subdomain": "acme",
-            "auth": {"email_env": "ZENDESK_EMAIL", "token_env": "ZENDESK_API_TOKEN"},
-            "webhook": {"secret_env": "ZENDESK_WEBHOOK_SECRET"},
-            "connector_user_id": 900000000001,
-            "custom_statuses": {"8447388091999": "on_hold"},
-            "http": {"max_attempts": 1},  # a 5xx is not retried here: tests do not wait
-        },
+        "acme-zendesk": acme_zendesk.INSTANCE,
     },
     "calendars": {"always": {"timezone": "UTC", "hours": "24x7"}},
     "policies": [

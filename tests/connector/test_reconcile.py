@@ -25,7 +25,7 @@ from sla.evaluate import evaluate
 from sla.events import EventKind, Role, TicketEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakes import acme_jira, testdesk  # noqa: E402
+from fakes import acme_jira, acme_zendesk, testdesk  # noqa: E402
 from fakes.harness import Clock, drain, make_context  # noqa: E402
 from fakes.jira_reads import AGENT, FakeJiraReads  # noqa: E402
 
@@ -37,15 +37,7 @@ ENV = {
     "ZENDESK_WEBHOOK_SECRET": "s",
 }
 JIRA = {**acme_jira.INSTANCE, "max_attempts": 1}  # a 5xx is not retried within the call: tests do not wait
-ZENDESK = {
-    "product": "zendesk",
-    "subdomain": "acme",
-    "auth": {"email_env": "ZENDESK_EMAIL", "token_env": "ZENDESK_API_TOKEN"},
-    "webhook": {"secret_env": "ZENDESK_WEBHOOK_SECRET"},
-    "connector_user_id": 900000000001,
-    "custom_statuses": {"8447388091999": "on_hold"},
-    "http": {"max_attempts": 1},
-}
+ZENDESK = acme_zendesk.INSTANCE
 POLICY = {
     "id": "standard",
     "version": 1,
