@@ -65,6 +65,7 @@ CONFIG = yaml.safe_dump(
     sort_keys=False,
 )
 
+DRY_RUN = "dry-run (effects logged, not written)"  # how check-config shows a dry-run instance
 
 shelldesk.register()
 
@@ -75,8 +76,9 @@ def config_path(cli_config_file: CliConfig) -> Path:
 
 
 @pytest.fixture
-def with_redis(config_path: Path, redis_conn: redis.Redis, redis_url: str,
-               monkeypatch: pytest.MonkeyPatch) -> redis.Redis:
+def with_redis(
+    config_path: Path, redis_conn: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> redis.Redis:
     monkeypatch.setenv("REDIS_URL", redis_url)
     return redis_conn
 
@@ -112,8 +114,8 @@ def test_check_config_prints_a_summary(capsys: pytest.CaptureFixture[str], confi
         "HTTP API: disabled (token from $SLA_CONNECTOR_API_TOKEN)",
         "Webhook body limit: 1048576 bytes",
         "Instances (3):",
-        "  acme-jira: jira, dry-run (effects logged, not written), webhook POST /hooks/acme-jira, reconcile every 15m",
-        "  acme-zendesk: zendesk, dry-run (effects logged, not written), webhook POST /hooks/acme-zendesk, reconcile every 15m",
+        f"  acme-jira: jira, {DRY_RUN}, webhook POST /hooks/acme-jira, reconcile every 15m",
+        f"  acme-zendesk: zendesk, {DRY_RUN}, webhook POST /hooks/acme-zendesk, reconcile every 15m",
         "  desk: shelldesk, live, webhook POST /hooks/desk, reconcile every 15m",
         "Calendars (1):",
         "  always: UTC, 24x7",
@@ -161,7 +163,7 @@ def test_check_config_errors_exit_1_with_the_message(
 def test_the_example_configuration_is_valid(capsys: pytest.CaptureFixture[str], config_path: Path) -> None:
     code, out, err = run(capsys, "--config", str(ROOT / "examples/config.yaml"), "check-config")
     assert code == 0, err
-    assert "  acme-jira: jira, dry-run (effects logged, not written), webhook POST /hooks/acme-jira, reconcile off" in out
+    assert f"  acme-jira: jira, {DRY_RUN}, webhook POST /hooks/acme-jira, reconcile off" in out
     assert "Policies (2, first match wins):" in out
     assert err == ""
 
@@ -238,8 +240,9 @@ def test_worker_burst_processes_what_the_receiver_accepted(
     assert state.status_code == 503  # no API token configured in this test: disabled, never open
 
 
-def test_failed_list_retry_purge(capsys: pytest.CaptureFixture[str], config_path: Path,
-                                 with_redis: redis.Redis) -> None:
+def test_failed_list_retry_purge(
+    capsys: pytest.CaptureFixture[str], config_path: Path, with_redis: redis.Redis
+) -> None:
     from connector.state import failed, store
 
     cfg = ["--config", str(config_path)]
@@ -299,12 +302,20 @@ def test_install_and_uninstall_test_adapter(capsys: pytest.CaptureFixture[str], 
 @responses.activate
 def test_install_jira_webhook(capsys: pytest.CaptureFixture[str], config_path: Path) -> None:
     responses.get(f"{JIRA}/rest/webhooks/1.0/webhook", json=[])
-    responses.post(f"{JIRA}/rest/webhooks/1.0/webhook", status=201, json={
-        "self": f"{JIRA}/rest/webhooks/1.0/webhook/42", "name": "sla-connector acme-jira",
-        "url": "https://sla.example.com/hooks/acme-jira", "events": ["jira:issue_created"], "enabled": True,
-    })
-    code, out, err = run(capsys, "--config", str(config_path), "install", "acme-jira",
-                         "--url", "https://sla.example.com")
+    responses.post(
+        f"{JIRA}/rest/webhooks/1.0/webhook",
+        status=201,
+        json={
+            "self": f"{JIRA}/rest/webhooks/1.0/webhook/42",
+            "name": "sla-connector acme-jira",
+            "url": "https://sla.example.com/hooks/acme-jira",
+            "events": ["jira:issue_created"],
+            "enabled": True,
+        },
+    )
+    code, out, err = run(
+        capsys, "--config", str(config_path), "install", "acme-jira", "--url", "https://sla.example.com"
+    )
     assert code == 0, err
     sent = json.loads(responses.calls[1].request.body)
     assert sent["url"] == "https://sla.example.com/hooks/acme-jira"
@@ -317,7 +328,9 @@ def test_install_jira_webhook(capsys: pytest.CaptureFixture[str], config_path: P
 @responses.activate
 def test_install_api_failure_exits_1(capsys: pytest.CaptureFixture[str], config_path: Path) -> None:
     responses.get(f"{JIRA}/rest/webhooks/1.0/webhook", status=401, json={"errorMessages": ["bad creds"]})
-    code, out, err = run(capsys, "--config", str(config_path), "install", "acme-jira", "--url", "https://x.example")
+    code, out, err = run(
+        capsys, "--config", str(config_path), "install", "acme-jira", "--url", "https://x.example"
+    )
     assert code == 1 and out == ""
     assert err.startswith("error: jira API call failed (HTTP 401)")
     assert SECRETS["JIRA_API_TOKEN"] not in err
@@ -340,8 +353,15 @@ def receiver(config_path: Path, redis_conn: redis.Redis) -> Iterator[str]:
 
 
 def test_send_test_event_jira(capsys: pytest.CaptureFixture[str], config_path: Path, receiver: str) -> None:
-    argv = ["--config", str(config_path), "send-test-event", "acme-jira", str(JIRA_FIXTURE),
-            "--url", receiver]
+    argv = [
+        "--config",
+        str(config_path),
+        "send-test-event",
+        "acme-jira",
+        str(JIRA_FIXTURE),
+        "--url",
+        receiver,
+    ]
     code, out, _ = run(capsys, *argv, "--delivery-id", "t-1")
     assert code == 0
     assert out.splitlines() == ["HTTP 202", '{"status":"accepted","delivery":"t-1"}']
@@ -351,8 +371,9 @@ def test_send_test_event_jira(capsys: pytest.CaptureFixture[str], config_path: P
     assert out.startswith("HTTP 202")
 
 
-def test_send_test_event_zendesk_and_test_adapter(capsys: pytest.CaptureFixture[str], config_path: Path,
-                                                  receiver: str) -> None:
+def test_send_test_event_zendesk_and_test_adapter(
+    capsys: pytest.CaptureFixture[str], config_path: Path, receiver: str
+) -> None:
     cfg = ["--config", str(config_path), "send-test-event"]
     code, out, _ = run(capsys, *cfg, "acme-zendesk", str(ZENDESK_FIXTURE), "--url", receiver)
     assert code == 0 and out.startswith("HTTP 202\n")
@@ -362,24 +383,28 @@ def test_send_test_event_zendesk_and_test_adapter(capsys: pytest.CaptureFixture[
     assert code == 0 and out.startswith("HTTP 202\n")
 
 
-def test_send_test_event_refused_payload_exits_1(capsys: pytest.CaptureFixture[str], config_path: Path,
-                                                 receiver: str) -> None:
+def test_send_test_event_refused_payload_exits_1(
+    capsys: pytest.CaptureFixture[str], config_path: Path, receiver: str
+) -> None:
     payload = config_path.parent / "bad.json"
     payload.write_text('{"webhookEvent": 5}')
-    code, out, _ = run(capsys, "--config", str(config_path), "send-test-event", "acme-jira", str(payload),
-                       "--url", receiver)
+    code, out, _ = run(
+        capsys, "--config", str(config_path), "send-test-event", "acme-jira", str(payload), "--url", receiver
+    )
     assert code == 1
     assert out.splitlines()[0] == "HTTP 400"
     assert json.loads(out.splitlines()[1])["error"] == "schema"
 
 
-def test_send_test_event_errors(capsys: pytest.CaptureFixture[str], config_path: Path,
-                                monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_send_test_event_errors(
+    capsys: pytest.CaptureFixture[str], config_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     cfg = ["--config", str(config_path), "send-test-event"]
     code, _, err = run(capsys, *cfg, "acme-jira", str(tmp_path / "missing.json"))
     assert code == 2 and "cannot read" in err
-    code, _, err = run(capsys, *cfg, "acme-jira", str(JIRA_FIXTURE), "--url", "http://127.0.0.1:9",
-                       "--timeout", "2")
+    code, _, err = run(
+        capsys, *cfg, "acme-jira", str(JIRA_FIXTURE), "--url", "http://127.0.0.1:9", "--timeout", "2"
+    )
     assert code == 1 and err.startswith("error: could not post to http://127.0.0.1:9/hooks/acme-jira")
 
 
@@ -409,8 +434,9 @@ def test_send_test_event_without_a_signing_secret_or_sign_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], config_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ZENDESK_WEBHOOK_SECRET")  # not installed yet: verify() and sign() refuse
-    code, _, err = run(capsys, "--config", str(config_path), "send-test-event", "acme-zendesk",
-                       str(ZENDESK_FIXTURE))
+    code, _, err = run(
+        capsys, "--config", str(config_path), "send-test-event", "acme-zendesk", str(ZENDESK_FIXTURE)
+    )
     assert code == 2
     assert "environment variable ZENDESK_WEBHOOK_SECRET (webhook.secret_env) is not set" in err
     monkeypatch.delattr(shelldesk.ShelldeskAdapter, "sign")
@@ -419,25 +445,43 @@ def test_send_test_event_without_a_signing_secret_or_sign_is_a_usage_error(
 
 
 @responses.activate
-def test_install_zendesk_webhook_prints_the_signing_secret_to_store(capsys: pytest.CaptureFixture[str],
-                                                                    config_path: Path) -> None:
+def test_install_zendesk_webhook_prints_the_signing_secret_to_store(
+    capsys: pytest.CaptureFixture[str], config_path: Path
+) -> None:
     zendesk = "https://acme.zendesk.com"
-    responses.get(f"{zendesk}/api/v2/webhooks",
-                  json={"webhooks": [], "meta": {"has_more": False}, "links": {}})
-    responses.post(f"{zendesk}/api/v2/webhooks", status=201, json={"webhook": {
-        "id": "01GDXYD7ZTWYP2D0RYKSAJ9RWN", "name": "sla-connector acme-zendesk", "status": "active",
-        "endpoint": "https://sla.example.com/hooks/acme-zendesk", "http_method": "POST",
-        "request_format": "json",
-        "subscriptions": ["zen:event-type:ticket.created"]}})
-    responses.get(f"{zendesk}/api/v2/webhooks/01GDXYD7ZTWYP2D0RYKSAJ9RWN/signing_secret",
-                  json={"signing_secret": {"algorithm": "SHA256", "secret": "dGhlLXNpZ25pbmctc2VjcmV0"}})
-    code, out, err = run(capsys, "--config", str(config_path), "install", "acme-zendesk",
-                         "--url", "https://sla.example.com")
+    responses.get(
+        f"{zendesk}/api/v2/webhooks", json={"webhooks": [], "meta": {"has_more": False}, "links": {}}
+    )
+    responses.post(
+        f"{zendesk}/api/v2/webhooks",
+        status=201,
+        json={
+            "webhook": {
+                "id": "01GDXYD7ZTWYP2D0RYKSAJ9RWN",
+                "name": "sla-connector acme-zendesk",
+                "status": "active",
+                "endpoint": "https://sla.example.com/hooks/acme-zendesk",
+                "http_method": "POST",
+                "request_format": "json",
+                "subscriptions": ["zen:event-type:ticket.created"],
+            }
+        },
+    )
+    responses.get(
+        f"{zendesk}/api/v2/webhooks/01GDXYD7ZTWYP2D0RYKSAJ9RWN/signing_secret",
+        json={"signing_secret": {"algorithm": "SHA256", "secret": "dGhlLXNpZ25pbmctc2VjcmV0"}},
+    )
+    code, out, err = run(
+        capsys, "--config", str(config_path), "install", "acme-zendesk", "--url", "https://sla.example.com"
+    )
     assert code == 0, err
     assert json.loads(responses.calls[1].request.body)["webhook"]["endpoint"] == (
-        "https://sla.example.com/hooks/acme-zendesk")
+        "https://sla.example.com/hooks/acme-zendesk"
+    )
     result = json.loads(out.split("\n", 1)[1])
     assert result["signing_secret"] == "dGhlLXNpZ25pbmctc2VjcmV0"
     assert result["webhook"]["created"] is True
-    assert err.strip() == ("next: set the environment variable ZENDESK_WEBHOOK_SECRET to the signing_secret "
-                           "above wherever the connector runs, then restart it")
+    assert err.strip() == (
+        "next: set the environment variable ZENDESK_WEBHOOK_SECRET to the signing_secret "
+        "above wherever the connector runs, then restart it"
+    )
