@@ -51,10 +51,20 @@ CONFIG = {
         {
             "id": "standard",
             "version": 1,
-            "metrics": {"resolution": {"calendar": "always",
-                                       "targets": dict.fromkeys(("urgent", "high", "normal", "low"), "4h")}},
-            "escalations": [{"name": "breach", "metric": "resolution", "at": "breach",
-                             "actions": [{"tag": "sla-breached"}]}],
+            "metrics": {
+                "resolution": {
+                    "calendar": "always",
+                    "targets": dict.fromkeys(("urgent", "high", "normal", "low"), "4h"),
+                }
+            },
+            "escalations": [
+                {
+                    "name": "breach",
+                    "metric": "resolution",
+                    "at": "breach",
+                    "actions": [{"tag": "sla-breached"}],
+                }
+            ],
         }
     ],
 }
@@ -112,8 +122,11 @@ def wants_a_look(conn: redis.Redis, instance: str, ticket: str) -> float | None:
 def known_events(conn: redis.Redis, instance: str, ticket: str) -> list[TicketEvent]:
     """The ticket's log with what waits in its inbox, as its next look will merge them."""
     rows = conn.lrange(store.events_key(instance, ticket), 0, -1)
-    pending = [r for raw in conn.lrange(store.inbox_key(instance, ticket), 0, -1)
-               for r in json.loads(store.decode_inbox_row(raw).body)]
+    pending = [
+        r
+        for raw in conn.lrange(store.inbox_key(instance, ticket), 0, -1)
+        for r in json.loads(store.decode_inbox_row(raw).body)
+    ]
     return dedupe(store.decode_event(ticket, r) for r in [*rows, *pending])
 
 
@@ -126,8 +139,13 @@ def jobs_context(conn: redis.Redis, cfg: Config) -> Context:
 
 def test_backfill_appends_each_ticket_once_and_asks_for_a_look_now(redis_conn: redis.Redis) -> None:
     cfg = config(dry_run=True)
-    ids_10042 = ["jira:10042:created", "jira:10042:comment:10500", "jira:10042:changelog:10301",
-                 "jira:10042:changelog:10302", "jira:10042:comment:10501"]
+    ids_10042 = [
+        "jira:10042:created",
+        "jira:10042:comment:10500",
+        "jira:10042:changelog:10301",
+        "jira:10042:changelog:10302",
+        "jira:10042:comment:10501",
+    ]
     with responses.RequestsMock() as rsps:
         fake_jira(rsps)
         first = run_backfill(redis_conn, cfg)
@@ -167,8 +185,13 @@ def test_backfill_during_live_traffic_appends_only_what_the_webhooks_did_not_bri
     assert len(pending_ids(redis_conn, "acme-jira", "10042")) == 4
     assert drain(ctx).tickets == ["10042"]
     assert sorted(log_ids(redis_conn, "acme-jira", "10042")) == sorted(
-        ["jira:10042:created", "jira:10042:comment:10500", "jira:10042:changelog:10301",
-         "jira:10042:changelog:10302", "jira:10042:comment:10501"]
+        [
+            "jira:10042:created",
+            "jira:10042:comment:10500",
+            "jira:10042:changelog:10301",
+            "jira:10042:changelog:10302",
+            "jira:10042:comment:10501",
+        ]
     )
 
 
@@ -210,8 +233,10 @@ def test_a_deleted_ticket_that_is_not_tracked_is_skipped_and_a_bad_one_reported(
     export["tickets"][0]["custom_status_id"] = None
     with responses.RequestsMock() as rsps:
         rsps.get(f"{ZENDESK}/api/v2/incremental/tickets/cursor.json", json=export)
-        rsps.get(f"{ZENDESK}/api/v2/tickets/5159/audits.json",
-                 json=json.loads((ZENDESK_FIXTURES / "backfill/audits_5159.json").read_text()))
+        rsps.get(
+            f"{ZENDESK}/api/v2/tickets/5159/audits.json",
+            json=json.loads((ZENDESK_FIXTURES / "backfill/audits_5159.json").read_text()),
+        )
         rsps.get(f"{ZENDESK}/api/v2/users/show_many.json", json={"users": []})
         bad, deleted = run_backfill(redis_conn, cfg, "acme-zendesk")
     assert bad.error and bad.line(False).startswith("5159: failed: PayloadError: ")
@@ -407,8 +432,10 @@ def test_cli_a_ticket_that_cannot_be_read_exits_1_after_the_others(
     export["tickets"][0]["custom_status_id"] = None
     with responses.RequestsMock() as rsps:
         rsps.get(f"{ZENDESK}/api/v2/incremental/tickets/cursor.json", json=export)
-        rsps.get(f"{ZENDESK}/api/v2/tickets/5159/audits.json",
-                 json=json.loads((ZENDESK_FIXTURES / "backfill/audits_5159.json").read_text()))
+        rsps.get(
+            f"{ZENDESK}/api/v2/tickets/5159/audits.json",
+            json=json.loads((ZENDESK_FIXTURES / "backfill/audits_5159.json").read_text()),
+        )
         rsps.get(f"{ZENDESK}/api/v2/users/show_many.json", json={"users": []})
         code, out, _ = cli(capsys, cli_config, "acme-zendesk")
     assert code == 1
@@ -455,11 +482,13 @@ def test_a_finished_ticket_never_evaluated_is_stored_but_not_looked_at(redis_con
     at = NOW - timedelta(days=3)
     solved = [
         TicketEvent("x:1:created", "1", EventKind.CREATED, at, "requester", {"status": "open"}),
-        TicketEvent("x:1:solved", "1", EventKind.CHANGED, at + timedelta(hours=2), "agent",
-                    {"status": "solved"}),
+        TicketEvent(
+            "x:1:solved", "1", EventKind.CHANGED, at + timedelta(hours=2), "agent", {"status": "solved"}
+        ),
     ]
-    quiet = backfill.append_events(redis_conn, "acme-jira", "1", solved, NOW.timestamp(), dry_run=False,
-                                   retention_s=1000)
+    quiet = backfill.append_events(
+        redis_conn, "acme-jira", "1", solved, NOW.timestamp(), dry_run=False, retention_s=1000
+    )
     assert (quiet.new, quiet.quiet, quiet.skipped) == (2, True, None)
     assert "not evaluated" in quiet.line(dry_run=False)
     assert redis_conn.llen(store.events_key("acme-jira", "1")) == 2
@@ -469,8 +498,9 @@ def test_a_finished_ticket_never_evaluated_is_stored_but_not_looked_at(redis_con
     again = backfill.append_events(redis_conn, "acme-jira", "1", solved, NOW.timestamp(), dry_run=False)
     assert again.new == 0
     later = TicketEvent("x:1:note", "1", EventKind.CHANGED, at + timedelta(hours=3), "agent", {"type": "bug"})
-    taken = backfill.append_events(redis_conn, "acme-jira", "1", [*solved, later], NOW.timestamp(),
-                                   dry_run=False, include_solved=True)
+    taken = backfill.append_events(
+        redis_conn, "acme-jira", "1", [*solved, later], NOW.timestamp(), dry_run=False, include_solved=True
+    )
     assert (taken.new, taken.quiet) == (1, False) and wants_a_look(redis_conn, "acme-jira", "1")
     assert pending_ids(redis_conn, "acme-jira", "1") == ["x:1:note"]
 
@@ -483,8 +513,9 @@ def test_a_finished_ticket_with_a_look_coming_goes_through_its_inbox(redis_conn:
     assert accept(redis_conn, "acme-jira", "d-1", "1", webhook, {}, NOW)
     solved = [
         TicketEvent("x:1:created", "1", EventKind.CREATED, at, "requester", {"status": "open"}),
-        TicketEvent("x:1:solved", "1", EventKind.CHANGED, at + timedelta(hours=2), "agent",
-                    {"status": "solved"}),
+        TicketEvent(
+            "x:1:solved", "1", EventKind.CHANGED, at + timedelta(hours=2), "agent", {"status": "solved"}
+        ),
     ]
     outcome = backfill.append_events(redis_conn, "acme-jira", "1", solved, NOW.timestamp(), dry_run=False)
     assert (outcome.new, outcome.quiet) == (2, False)
@@ -500,14 +531,27 @@ def test_a_skipped_solved_ticket_reopened_later_keeps_its_history(redis_conn: re
     cfg = config()
     created_at = NOW - timedelta(days=30)
     solved = [
-        TicketEvent("y:2:created", "2", EventKind.CREATED, created_at, "requester",
-                    {"status": "open", "priority": "high"}),
-        TicketEvent("y:2:solved", "2", EventKind.CHANGED, created_at + timedelta(hours=1), "agent",
-                    {"status": "solved"}),
+        TicketEvent(
+            "y:2:created",
+            "2",
+            EventKind.CREATED,
+            created_at,
+            "requester",
+            {"status": "open", "priority": "high"},
+        ),
+        TicketEvent(
+            "y:2:solved",
+            "2",
+            EventKind.CHANGED,
+            created_at + timedelta(hours=1),
+            "agent",
+            {"status": "solved"},
+        ),
     ]
     backfill.append_events(redis_conn, "acme-jira", "2", solved, NOW.timestamp(), dry_run=False)
-    reopened = TicketEvent("y:2:reopened", "2", EventKind.CHANGED, NOW - timedelta(minutes=5), "requester",
-                           {"status": "open"})
+    reopened = TicketEvent(
+        "y:2:reopened", "2", EventKind.CHANGED, NOW - timedelta(minutes=5), "requester", {"status": "open"}
+    )
     redis_conn.rpush(store.events_key("acme-jira", "2"), store.encode_event(reopened))
     events = store.load_record(redis_conn, "acme-jira", "2").events
     evaluation = evaluate(cfg.policies, cfg.calendars, events, NOW, instance="acme-jira")
@@ -520,8 +564,12 @@ def test_a_ticket_the_log_says_deleted_but_the_product_lists_is_restored(redis_c
     created = TicketEvent("z:9:created", "9", EventKind.CREATED, at, "requester", {"status": "open"})
     deleted = TicketEvent("z:9:deleted", "9", EventKind.DELETED, at + timedelta(hours=1))
     assert backfill.append_events(redis_conn, "acme-jira", "9", [created], NOW.timestamp(), dry_run=False).new
-    assert backfill.append_events(redis_conn, "acme-jira", "9", [created, deleted], NOW.timestamp(),
-                                  dry_run=False).new == 1
+    assert (
+        backfill.append_events(
+            redis_conn, "acme-jira", "9", [created, deleted], NOW.timestamp(), dry_run=False
+        ).new
+        == 1
+    )
     assert store.is_deleted(known_events(redis_conn, "acme-jira", "9"))
     drain(jobs_context(redis_conn, config(dry_run=True)))
     assert store.is_deleted(store.load_record(redis_conn, "acme-jira", "9").events)
@@ -529,10 +577,14 @@ def test_a_ticket_the_log_says_deleted_but_the_product_lists_is_restored(redis_c
     assert listed.new == 1
     assert pending_ids(redis_conn, "acme-jira", "9") == ["backfill:restored:z:9:deleted"]
     # Once: a second run adds nothing, before the look as after it.
-    assert backfill.append_events(redis_conn, "acme-jira", "9", [created], NOW.timestamp(),
-                                  dry_run=False).new == 0
+    assert (
+        backfill.append_events(redis_conn, "acme-jira", "9", [created], NOW.timestamp(), dry_run=False).new
+        == 0
+    )
     drain(jobs_context(redis_conn, config(dry_run=True)))
     events = store.load_record(redis_conn, "acme-jira", "9").events
     assert not store.is_deleted(events) and events[-1].kind is EventKind.RESTORED
-    assert backfill.append_events(redis_conn, "acme-jira", "9", [created], NOW.timestamp(),
-                                  dry_run=False).new == 0
+    assert (
+        backfill.append_events(redis_conn, "acme-jira", "9", [created], NOW.timestamp(), dry_run=False).new
+        == 0
+    )

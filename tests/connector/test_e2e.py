@@ -183,8 +183,11 @@ def _first(jira: FakeJira, method: str, path: str, label: str) -> float:
 def _idle(conn: redis.Redis) -> bool:
     """No ticket waiting for a look or holding a claim, no inbox left: everything accepted was stored."""
     backlog = status.backlog(conn)
-    return (backlog["tickets_waiting"] == 0 and backlog["tickets_claimed"] == 0
-            and not list(conn.scan_iter("sla:in:*")))
+    return (
+        backlog["tickets_waiting"] == 0
+        and backlog["tickets_claimed"] == 0
+        and not list(conn.scan_iter("sla:in:*"))
+    )
 
 
 def test_a_worker_killed_mid_job_loses_nothing(
@@ -338,8 +341,12 @@ def test_failing_writes_end_in_rqs_failed_registry_and_a_replay_writes_once(
     tmp_path: Path, redis_url: str, redis_conn: redis.Redis, fakes: tuple[FakeJira, FakeZendesk]
 ) -> None:
     jira, zendesk = fakes
-    stack = Stack(tmp_path, redis_url, config_data(jira.url, zendesk.url, "1h", http_attempts=1),
-                  {"SLA_CONNECTOR_MAX_ATTEMPTS": "2", "SLA_CONNECTOR_BACKOFF_BASE_S": "1"})
+    stack = Stack(
+        tmp_path,
+        redis_url,
+        config_data(jira.url, zendesk.url, "1h", http_attempts=1),
+        {"SLA_CONNECTOR_MAX_ATTEMPTS": "2", "SLA_CONNECTOR_BACKOFF_BASE_S": "1"},
+    )
     boom = Answer(500, {"errorMessages": ["boom"], "errors": {}})
     jira.fail_next("PUT", "/rest/api/3/issue/10044", boom, boom)
     try:
@@ -352,8 +359,14 @@ def test_failing_writes_end_in_rqs_failed_registry_and_a_replay_writes_once(
         assert jira.issues["10044"]["duedate"] is None
         # The admin replays it with the CLI, as `rq requeue` would: the write lands, once.
         command = [sys.executable, "-m", "connector", "--config", str(stack.path), "failed", "retry", "--all"]
-        done = subprocess.run(command, env=stack.env, cwd=Path(__file__).resolve().parents[2],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            command,
+            env=stack.env,
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0 and done.stdout == "queued again: 1\n", done.stderr
         wait_for(lambda: jira.issues["10044"]["duedate"], 30, "the due date after the replay")
         wait_for(lambda: failed.failed_count(redis_conn) == 0 and _idle(redis_conn), 30, "nothing left")

@@ -43,15 +43,18 @@ def test_due_soon_is_capped_at_ten(redis_conn: redis.Redis) -> None:
 
 
 def test_status_command_prints_timers_due_and_breaches(
-    capsys: pytest.CaptureFixture[str], config_path: Path, redis_conn: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+    config_path: Path,
+    redis_conn: redis.Redis,
 ) -> None:
     code, out, _ = run(capsys, "--config", str(config_path), "status")
     assert code == 0 and "breaches counted" not in out and "next timers" not in out  # quiet when none
     now = time.time()
     _timers(redis_conn, now, {"10042": 600, "7": 7200})
     redis_conn.hset(store.ticket_key("acme-jira", "10042"), store.META + "key", "SUP-42")
-    status.incr(redis_conn, "breaches", {"instance": "acme-jira", "product": "jira", "metric": "resolution"},
-                amount=3)
+    status.incr(
+        redis_conn, "breaches", {"instance": "acme-jira", "product": "jira", "metric": "resolution"}, amount=3
+    )
     code, out, _ = run(capsys, "--config", str(config_path), "status")
     lines = out.splitlines()
     assert code == 0

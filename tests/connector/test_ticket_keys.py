@@ -23,8 +23,9 @@ TOKEN = "api-token-value"
 def keyed_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
     """The Jira adapter offering the optional `display_key` hook (delegating to inbound.display_key)."""
     if not hasattr(JiraAdapter, "display_key"):
-        monkeypatch.setattr(JiraAdapter, "display_key", lambda self, payload: inbound.display_key(payload),
-                            raising=False)
+        monkeypatch.setattr(
+            JiraAdapter, "display_key", lambda self, payload: inbound.display_key(payload), raising=False
+        )
 
 
 @pytest.fixture
@@ -33,8 +34,11 @@ def config_path(cli_config_file: CliConfig) -> Path:
 
 
 def test_the_look_indexes_the_key_and_everything_accepts_it(
-    capsys: pytest.CaptureFixture[str], config_path: Path, redis_conn: redis.Redis,
-    keyed_adapter: None, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    config_path: Path,
+    redis_conn: redis.Redis,
+    keyed_adapter: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     deliver_and_look(capsys, config_path, redis_conn, JIRA_FIXTURE.read_bytes(), "key-1")
     assert redis_conn.hget(store.keys_key("acme-jira"), "SUP-42") == b"10042"
@@ -60,7 +64,9 @@ def test_the_look_indexes_the_key_and_everything_accepts_it(
 
 
 def test_a_moved_issue_answers_to_both_keys(
-    capsys: pytest.CaptureFixture[str], config_path: Path, redis_conn: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+    config_path: Path,
+    redis_conn: redis.Redis,
     keyed_adapter: None,
 ) -> None:
     payload = json.loads(JIRA_FIXTURE.read_bytes())
@@ -72,7 +78,9 @@ def test_a_moved_issue_answers_to_both_keys(
 
 
 def test_an_adapter_without_the_hook_indexes_nothing(
-    capsys: pytest.CaptureFixture[str], config_path: Path, redis_conn: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+    config_path: Path,
+    redis_conn: redis.Redis,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delattr(JiraAdapter, "display_key", raising=False)

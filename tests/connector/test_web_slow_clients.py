@@ -48,8 +48,10 @@ def stalled(port: int, n: int) -> socket.socket:
     if n % 3 == 2:
         sock.sendall(b"POST /hooks/acme-jira HTTP/1.1\r\nHost: x\r\nContent-Ty")
     else:
-        sock.sendall(b"POST /hooks/acme-jira HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 4000\r\n\r\n{\"webhookEvent\": ")
+        sock.sendall(
+            b"POST /hooks/acme-jira HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 4000\r\n\r\n{"webhookEvent": '
+        )
     return sock
 
 
@@ -62,16 +64,32 @@ def answer_of(sock: socket.socket, timeout: float) -> bytes:
     return b"".join(chunks)
 
 
-def test_stalled_clients_do_not_keep_a_real_delivery_waiting(tmp_path: Path, redis_url: str,
-                                                             redis_conn: redis.Redis) -> None:
+def test_stalled_clients_do_not_keep_a_real_delivery_waiting(
+    tmp_path: Path, redis_url: str, redis_conn: redis.Redis
+) -> None:
     config = write_config(tmp_path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = child_env(REDIS_URL=redis_url)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "connector", "--config", str(config), "web", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(WORKERS)],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "connector",
+            "--config",
+            str(config),
+            "web",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(WORKERS),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     clients: list[socket.socket] = []
     try:
         wait_healthy(base, proc)
@@ -79,8 +97,9 @@ def test_stalled_clients_do_not_keep_a_real_delivery_waiting(tmp_path: Path, red
         time.sleep(0.5)  # every stalled request has reached a worker
 
         body = JIRA_FIXTURE.read_bytes()
-        request = urllib.request.Request(f"{base}/hooks/acme-jira", data=body, method="POST",
-                                         headers=jira_headers(body, "slow-clients-1"))
+        request = urllib.request.Request(
+            f"{base}/hooks/acme-jira", data=body, method="POST", headers=jira_headers(body, "slow-clients-1")
+        )
         start = time.monotonic()
         with urllib.request.urlopen(request, timeout=2) as response:  # sync workers: a timeout here
             assert response.status == 202
