@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from sla.metrics import (
     Interval,
     MetricState,
     MetricStatus,
+    Walks,
     cycle_id,
     measure,
     template_values,
@@ -77,7 +78,21 @@ def _replier(ev: TicketEvent) -> Role | None:
 _RANK = {EventKind.CREATED: 0, EventKind.COMMENTED: 1}
 
 
-def _reply_clocks(tl: Timeline, applied: frozenset[str] = frozenset()) -> tuple[Clock, list[Clock]]:
+ReplyClocks = tuple[Clock, list[Clock]]  # first response, and the next-reply cycles
+
+
+class SharedWork:
+    """What evaluations of one timeline at one instant under several policy sets share (a replay that
+    compares policy sets): the reply clocks, which no policy changes, and each clock's walk along each
+    calendar, which only the targets read. Give one to `evaluate_timeline` for each of those calls."""
+
+    def __init__(self, tl: Timeline, now: datetime) -> None:
+        self.tl, self.now = tl, now
+        self.replies = reply_clocks(tl)
+        self.walks: Walks = {}
+
+
+def reply_clocks(tl: Timeline, applied: frozenset[str] = frozenset()) -> ReplyClocks:
     """First response, and the next-reply cycles; solving the ticket cancels an open reply clock.
 
     A requester's comment on a solved ticket opens a cycle only when the ticket is reopened (a
@@ -190,8 +205,13 @@ def _measure_all(
     calendars: Mapping[str, BusinessCalendar],
     now: datetime,
     applied: frozenset[str] = frozenset(),
+    shared: SharedWork | None = None,
+    plan: bool = True,
 ) -> tuple[dict[str, MetricState], list[datetime], list[DueBasis]]:
-    first, cycles = _reply_clocks(tl, applied)
+    """Each metric's clocks measured at `now`, the future instants at which they change and their due-date
+    bases (`plan=False`: the states alone, for a replay that only counts clocks)."""
+    first, cycles = reply_clocks(tl, applied) if shared is None else shared.replies
+    walks = shared.walks if shared is not None and shared.now == now else None  # walks hold their `now`
     clocks: dict[str, list[Clock]] = {"first_response": [first], "next_reply": cycles}
     if "resolution" in policy.metrics:
         clocks["resolution"] = [_resolution_clock(tl, policy)]
@@ -222,11 +242,12 @@ def _measure_all(
             cycle = len(states) + 1 if name == "next_reply" else None
             past = tuple(states) if len(states) == len(tracked) - 1 else ()
             state, times, basis = measure(
-                name, clock, target, prio, mp.calendar, cal, levels, now, cycle, past
+                name, clock, target, prio, mp.calendar, cal, levels, now, cycle, past, plan=plan, walks=walks
             )
             states.append(state)
-            future.extend(times)
-            bases.append(basis)
+            if basis is not None:
+                future.extend(times)
+                bases.append(basis)
         out[name] = states[-1]
     return out, future, bases
 
@@ -327,7 +348,7 @@ def evaluate(
 
     `applied_keys`: the keys of the ticket's ledger (effects already written). Two things are read
     from them: next-reply cycle ids, so that a cycle keeps the key its effects were written under
-    when a late agent reply would otherwise re-key it (see `_reply_clocks`), and one-shot keys
+    when a late agent reply would otherwise re-key it (see `reply_clocks`), and one-shot keys
     written before keys named the policy (see `_desired`).
     """
     if now.tzinfo is None or now.utcoffset() is None:
@@ -346,24 +367,35 @@ def evaluate_timeline(
     *,
     instance: str | None = None,
     applied_keys: Iterable[str] = (),
+    effects: bool = True,
+    shared: SharedWork | None = None,
 ) -> Evaluation:
     """`evaluate` of a timeline built by `build_timeline(events, now)` at this same `now`: a replay that
-    builds it anyway (to pick the tickets of a period) need not build it again for each policy set."""
+    builds it anyway (to pick the tickets of a period) need not build it again for each policy set.
+
+    For replays that only count clocks (`simulate`): `effects=False` leaves out what the ticket should
+    show and when to look again (`desired` empty, `next_check` None); `shared`, a `SharedWork(tl, now)`
+    given to each evaluation of this timeline under several policy sets, computes what they have in
+    common once. Neither changes `metrics`."""
     keys = frozenset(applied_keys)
     applied = applied_cycle_ids(keys)
+    if shared is not None and (shared.tl is not tl or shared.now != now or applied):
+        raise ValueError("evaluate_timeline: `shared` is for this timeline at this `now`, no applied keys")
     policy = policies.select(tl.attrs, tl.created, now, instance)
     if tl.deleted_at is not None:
         # Gone: every clock is cancelled as of the deletion, and nothing is written back.
         metrics: dict[str, MetricState] = {}
         if policy is not None:
-            measured, _, _ = _measure_all(tl, policy, calendars, tl.deleted_at, applied)
+            measured, _, _ = _measure_all(tl, policy, calendars, tl.deleted_at, applied, shared, plan=False)
             metrics = {name: _cancel(m, tl.deleted_at) for name, m in measured.items()}
         return Evaluation(tl.ticket_id, None, None, metrics)
-    change = _policy_change(policies, tl, now, instance, policy)
+    change = _policy_change(policies, tl, now, instance, policy) if effects else None
     if policy is None:
-        desired = DesiredEffects(tags_absent=policies.managed_tags)
+        desired = DesiredEffects(tags_absent=policies.managed_tags) if effects else DesiredEffects()
         return Evaluation(tl.ticket_id, None, None, desired=desired, next_check=change)
-    metrics, future, bases = _measure_all(tl, policy, calendars, now, applied)
+    metrics, future, bases = _measure_all(tl, policy, calendars, now, applied, shared, effects)
+    if not effects:
+        return Evaluation(tl.ticket_id, policy.id, policy.version, metrics)
     desired = _desired(tl, policy, policies, calendars, metrics, _due(bases), keys)
     later = [t for t in (*future, change) if t is not None and t > now]
     return Evaluation(tl.ticket_id, policy.id, policy.version, metrics, desired, min(later, default=None))
@@ -384,8 +416,7 @@ def _policy_change(
 
 def _cancel(state: MetricState, at: datetime) -> MetricState:
     past = tuple(_cancel(c, at) for c in state.past_cycles)
-    return replace(
-        state,
+    return state._replace(
         status=MetricStatus.CANCELLED,
         stopped_at=state.stopped_at or at,
         deadline=None,

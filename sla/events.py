@@ -201,8 +201,10 @@ class TicketEvent:
             fields["tags"] = frozenset(tags)
         event = object.__new__(cls)
         # A frozen dataclass refuses attribute assignment; its instance dict takes the fields directly.
-        vars(event).update(event_id=event_id, ticket_id=ticket_id, kind=kind, at=at)
-        vars(event).update(actor=actor, fields=fields, public=public)
+        event.__dict__.update({
+            "event_id": event_id, "ticket_id": ticket_id, "kind": kind, "at": at,
+            "actor": actor, "fields": fields, "public": public,
+        })  # fmt: skip
         return event
 
     @property

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sla.calendar import from_micros
 from sla.durations import format_duration
@@ -54,8 +54,7 @@ class DueBasis:
     deadline: datetime  # when it reaches its target counting on from its last interval (or from its start)
 
 
-@dataclass(frozen=True)
-class LevelState:
+class LevelState(NamedTuple):  # a named tuple for speed, as MetricState
     name: str
     due_at: datetime | None  # None while the clock is paused or stopped before reaching it
     reached: bool
@@ -64,8 +63,11 @@ class LevelState:
         return {"name": self.name, "due_at": _iso(self.due_at), "reached": self.reached}
 
 
-@dataclass(frozen=True)
-class MetricState:
+class MetricState(NamedTuple):
+    """One clock measured at `now`. A named tuple, not a frozen dataclass: a replay measures a dozen
+    clocks per ticket, and a frozen dataclass's constructor costs six times a tuple's (one
+    object.__setattr__ per field). Immutable all the same; `_replace` makes a changed copy."""
+
     name: str
     target: timedelta | None
     calendar: str
@@ -92,7 +94,7 @@ class MetricState:
 
         Cycles are keyed by their stable id, not their number: an earlier cycle that arrives late
         renumbers the later ones, and a key that moved would post their comments again. The id comes
-        from the event the cycle follows (see evaluate._reply_clocks), which a late requester comment
+        from the event the cycle follows (see evaluate.reply_clocks), which a late requester comment
         cannot change.
         """
         if self.cycle_id is not None:
@@ -219,6 +221,9 @@ class _Walk:
         return from_micros(end, a.tzinfo)
 
 
+Walks = dict[tuple[Clock, int], _Walk]  # by clock (its value) and id of the calendar; one `now`
+
+
 def measure(
     name: str,
     clock: Clock,
@@ -230,10 +235,21 @@ def measure(
     now: datetime,
     cycle: int | None = None,
     past_cycles: tuple[MetricState, ...] = (),
-) -> tuple[MetricState, list[datetime], DueBasis]:
+    *,
+    plan: bool = True,
+    walks: Walks | None = None,
+) -> tuple[MetricState, list[datetime], DueBasis | None]:
     """The state of one clock at `now`, the future instants (> now) at which it will change, and what it
-    says about the ticket's due date. `past_cycles`: a next-reply cycle's earlier cycles, to carry."""
-    walk = _Walk(clock, cal, now)
+    says about the ticket's due date. `past_cycles`: a next-reply cycle's earlier cycles, to carry.
+    `plan=False` (a replay that only counts clocks): no future instants and no due-date basis.
+    `walks`: the clock walks of earlier calls at this same `now`, to reuse (and add to): a clock measured
+    under several targets on one calendar (a replay under two policy sets) is walked once."""
+    if walks is None:
+        walk = _Walk(clock, cal, now)
+    else:
+        walk = walks.get((clock, id(cal)))
+        if walk is None or walk.cal is not cal:  # (a calendar's id can be reused once it is gone)
+            walk = walks[(clock, id(cal))] = _Walk(clock, cal, now)
     stop = clock.stopped_at
 
     def reached(due: datetime | None) -> bool:
@@ -253,9 +269,9 @@ def measure(
     for level in levels:
         due = walk.reach(threshold(level, target))
         level_states.append(LevelState(level.name, due, reached(due)))
-        if walk.open and due is not None and due > now:
+        if plan and walk.open and due is not None and due > now:
             future.append(due)
-    if walk.open and deadline is not None and deadline > now:
+    if plan and walk.open and deadline is not None and deadline > now:
         future.append(deadline)
     state = MetricState(
         name=name,
@@ -276,6 +292,8 @@ def measure(
         cycle_id=None if cycle is None or clock.anchor is None else cycle_id(clock.anchor),
         past_cycles=past_cycles,
     )
+    if not plan:
+        return state, [], None
     until = clock.active[-1][1] if clock.active else None
     return state, future, DueBasis(walk.open, until, walk.projected(target))
 

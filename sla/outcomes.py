@@ -14,9 +14,8 @@ the product does not give them; no adapter gives an organisation yet).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sla.evaluate import Evaluation
 from sla.metrics import MetricState, MetricStatus
@@ -27,14 +26,18 @@ OPEN = frozenset({"open", "breached"})  # "breached": still running, already pas
 _OUTCOMES = ENDED | OPEN
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
+_SECOND = timedelta(seconds=1)
 _ROW_LENGTH = 18
 _TICKET, _CYCLE = 1, 11  # positions in a row; a stored row leaves them (and the instance, 0) out
 # Positions of the start and stop instants in a stored row (`to_stored_row`).
 STORED_START, STORED_STOP = 9, 10
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
+    """One clock's record. A named tuple, not a frozen dataclass: reports and replays build hundreds of
+    thousands, and a frozen dataclass's constructor costs six times a tuple's (one object.__setattr__
+    per field). Immutable all the same; `_replace` makes a changed copy."""
+
     instance: str
     ticket_id: str
     display_key: str | None  # the Jira issue key; None where the id is what people use
@@ -136,35 +139,41 @@ def display_key_of(attrs: Mapping[str, Any], fallback: str | None = None) -> str
     return _text(attrs.get("key")) or fallback
 
 
-def _record(
-    state: MetricState,
-    outcome: str,
+_ENDED_AS = {MetricStatus.MET: "met", MetricStatus.BREACHED: "breached"}  # any other stop: cancelled
+
+
+def _records(
     evaluation: Evaluation,
     attrs: Mapping[str, Any],
     instance: str,
     display_key: str | None,
-) -> Outcome:
-    assert state.target is not None  # only tracked clocks (with a target) are in an Evaluation
-    return Outcome(
-        instance=instance,
-        ticket_id=evaluation.ticket_id,
-        display_key=display_key,
-        policy_id=evaluation.policy_id,
-        policy_version=evaluation.policy_version,
-        priority=state.priority,
-        organisation=_text(attrs.get("organization")),
-        brand=_text(attrs.get("brand")),
-        group=_text(attrs.get("group")),
-        metric=state.name,
-        calendar=state.calendar,
-        cycle=state.key,
-        started_at=state.started_at.astimezone(UTC),
-        stopped_at=None if state.stopped_at is None else state.stopped_at.astimezone(UTC),
-        business_s=int(state.elapsed.total_seconds()),
-        target_s=int(state.target.total_seconds()),
-        outcome=outcome,
-        levels_reached=tuple(lv.name for lv in state.escalations if lv.reached),
-    )
+    ended: bool | None,
+) -> list[Outcome]:
+    """The records of the evaluation's clocks: the ended ones (`ended` True), the open ones (False), or
+    both (None). Replays make these for every ticket of a period: the ticket's attributes are read once
+    and the records built positionally."""
+    where = (_text(attrs.get("organization")), _text(attrs.get("brand")), _text(attrs.get("group")))
+    ticket, policy, version = evaluation.ticket_id, evaluation.policy_id, evaluation.policy_version
+    out = []
+    for state in clocks(evaluation):
+        stop = state.stopped_at
+        if stop is None:
+            if ended:
+                continue
+            outcome = "breached" if state.status is MetricStatus.BREACHED else "open"
+        else:
+            if ended is False:
+                continue
+            outcome = _ENDED_AS.get(state.status, "cancelled")
+            stop = stop.astimezone(UTC)
+        target = state.target
+        assert target is not None  # only tracked clocks (with a target) are in an Evaluation
+        out.append(Outcome(
+            instance, ticket, display_key, policy, version, state.priority, *where, state.name,
+            state.calendar, state.key, state.started_at.astimezone(UTC), stop, state.elapsed // _SECOND,
+            target // _SECOND, outcome, tuple([lv.name for lv in state.escalations if lv.reached]),
+        ))  # fmt: skip
+    return out
 
 
 def _text(value: Any) -> str | None:
@@ -177,13 +186,7 @@ def ended_outcomes(
     """One record per clock and past next-reply cycle that has stopped: met, breached (a clock that
     breached stays breached when it stops) or cancelled (a deleted ticket's clocks all are: it counts
     in no report). `attrs` are the ticket's current fields (sla.timeline.Timeline.attrs)."""
-    out = []
-    for state in clocks(evaluation):
-        if state.stopped_at is None:
-            continue
-        outcome = {MetricStatus.MET: "met", MetricStatus.BREACHED: "breached"}.get(state.status, "cancelled")
-        out.append(_record(state, outcome, evaluation, attrs, instance, display_key))
-    return out
+    return _records(evaluation, attrs, instance, display_key, ended=True)
 
 
 def open_outcomes(
@@ -191,10 +194,11 @@ def open_outcomes(
 ) -> list[Outcome]:
     """One record per clock still running or paused at the evaluation's `now`: "open", or "breached"
     when its deadline has already passed. Their business time is the time elapsed so far."""
-    out = []
-    for state in clocks(evaluation):
-        if state.stopped_at is not None:
-            continue
-        outcome = "breached" if state.status is MetricStatus.BREACHED else "open"
-        out.append(_record(state, outcome, evaluation, attrs, instance, display_key))
-    return out
+    return _records(evaluation, attrs, instance, display_key, ended=False)
+
+
+def all_outcomes(
+    evaluation: Evaluation, attrs: Mapping[str, Any], instance: str, display_key: str | None = None
+) -> list[Outcome]:
+    """`ended_outcomes` and `open_outcomes` together, in the evaluation's clock order (one pass)."""
+    return _records(evaluation, attrs, instance, display_key, ended=None)

@@ -31,13 +31,13 @@ from typing import Any
 
 from sla.calendar import BusinessCalendar
 from sla.durations import format_duration
-from sla.evaluate import evaluate
+from sla.evaluate import evaluate_timeline
 from sla.events import TicketEvent
 from sla.kpis import Window, counted_as, share, windows
 from sla.outcomes import Outcome, ended_outcomes
 from sla.periods import ReportPeriod
 from sla.policy import PolicySet
-from sla.simulate import earliest_start, evaluation_instant, outside
+from sla.simulate import earliest_start, evaluation_instant, replay_timeline
 
 MINUTE, HOUR = 60, 3600
 #: (up to this many seconds, round up to a multiple of this many); the last step has no bound.
@@ -203,11 +203,14 @@ class Review:
         self.found = Found()
 
     def add(self, instance: str, events: Sequence[TicketEvent]) -> None:
-        if outside(events, self.period_start, self.at):
+        tl = replay_timeline(events, self.period_start, self.at)
+        if tl is None:
             self.found.skipped += 1
             return
         self.found.tickets += 1
-        evaluation = evaluate(self.policies, self.calendars, events, self.at, instance=instance)
+        evaluation = evaluate_timeline(
+            self.policies, self.calendars, tl, self.at, instance=instance, effects=False
+        )
         collect(ended_outcomes(evaluation, {}, instance), self.windows, self.found.times)
 
     def take(self) -> Found:

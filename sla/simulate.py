@@ -12,9 +12,12 @@ counted cycles were measured against, and how many counted cycles reached each e
 (warnings included, whatever the cycle's end). The two sides are compared row by row (`compare`).
 
 Speed: a ticket whose every event is older than the period and which was solved, closed or deleted
-by then cannot count in it: it is recognised from its timeline and not evaluated (`outside`). A ticket
-that both sides give the same policy (equal, on equal calendars) has the same clocks on both sides: it
-is evaluated once and counted on each.
+by then cannot count in it: it is recognised from its timeline and not evaluated (`outside`). The
+timeline is built once per ticket and both sides evaluate it without the effects a ticket should show
+(`evaluate_timeline(effects=False)`), sharing what no policy changes (`SharedWork`: the reply clocks,
+and each clock's business time along a calendar both sides use). A ticket that both sides give the same
+policy (equal, on equal calendars) has the same clocks on both sides: it is evaluated once and counted
+on each.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sla.calendar import BusinessCalendar
-from sla.evaluate import evaluate
+from sla.evaluate import SharedWork, evaluate_timeline
 from sla.events import TicketEvent
 from sla.kpis import Window, counted_as, share, windows
-from sla.outcomes import Outcome, ended_outcomes, open_outcomes
+from sla.outcomes import Outcome, all_outcomes
 from sla.periods import ReportPeriod
 from sla.policy import Policy, PolicySet
 from sla.timeline import STOPPED, Timeline, build_timeline
@@ -194,13 +197,14 @@ class Simulation:
         theirs = proposed.policies.select(tl.attrs, tl.created, self.at, instance)
         if mine is None and theirs is None:
             return  # no policy on either side: no clock
+        shared = SharedWork(tl, self.at)  # what both sides' evaluations have in common, computed once
         if self._same(mine, theirs):
-            counted = counted_outcomes(current, events, self.at, instance)
+            counted = counted_outcomes(current, tl, self.at, instance, shared)
             self._count("current", counted)
             self._count("proposed", counted)
             return
-        self._count("current", counted_outcomes(current, events, self.at, instance))
-        self._count("proposed", counted_outcomes(proposed, events, self.at, instance))
+        self._count("current", counted_outcomes(current, tl, self.at, instance, shared))
+        self._count("proposed", counted_outcomes(proposed, tl, self.at, instance, shared))
 
     def _same(self, mine: Policy | None, theirs: Policy | None) -> bool:
         key = (id(mine), id(theirs))
@@ -236,12 +240,17 @@ class Simulation:
 
 
 def counted_outcomes(
-    side: Side, events: Sequence[TicketEvent], at: datetime, instance: str
+    side: Side, tl: Timeline, at: datetime, instance: str, shared: SharedWork | None = None
 ) -> list[tuple[Outcome, str]]:
-    """The ticket's cycles under `side` that count in the period, with how they count."""
-    evaluation = evaluate(side.policies, side.calendars, events, at, instance=instance)
+    """The ticket's cycles under `side` that count in the period, with how they count: its clocks as
+    `sla.evaluate.evaluate` measures them at `at` from the ticket's timeline at `at` (`shared`: what
+    evaluations of this timeline under several sides share). The effects the ticket should show are not
+    computed: a replay counts clocks."""
+    evaluation = evaluate_timeline(
+        side.policies, side.calendars, tl, at, instance=instance, effects=False, shared=shared
+    )
     out = []
-    for outcome in (*ended_outcomes(evaluation, {}, instance), *open_outcomes(evaluation, {}, instance)):
+    for outcome in all_outcomes(evaluation, {}, instance):
         win = side.windows[outcome.calendar]
         how = counted_as(outcome, win.start_ms, win.end_ms)
         if how is not None:

@@ -18,7 +18,6 @@ stays what people set (see `_sla_fields`).
 
 from __future__ import annotations
 
-import bisect
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,8 +41,13 @@ class Timeline:
     # (*) the priority ignores the connector's own changes: see _sla_fields
 
     def priority_at(self, t: datetime) -> str | None:
-        i = bisect.bisect_right([since for since, _ in self.priorities], t) - 1
-        return self.priorities[max(i, 0)][1]
+        """The priority set last at or before `t` (the first one before the first change)."""
+        value = self.priorities[0][1]
+        for since, priority in self.priorities:  # a handful of changes at most: no bisection needed
+            if since > t:
+                break
+            value = priority
+        return value
 
     def when(self, event: TicketEvent) -> datetime:
         """An event's instant, never before creation (clock skew between products and webhooks)."""

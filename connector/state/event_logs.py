@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from connector.state.store import decode_event, events_key, text
+from connector.state.store import decode_events, events_key, text
 from sla.events import TicketEvent
 
 SCAN_COUNT = 1000
@@ -41,6 +41,6 @@ def load_events(
     which cannot be decoded raised (named by the ticket, so one bad log does not stop a replay)."""
     for ticket, rows in zip(tickets, read_logs(conn, instance, tickets), strict=True):
         try:
-            yield ticket, [decode_event(ticket, row) for row in rows]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            yield ticket, decode_events(ticket, rows)
+        except (ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
             yield ticket, ValueError(f"event log of ticket {ticket!r}: {exc.__class__.__name__}: {exc}")

@@ -33,10 +33,12 @@ Shared keys (members "<instance>\\n<ticket>"):
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from sla.events import EventKind, Role, Status, TicketEvent
 from sla.timeline import dedupe, final_deletion
@@ -153,23 +155,37 @@ def encode_event(event: TicketEvent) -> str:
 
 
 def decode_event(ticket: str, data: str | bytes) -> TicketEvent:
-    row = json.loads(data)
+    return _from_row(ticket, json.loads(data))
+
+
+def decode_events(ticket: str, rows: Sequence[str | bytes]) -> list[TicketEvent]:
+    """`decode_event` of each of a log's rows, parsed as one JSON array by orjson: a tenth of the cost
+    of 20 parses by json (replays decode every log of a period). Where that fails (a row that is not
+    one JSON list, or that orjson refuses: a lone surrogate escaped by encode_event), each row is
+    decoded alone, so that it decodes as `decode_event` decodes it or the error names that row."""
+    if not rows:
+        return []
+    joined = b",".join(r if isinstance(r, bytes) else r.encode() for r in rows)
+    try:
+        parsed = orjson.loads(b"[" + joined + b"]")
+    except ValueError:
+        parsed = None
+    if parsed is None or len(parsed) != len(rows) or not all(type(r) is list for r in parsed):
+        return [decode_event(ticket, row) for row in rows]
+    return [_from_row(ticket, row) for row in parsed]
+
+
+def _from_row(ticket: str, row: list[Any]) -> TicketEvent:
     seconds = row[2]
-    if isinstance(seconds, str):
+    if type(seconds) is int:  # whole seconds, as encode_event writes most instants: exact
+        at = datetime.fromtimestamp(seconds, UTC)
+    else:
         whole, _, micros = seconds.partition(".")
         at = _EPOCH + timedelta(seconds=int(whole), microseconds=int(micros))
-    else:
-        at = _EPOCH + timedelta(seconds=seconds)
     # The log only holds rows encode_event wrote from checked events: rebuilt without the checks.
-    return TicketEvent.from_stored(
-        event_id=row[0],
-        ticket_id=ticket,
-        kind=_CODE_KIND[row[1]],
-        at=at,
-        actor=_CODE_ROLE[row[3]],
-        fields=row[4] if len(row) > 4 else {},
-        public=row[5] if len(row) > 5 else None,
-    )
+    n = len(row)
+    fields, public = row[4] if n > 4 else {}, row[5] if n > 5 else None
+    return TicketEvent.from_stored(row[0], ticket, _CODE_KIND[row[1]], at, _CODE_ROLE[row[3]], fields, public)
 
 
 # ---------------------------------------------------------------- inbox rows
@@ -258,7 +274,7 @@ def decode_record(
     record = TicketRecord(instance, ticket, stored_rows=len(rows))
     # Two deliveries may carry one event id with different content (a Zendesk trigger repeats the
     # latest comment with a later time): the evaluation's own rule picks one, whatever the row order.
-    record.events = dedupe(decode_event(ticket, row) for row in rows)
+    record.events = dedupe(decode_events(ticket, rows))
     for raw_key, raw_value in hash_.items():
         key, value = text(raw_key) or "", text(raw_value) or ""
         if key.startswith(META):

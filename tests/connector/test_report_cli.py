@@ -337,15 +337,13 @@ def test_an_open_ticket_whose_log_cannot_be_read_exits_1_naming_it(
 def test_records_naming_a_calendar_no_longer_configured_exit_2(
     capsys: pytest.CaptureFixture[str], delivered: Path, redis_conn: redis.Redis
 ) -> None:
-    from dataclasses import replace
-
     from connector.state import outcomes
 
     day = date.fromisoformat(f"{MONTH}-10")
     (rid, data), *_ = redis_conn.hgetall(
         outcomes.records_key("desk", M_START.date() + timedelta(days=2))
     ).items()
-    old = replace(outcomes.decode_record("desk", rid, data), calendar="berlin-2025")
+    old = outcomes.decode_record("desk", rid, data)._replace(calendar="berlin-2025")
     redis_conn.hset(outcomes.records_key("desk", day), rid, outcomes.encode_record(old))
     code, out, err = run(capsys, "--config", str(delivered), "report", "--from", MONTH)
     assert code == 2 and out == ""

@@ -152,3 +152,55 @@ def test_an_event_with_a_lone_surrogate_is_stored_escaped(redis_conn: redis.Redi
     redis_conn.rpush(store.events_key("acme", "T-1"), store.encode_event(event))
     (row,) = redis_conn.lrange(store.events_key("acme", "T-1"), 0, -1)
     assert store.decode_event("T-1", row) == event
+
+
+# ---------------------------------------------------------------- a whole log at once
+
+
+def _log() -> list[TicketEvent]:
+    return [
+        TicketEvent("n-1", "T-1", EventKind.CREATED, T0, Role.REQUESTER, {"status": "new", "tags": {"vip"}}),
+        TicketEvent("c-1", "T-1", EventKind.COMMENTED, T0 + timedelta(microseconds=7), Role.AGENT, public=True),
+        TicketEvent("u-1", "T-1", EventKind.CHANGED, T0 + timedelta(hours=1), fields={"status": "solved"}),
+    ]
+
+
+def test_a_log_decodes_at_once_as_row_by_row() -> None:
+    rows = [store.encode_event(e) for e in _log()]
+    assert store.decode_events("T-1", [r.encode() for r in rows]) == _log()
+    assert store.decode_events("T-1", rows) == _log()  # str rows (a connection decoding responses)
+    assert store.decode_events("T-1", []) == []
+
+
+def test_a_row_orjson_refuses_is_decoded_as_json_decodes_it() -> None:
+    # encode_event escapes a lone surrogate (\ud83d), which json reads and orjson refuses.
+    odd = TicketEvent("e1", "T-1", EventKind.CHANGED, T0, Role.OTHER, {"tags": frozenset({"vip\ud83d"})})
+    rows = [store.encode_event(e).encode() for e in [*_log(), odd]]
+    assert store.decode_events("T-1", rows) == [*_log(), odd]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [b'["n-1","n",1795770000,"r",{}]', b"not json"],
+        # Two rows that only together make one JSON list: taken apart, the first does not parse.
+        [b'["n-1","n",1795770000', b'"r",{}]'],
+        # One row holding two lists: the log has three events, not two.
+        [b'["n-1","n",1795770000,"r",{}],["x","n",1,"r"]', b'["c","n",5,"r"]'],
+        [b'["n-1","n",1795770000,"r",{}]', b'{"not": "a list"}'],
+    ],
+)
+def test_a_log_with_a_row_that_is_not_an_event_fails_as_that_row_does(rows: list[bytes]) -> None:
+    with pytest.raises((ValueError, KeyError, TypeError)) as caught:
+        store.decode_events("T-1", rows)
+    bad = next(r for r in rows if _fails(r))
+    with pytest.raises(type(caught.value)):
+        store.decode_event("T-1", bad)
+
+
+def _fails(row: bytes) -> bool:
+    try:
+        store.decode_event("T-1", row)
+    except (ValueError, KeyError, TypeError):
+        return True
+    return False

@@ -6,7 +6,6 @@ and 4h. November 2026 in Berlin: Sun 1 Nov 00:00 CET to Tue 1 Dec 00:00 CET.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -124,7 +123,7 @@ def test_a_policy_version_change_mid_period_judges_each_ticket_by_its_version() 
 
 def test_organisations_split_the_kpis_but_not_the_distributions() -> None:
     records = outcomes_of(november_tickets(), "2026-12-02 12:00")
-    records = [replace(o, organisation="org-1" if o.ticket_id in "AB" else None) for o in records]
+    records = [o._replace(organisation="org-1" if o.ticket_id in "AB" else None) for o in records]
     tables = kpi_tables(records, NOVEMBER, CALENDARS, by_organisation=True)
     rows = rows_by_key(tables["kpis"])
     assert rows[("acme", "standard", "normal", "first_response", "org-1")]["met"] == 1  # A (B breached)
@@ -153,7 +152,7 @@ def test_a_cycle_counts_where_it_ends_edges_included() -> None:
     assert counted_as(o, stop - 1, stop) == "open"  # one ending at the stop had it still open
     assert counted_as(o, stop + 1, stop + 2) is None  # ended before
     assert counted_as(o, 0, epoch_ms(at("2026-11-23 10:00"))) is None  # started at the period's end
-    assert counted_as(replace(o, outcome="cancelled"), stop, stop + 1) is None
+    assert counted_as(o._replace(outcome="cancelled"), stop, stop + 1) is None
 
 
 def test_the_rule_is_written_down() -> None:
@@ -178,8 +177,8 @@ def records_in_2026(draw: st.DrawFn) -> list:
         outcome = draw(
             st.sampled_from(["met", "breached", "cancelled"] if stop is not None else ["open", "breached"])
         )
-        out.append(replace(
-            template, ticket_id=f"T{i}", outcome=outcome, business_s=draw(st.integers(0, 10**6)),
+        out.append(template._replace(
+            ticket_id=f"T{i}", outcome=outcome, business_s=draw(st.integers(0, 10**6)),
             started_at=YEAR_START + timedelta(seconds=start),
             stopped_at=None if stop is None else YEAR_START + timedelta(seconds=stop),
         ))  # fmt: skip

@@ -127,7 +127,7 @@ def test_rows_truncate_to_the_millisecond() -> None:
 
 
 def _fields(o: Outcome) -> dict:
-    return {name: getattr(o, name) for name in Outcome.__slots__}
+    return {name: getattr(o, name) for name in Outcome._fields}
 
 
 @pytest.mark.parametrize(

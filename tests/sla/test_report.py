@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -53,7 +52,7 @@ def contracts(*cfgs: dict) -> tuple:
 def records() -> list:
     """November's tickets; every one is organisation 123's except C."""
     rows = outcomes_of(november_tickets(), "2026-12-02 12:00")
-    return [replace(o, organisation=None if o.ticket_id == "C" else "123") for o in rows]
+    return [o._replace(organisation=None if o.ticket_id == "C" else "123") for o in rows]
 
 
 def report(period_from: str = "2026-11", period_to: str = "2026-11", **kw) -> dict:
@@ -240,7 +239,7 @@ def test_credits_count_only_months_wholly_inside_the_period() -> None:
 
 def test_a_later_record_of_the_same_cycle_replaces_the_earlier() -> None:
     rows = records()
-    stale = [replace(o, outcome="met", stopped_at=at("2026-11-20 12:00")) for o in rows if o.ticket_id == "D"]
+    stale = [o._replace(outcome="met", stopped_at=at("2026-11-20 12:00")) for o in rows if o.ticket_id == "D"]
     r = build_report([*stale, *rows], contracts(), INCIDENTS, "2026-11", "2026-11", CALENDARS, now=NOW)
     assert r == report()
 
