@@ -50,6 +50,7 @@ class RedisOutage(logging.Filter):
         self.conn = conn
         self.down = threading.Event()
         self.pid = os.getpid()  # RQ's scheduler runs in a forked process: only this one speaks
+        self.errors = 0  # Redis errors seen in this process (run_worker: did the worker quit on one?)
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = str(record.msg)
@@ -64,7 +65,10 @@ class RedisOutage(logging.Filter):
         return False
 
     def went_away(self) -> None:
-        if os.getpid() == self.pid and not self.down.is_set():
+        if os.getpid() != self.pid:
+            return
+        self.errors += 1
+        if not self.down.is_set():
             self.down.set()
             log.warning("Redis is unreachable: the workers wait and retry (one line until it is back)",
                         extra={"event": "redis_unreachable"})
@@ -141,8 +145,36 @@ def run_worker(
         pool = WorkerPool(queues.QUEUES, connection=conn, num_workers=processes, worker_class=ConnectorWorker)
         pool.start(burst=burst, logging_level=rq_level)
         return True
-    worker = ConnectorWorker(qs, connection=conn, name=name)
-    return worker.work(burst=burst, with_scheduler=True, logging_level=rq_level)
+    while True:
+        worker = ConnectorWorker(qs, connection=conn, name=name)
+        errors, worked = outage.errors, False
+        try:
+            worked = worker.work(burst=burst, with_scheduler=True, logging_level=rq_level)
+        except (redis.ConnectionError, redis.TimeoutError):
+            if burst:
+                raise
+            outage.went_away()  # its teardown could not reach Redis either
+        stopped = worker._stop_requested or worker._shutdown_requested_date is not None  # SIGTERM/SIGINT
+        if burst or stopped or outage.errors == errors:
+            return worked  # emptied the queues, was asked to stop, or quit on another error
+        # RQ's worker quits on a Redis error (logged, which the outage filter counts): wait for Redis,
+        # retire the worker it registered and work on under the same name.
+        _wait_for_redis(conn)
+        try:
+            worker.register_death()
+        except redis.RedisError:
+            continue
+        log.info("worker %s works again after the Redis outage", worker.name,
+                 extra={"event": "worker_restarted"})
+
+
+def _wait_for_redis(conn: redis.Redis) -> None:
+    while True:
+        try:
+            conn.ping()
+            return
+        except redis.RedisError:
+            time.sleep(1)
 
 
 def run_scheduler(conn: redis.Redis, settings: PipelineSettings | None = None) -> None:
