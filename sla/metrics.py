@@ -221,6 +221,8 @@ class _Walk:
         return from_micros(end, a.tzinfo)
 
 
+_BREACHED, _CANCELLED, _MET = MetricStatus.BREACHED, MetricStatus.CANCELLED, MetricStatus.MET
+_RUNNING, _PAUSED = MetricStatus.RUNNING, MetricStatus.PAUSED
 Walks = dict[tuple[Clock, int], _Walk]  # by clock (its value) and id of the calendar; one `now`
 
 
@@ -251,46 +253,45 @@ def measure(
         if walk is None or walk.cal is not cal:  # (a calendar's id can be reused once it is gone)
             walk = walks[(clock, id(cal))] = _Walk(clock, cal, now)
     stop = clock.stopped_at
-
-    def reached(due: datetime | None) -> bool:
-        # Stopping exactly at an instant is in time: a reply at the deadline itself meets it.
-        return due is not None and due <= now and (stop is None or due < stop)
-
+    # A level (or the deadline) is reached when its instant has come and the clock had not stopped
+    # before it: stopping exactly at the instant is in time (a reply at the deadline meets it).
     deadline = walk.reach(target)
-    breached = reached(deadline)
+    breached = deadline is not None and deadline <= now and (stop is None or deadline < stop)
     if breached:
-        status = MetricStatus.BREACHED
+        status = _BREACHED
     elif stop is not None:
-        status = MetricStatus.CANCELLED if clock.cancelled else MetricStatus.MET
+        status = _CANCELLED if clock.cancelled else _MET
     else:
-        status = MetricStatus.RUNNING if walk.open else MetricStatus.PAUSED
+        status = _RUNNING if walk.open else _PAUSED
     future: list[datetime] = []
     level_states = []
     for level in levels:
         due = walk.reach(threshold(level, target))
-        level_states.append(LevelState(level.name, due, reached(due)))
+        hit = due is not None and due <= now and (stop is None or due < stop)
+        level_states.append(LevelState(level.name, due, hit))
         if plan and walk.open and due is not None and due > now:
             future.append(due)
     if plan and walk.open and deadline is not None and deadline > now:
         future.append(deadline)
-    state = MetricState(
-        name=name,
-        target=target,
-        calendar=cal_name,
-        priority=priority,
-        started_at=clock.started_at,
-        stopped_at=stop,
-        paused=clock.paused,
-        elapsed=walk.elapsed,
-        remaining=max(target - walk.elapsed, ZERO),
-        deadline=deadline if (breached or status is MetricStatus.RUNNING) else None,
-        status=status,
-        breached_at=deadline if breached else None,
-        escalations=tuple(level_states),
-        running=walk.open,
-        cycle=cycle,
-        cycle_id=None if cycle is None or clock.anchor is None else cycle_id(clock.anchor),
-        past_cycles=past_cycles,
+    elapsed = walk.elapsed
+    state = MetricState(  # positional: in the order of MetricState's fields
+        name,
+        target,
+        cal_name,
+        priority,
+        clock.started_at,
+        stop,
+        clock.paused,
+        elapsed,
+        max(target - elapsed, ZERO),  # remaining
+        deadline if (breached or status is _RUNNING) else None,  # deadline
+        status,
+        deadline if breached else None,  # breached_at
+        tuple(level_states),
+        walk.open,  # running
+        cycle,
+        None if cycle is None or clock.anchor is None else cycle_id(clock.anchor),
+        past_cycles,
     )
     if not plan:
         return state, [], None
