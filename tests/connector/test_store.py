@@ -160,7 +160,8 @@ def test_an_event_with_a_lone_surrogate_is_stored_escaped(redis_conn: redis.Redi
 def _log() -> list[TicketEvent]:
     return [
         TicketEvent("n-1", "T-1", EventKind.CREATED, T0, Role.REQUESTER, {"status": "new", "tags": {"vip"}}),
-        TicketEvent("c-1", "T-1", EventKind.COMMENTED, T0 + timedelta(microseconds=7), Role.AGENT, public=True),
+        TicketEvent("c-1", "T-1", EventKind.COMMENTED, T0 + timedelta(microseconds=7), Role.AGENT,
+                    public=True),
         TicketEvent("u-1", "T-1", EventKind.CHANGED, T0 + timedelta(hours=1), fields={"status": "solved"}),
     ]
 
