@@ -6,13 +6,16 @@ matching and versions"): its open tickets then follow the new targets and calend
 for their next event or timer. The command picks the open tickets (not solved, closed, deleted or gone)
 that such a policy governs now, by this configuration, and asks for a look at each one as the
 dispatcher does (each wants a look; tickets without a job are claimed and enqueued as RQ `look` jobs).
-The workers evaluate them with *their* configuration: restart them after changing the file, first.
+The workers evaluate them with *their* configuration: restart them after changing the file, first. A
+running connector worker publishes the digest of its policies and calendars; while one differs from
+this file's, nothing is enqueued (exit 1, naming the workers).
 It waits for the looks (a progress bar on a terminal, nothing when piped) and prints a summary read
 from the tickets' ledgers before and after: tickets looked at, deadlines moved, effects written.
 `--dry-run` evaluates here instead, writes nothing and enqueues nothing, and says what would change.
 
 Exit codes as every command's (connector/cli/common.py): 0 done; 1 no worker is running (the looks
-stay queued) or looks still pending after --timeout; 2 an unknown instance or policy, or a policy with
+stay queued), a worker runs other policies or calendars (nothing enqueued), or looks still pending
+after --timeout; 2 an unknown instance or policy, or a policy with
 no version that asks for recalculation.
 """
 
@@ -312,6 +315,12 @@ def cmd_recalculate(
     if args.dry_run:
         summary, moved = evaluate_here(conn, config, tickets, now)
     else:
+        if tickets and (stale := status.workers_on_other_policies(conn, config.sla_digest)):
+            raise Failure(
+                f"{len(stale)} running worker(s) evaluate with other policies or calendars than "
+                f"{config.source} ({', '.join(stale)}): their looks would keep the old targets. Restart "
+                "them with this file, then run recalculate again (nothing was enqueued)"
+            )
         if tickets and not status.workers_alive(conn):
             request_looks(conn, tickets, PipelineSettings.from_env(), now.timestamp())
             raise Failure(

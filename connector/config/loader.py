@@ -8,6 +8,7 @@ adapters read those variables; the API token is read from the variable `api_toke
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -77,6 +78,9 @@ class Config:
     public_url: str | None = None  # receiver.public_url: base URL the helpdesks post to
     contracts: tuple[Contract, ...] = ()  # service credits and uptime for reports (sla/contracts.py)
     notify_channels: Mapping[str, Any] = field(default_factory=dict)  # name -> connector.notices Channel
+    # What the SLA clocks depend on (policies, calendars, notice messages), as a short digest: workers
+    # publish theirs, and `recalculate` refuses to run while a worker evaluates with other ones.
+    sla_digest: str = ""
 
 
 def _schema_validator() -> jsonschema.protocols.Validator:
@@ -402,7 +406,19 @@ def _build(resolved: Mapping[str, Any], env: Mapping[str, str], source: str) -> 
         public_url=(receiver.get("public_url") or "").rstrip("/") or None,
         contracts=_build_contracts(resolved.get("contracts") or [], policies, calendars, instances, source),
         notify_channels=channels,
+        sla_digest=sla_digest(resolved),
     )
+
+
+def sla_digest(data: Mapping[str, Any]) -> str:
+    """A digest of the parts of a configuration that decide clocks and effects (`policies`, `calendars`,
+    the `message` templates of `notify_channels`), in a canonical form: equal for files that differ only
+    elsewhere (instances, secrets, comments, key order)."""
+    channels = data.get("notify_channels") or {}
+    templates = {name: (cfg or {}).get("message") for name, cfg in channels.items()}
+    parts = {"policies": data.get("policies"), "calendars": data.get("calendars"), "templates": templates}
+    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _build_channels(cfg: Any, source: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from rq.worker_pool import WorkerPool
 from connector.config.tuning import PipelineSettings
 from connector.jobs import context, dispatch, reconcile
 from connector.jobs.context import Context
-from connector.state import queues
+from connector.state import queues, status
 
 log = logging.getLogger("sla_connector.worker")
 
@@ -39,6 +39,16 @@ class ConnectorWorker(SimpleWorker):
         kwargs.setdefault("maintenance_interval", settings.maintenance_interval_s)
         kwargs.setdefault("job_monitoring_interval", settings.job_monitoring_interval_s)
         super().__init__(*args, **kwargs)
+
+    def register_birth(self) -> None:
+        """RQ's registration, and the digest of the policies and calendars this worker evaluates with,
+        so that `recalculate` can refuse to run while a worker still has other ones."""
+        super().register_birth()
+        try:
+            digest = context.current(self.connection).config.sla_digest
+        except RuntimeError:  # a plain `rq worker` without SLA_CONNECTOR_CONFIG: its jobs will say so
+            return
+        self.connection.hset(self.key, status.WORKER_SLA_DIGEST, digest)
 
 
 class RedisOutage(logging.Filter):

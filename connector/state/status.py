@@ -84,6 +84,22 @@ def workers_alive(conn: redis.Redis) -> bool:
     return bool(alive_workers(conn))
 
 
+#: Field of an RQ worker's hash (`rq:worker:<name>`) where a ConnectorWorker keeps the digest of the
+#: policies and calendars it evaluates with (connector.config.loader.sla_digest).
+WORKER_SLA_DIGEST = "sla_digest"
+
+
+def workers_on_other_policies(conn: redis.Redis, digest: str) -> list[str]:
+    """Names of the alive workers that evaluate with other policies or calendars than `digest` (those
+    that published a digest: a worker of another class says nothing)."""
+    names = alive_workers(conn)
+    pipe = conn.pipeline(transaction=False)
+    for name in names:
+        pipe.hget(Worker.redis_worker_namespace_prefix + name, WORKER_SLA_DIGEST)
+    return [name for name, theirs in zip(names, pipe.execute(), strict=True)
+            if theirs is not None and theirs.decode() != digest]
+
+
 def scheduler_alive(conn: redis.Redis) -> bool:
     """Whether an RQ cron scheduler that enqueues the dispatch tick is alive (RQ expires dead ones).
 

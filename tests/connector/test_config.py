@@ -319,3 +319,25 @@ def test_a_key_written_twice_is_an_error(tmp_path: Path) -> None:
         f"{path}: line 4, column 3: invalid YAML: "
         "duplicate key 'desk' (a later one would silently replace it)"
     )
+
+
+def test_the_sla_digest_changes_with_policies_calendars_and_notice_messages_only() -> None:
+    digest = config_from_dict(base(), ENV, source="a.yaml").sla_digest
+    assert len(digest) == 16
+    # Elsewhere: another instance, secret, Redis URL or key order leaves it as it is.
+    same = base(redis_url="redis://other:6379/0", data_dir="/srv/sla")
+    same["instances"] = {"desk": {"secret_env": "OTHER_SECRET", "product": "shelldesk"}}
+    same["calendars"] = dict(reversed(list(same["calendars"].items())))
+    assert config_from_dict(same, {"OTHER_SECRET": "x"}, source="b.yaml").sla_digest == digest
+    # A target, a calendar's hours or a notice's message changes it.
+    target = base()
+    target["policies"][0]["metrics"]["resolution"]["targets"]["high"] = "2h"
+    hours = base()
+    hours["calendars"]["berlin"]["hours"] = {"mon-fri": ["08:00-17:00"]}
+    digests = {digest, config_from_dict(target, ENV, source="c").sla_digest,
+               config_from_dict(hours, ENV, source="d").sla_digest}
+    for message in ("{ticket} is late", "{ticket}: {level}"):
+        channel = {"kind": "slack", "url": "https://hooks.slack.com/services/T1/B1/x", "message": message}
+        noticed = base(notify_channels={"ops": channel})
+        digests.add(config_from_dict(noticed, ENV, source="e").sla_digest)
+    assert len(digests) == 5

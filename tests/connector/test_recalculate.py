@@ -16,13 +16,17 @@ import pytest
 import redis
 import responses
 import yaml
-from rq import SimpleWorker
+from rq import SimpleWorker, Worker
 
 from connector.cli import recalculate as command
+from connector.cli.common import Failure
 from connector.cli.main import main
 from connector.config.loader import Config, config_from_dict, load_config
 from connector.config.tuning import PipelineSettings
-from connector.state import queues, store
+from connector.jobs import context
+from connector.jobs.context import Context
+from connector.jobs.worker import ConnectorWorker
+from connector.state import queues, status, store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes import testdesk  # noqa: E402
@@ -275,3 +279,41 @@ def test_without_a_worker_the_looks_stay_queued_and_it_says_so(
     err = capsys.readouterr().err
     assert "no RQ worker is running: 1 looks are queued and run when `sla-connector worker` starts" in err
     assert queues.queue(redis_conn, queues.TICKETS).count == 1
+
+
+def test_a_worker_still_on_the_old_policies_stops_it_before_anything_is_enqueued(
+    redis_conn: redis.Redis,
+    redis_url: str,
+    capsys: pytest.CaptureFixture[str],
+    files: tuple[Path, Path],
+) -> None:
+    before, after = files
+    env = {"REDIS_URL": redis_url}
+    with responses.RequestsMock() as rsps:
+        desk_api(rsps)
+        open_three_tickets(redis_conn, rsps)
+        calls = len(rsps.calls)
+        # A connector worker started before the file changed publishes the digest of what it runs.
+        context.install(Context(load_config(before, env)))
+        try:
+            ConnectorWorker([queues.queue(redis_conn, queues.TICKETS)], connection=redis_conn,
+                            name="old-1").register_birth()
+        finally:
+            context.install(None)
+        with pytest.raises(Failure) as failed:  # exit 1 (connector/cli/main.py)
+            run(redis_conn, after, redis_url, capsys)
+        assert len(rsps.calls) == calls
+    message = str(failed.value)
+    assert message.startswith(f"1 running worker(s) evaluate with other policies or calendars than {after} ")
+    assert "(old-1)" in message and "nothing was enqueued" in message
+    assert redis_conn.zcard(store.WANT) == 0 and queues.queue(redis_conn, queues.TICKETS).count == 0
+    # Restarted with the new file, it says so, and recalculate runs.
+    redis_conn.delete(Worker.redis_worker_namespace_prefix + "old-1")
+    context.install(Context(load_config(after, env)))
+    try:
+        ConnectorWorker([queues.queue(redis_conn, queues.TICKETS)], connection=redis_conn,
+                        name="new-1").register_birth()
+    finally:
+        context.install(None)
+    assert status.workers_on_other_policies(redis_conn, load_config(after, env).sla_digest) == []
+    assert status.workers_on_other_policies(redis_conn, load_config(before, env).sla_digest) == ["new-1"]
