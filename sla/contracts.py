@@ -19,7 +19,7 @@ configuration (known: high, normal, urgent)`.
         uptime:
           - service: api
             incidents: {match: {type: incident, tags: [svc-api]}}   # tags: all of these
-            downtime_from: created   # or the ticket field holding when the outage began
+            downtime_from: created   # or a ticket field the events carry (sla.events.FIELDS)
             service_hours: 24x7      # or a calendar id of the configuration
             guaranteed_percent: 99.9
             credits: [{below: 99.9, credit_percent: 10}, {below: 99.0, credit_percent: 25}]
@@ -47,6 +47,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jsonschema
 
 from sla._schema import ID_FORM, check_structure, load_validator, plain
+from sla.events import FIELDS
 
 ALWAYS = "24x7"
 MATCH_FIELDS = ("instance", "project", "group", "brand", "type", "priority")
@@ -178,10 +179,18 @@ def _uptime_rule(item: Mapping[str, Any], where: str, calendars: Iterable[str]) 
         for k in MATCH_FIELDS
         if k in match
     }
+    downtime_from = item.get("downtime_from", "created")
+    if downtime_from != "created" and downtime_from not in FIELDS:
+        # A name no event carries would silently mean the creation: say so instead.
+        known = ", ".join(["created", *sorted(FIELDS - {"tags"})])
+        raise ValueError(
+            f"{where}.downtime_from: {downtime_from!r} is not a ticket field the connector receives "
+            f"(known: {known}); a product's custom date field is not carried yet: use created"
+        )
     return UptimeRule(
         service=item["service"],
         match=IncidentMatch(fields, frozenset(match.get("tags", ()))),
-        downtime_from=item.get("downtime_from", "created"),
+        downtime_from=downtime_from,
         service_hours=hours,
         guaranteed_percent=_percent(item["guaranteed_percent"]),
         tiers=_tiers(item.get("credits", []), f"{where}.credits"),

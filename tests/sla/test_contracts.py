@@ -171,6 +171,11 @@ def _with(path: str, value: Any) -> list[dict[str, Any]]:
             _with("uptime.0.incidents.match", {"status": "open"}),
             "contracts[0].uptime[0].incidents.match: unknown key(s) 'status'",
         ),
+        (
+            _with("uptime.0.downtime_from", "outage_start"),
+            "contracts[0].uptime[0].downtime_from: 'outage_start' is not a ticket field the connector "
+            "receives (known: created, assignee, brand, created_at, group,",
+        ),
         ({"id": "x"}, "contracts: {'id': 'x'} is not of type 'array'"),
     ],
 )
