@@ -272,8 +272,10 @@ def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     soon = status.due_soon(conn)  # next timers within the hour: deadlines and escalations coming
     breaches = status.per_instance(conn, "breaches")  # clocks counted breached, per instance
     reconciled = status.reconciliation(conn, config.instances)  # lost webhooks healed, per instance
+    stale = status.workers_on_other_policies(conn, config.sla_digest)  # started before a change
     if args.json:
-        data = {**data, "due_within_hour": soon, "breaches": breaches, "reconcile": reconciled}
+        data = {**data, "due_within_hour": soon, "breaches": breaches, "reconcile": reconciled,
+                "workers_on_other_policies": stale}
         _print_json(data)
         return EXIT_OK
     age = data.get("oldest_pending_age_s")
@@ -289,6 +291,8 @@ def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if refused:  # values the products refused, recorded once (the ticket API shows which)
         print("effects refused: " + ", ".join(f"{name} {count:g}" for name, count in sorted(refused.items())))
     print(f"workers alive: {data.get('workers_alive', 0)} {' '.join(data.get('workers') or [])}".rstrip())
+    if stale:  # their looks keep the policies they started with
+        print(f"workers on other policies or calendars than this file (restart them): {' '.join(stale)}")
     print(f"cron scheduler: {'alive' if data.get('scheduler_alive') else 'not running'}")
     last = data.get("last_event_at") or {}
     for name in config.instances:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -209,6 +210,21 @@ def test_status(capsys: pytest.CaptureFixture[str], config_path: Path, with_redi
     ]
     code, out, _ = run(capsys, "--config", str(config_path), "status", "--json")
     assert code == 0 and json.loads(out)["workers_alive"] == 1
+    assert json.loads(out)["workers_on_other_policies"] == []
+    # A connector worker started with other policies (before the file changed) is named.
+    from connector.jobs import context
+    from connector.jobs.context import Context
+    from connector.jobs.worker import ConnectorWorker
+
+    changed = load_config(config_path)
+    context.install(Context(replace(changed, sla_digest="0123456789abcdef")))
+    try:
+        ConnectorWorker([queues.queue(with_redis, queues.TICKETS)], connection=with_redis,
+                        name="w-old").register_birth()
+    finally:
+        context.install(None)
+    code, out, _ = run(capsys, "--config", str(config_path), "status")
+    assert "workers on other policies or calendars than this file (restart them): w-old" in out.splitlines()
     # Values a product refused (recorded once by the pipeline) get a line of their own.
     for labels in ({"instance": "desk", "kind": "tag"}, {"instance": "desk", "kind": "priority"}):
         status.incr(with_redis, "effects_rejected", labels)
