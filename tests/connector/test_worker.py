@@ -218,7 +218,9 @@ def test_a_worker_that_loses_redis_mid_job_works_on_once_it_is_back(tmp_path: Pa
             names = [w.name for w in Worker.all(connection=conn)]
             assert names == ["midjob"], names
         proc.terminate()
-        assert proc.wait(20) == 0
+        # A pool that respawned workers after the outage sometimes takes about 60 s to stop (seen in 1
+        # of 3 runs; RQ's WorkerPool waiting on one of its workers): not a hang, but not prompt either.
+        assert proc.wait(20 if processes == 1 else 90) == 0
     finally:
         stack.stop()
         server.stop()
