@@ -12,12 +12,12 @@ counted cycles were measured against, and how many counted cycles reached each e
 (warnings included, whatever the cycle's end). The two sides are compared row by row (`compare`).
 
 Speed: a ticket whose every event is older than the period and which was solved, closed or deleted
-by then cannot count in it: it is recognised from its timeline and not evaluated (`outside`). The
-timeline is built once per ticket and both sides evaluate it without the effects a ticket should show
-(`evaluate_timeline(effects=False)`), sharing what no policy changes (`SharedWork`: the reply clocks,
-and each clock's business time along a calendar both sides use). A ticket that both sides give the same
-policy (equal, on equal calendars) has the same clocks on both sides: it is evaluated once and counted
-on each.
+by then cannot count in it: it is recognised from its timeline and not evaluated (`replay_timeline`
+gives None). The timeline is built once per ticket and both sides evaluate it without the effects a
+ticket should show (`evaluate_timeline(effects=False)`), sharing what no policy changes (`SharedWork`:
+the reply clocks, and each clock's business time along a calendar both sides use). A ticket that both
+sides give the same policy (equal, on equal calendars) has the same clocks on both sides: it is
+evaluated once and counted on each.
 """
 
 from __future__ import annotations
@@ -152,11 +152,6 @@ def replay_timeline(events: Sequence[TicketEvent], period_start: datetime, at: d
     ):
         return None
     return tl
-
-
-def outside(events: Sequence[TicketEvent], period_start: datetime, at: datetime) -> bool:
-    """True when the ticket cannot count in the period (see `replay_timeline`): not evaluated."""
-    return replay_timeline(events, period_start, at) is None
 
 
 class Simulation:

@@ -212,17 +212,10 @@ def test_status(capsys: pytest.CaptureFixture[str], config_path: Path, with_redi
     assert code == 0 and json.loads(out)["workers_alive"] == 1
     assert json.loads(out)["workers_on_other_policies"] == []
     # A connector worker started with other policies (before the file changed) is named.
-    from connector.jobs import context
-    from connector.jobs.context import Context
-    from connector.jobs.worker import ConnectorWorker
+    from tests.connector.fakes.harness import register_connector_worker
 
-    changed = load_config(config_path)
-    context.install(Context(replace(changed, sla_digest="0123456789abcdef")))
-    try:
-        ConnectorWorker([queues.queue(with_redis, queues.TICKETS)], connection=with_redis,
-                        name="w-old").register_birth()
-    finally:
-        context.install(None)
+    older = replace(load_config(config_path), sla_digest="0123456789abcdef")
+    register_connector_worker(with_redis, older, "w-old")
     code, out, _ = run(capsys, "--config", str(config_path), "status")
     assert "workers on other policies or calendars than this file (restart them): w-old" in out.splitlines()
     # Values a product refused (recorded once by the pipeline) get a line of their own.

@@ -23,14 +23,11 @@ from connector.cli.common import Failure
 from connector.cli.main import main
 from connector.config.loader import Config, config_from_dict, load_config
 from connector.config.tuning import PipelineSettings
-from connector.jobs import context
-from connector.jobs.context import Context
-from connector.jobs.worker import ConnectorWorker
 from connector.state import queues, status, store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes import testdesk  # noqa: E402
-from fakes.harness import Clock, drain, make_context, post  # noqa: E402
+from fakes.harness import Clock, drain, make_context, post, register_connector_worker  # noqa: E402
 from fakes.sla_config import CALENDARS, changed, created, policy  # noqa: E402
 
 BASE = "https://desk.test"
@@ -294,12 +291,7 @@ def test_a_worker_still_on_the_old_policies_stops_it_before_anything_is_enqueued
         open_three_tickets(redis_conn, rsps)
         calls = len(rsps.calls)
         # A connector worker started before the file changed publishes the digest of what it runs.
-        context.install(Context(load_config(before, env)))
-        try:
-            ConnectorWorker([queues.queue(redis_conn, queues.TICKETS)], connection=redis_conn,
-                            name="old-1").register_birth()
-        finally:
-            context.install(None)
+        register_connector_worker(redis_conn, load_config(before, env), "old-1")
         with pytest.raises(Failure) as failed:  # exit 1 (connector/cli/main.py)
             run(redis_conn, after, redis_url, capsys)
         assert len(rsps.calls) == calls
@@ -307,13 +299,8 @@ def test_a_worker_still_on_the_old_policies_stops_it_before_anything_is_enqueued
     assert message.startswith(f"1 running worker(s) evaluate with other policies or calendars than {after} ")
     assert "(old-1)" in message and "nothing was enqueued" in message
     assert redis_conn.zcard(store.WANT) == 0 and queues.queue(redis_conn, queues.TICKETS).count == 0
-    # Restarted with the new file, it says so, and recalculate runs.
+    # Restarted with the new file, it publishes the new digest: no longer counted as on other policies.
     redis_conn.delete(Worker.redis_worker_namespace_prefix + "old-1")
-    context.install(Context(load_config(after, env)))
-    try:
-        ConnectorWorker([queues.queue(redis_conn, queues.TICKETS)], connection=redis_conn,
-                        name="new-1").register_birth()
-    finally:
-        context.install(None)
+    register_connector_worker(redis_conn, load_config(after, env), "new-1")
     assert status.workers_on_other_policies(redis_conn, load_config(after, env).sla_digest) == []
     assert status.workers_on_other_policies(redis_conn, load_config(before, env).sla_digest) == ["new-1"]

@@ -13,7 +13,7 @@ from sla.calendar import BusinessCalendar
 from sla.evaluate import SharedWork, evaluate, evaluate_timeline
 from sla.events import TicketEvent
 from sla.policy import load_policies
-from sla.timeline import build_timeline
+from sla.timeline import Timeline, build_timeline
 
 CALENDARS = {
     "berlin": BusinessCalendar.from_config(
@@ -80,15 +80,23 @@ def ticket(steps: list[tuple[int, str, str | None]], deleted: bool) -> list[Tick
     return events
 
 
+def timeline_at(
+    steps: list[tuple[int, str, str | None]], minute: int, deleted: bool
+) -> tuple[list[TicketEvent], datetime, Timeline]:
+    """The ticket's events, the instant `minute` minutes after BASE, and its timeline then."""
+    events = ticket(steps, deleted)
+    now = BASE + timedelta(minutes=minute)
+    tl = build_timeline(events, now)
+    assert tl is not None
+    return events, now, tl
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(step, max_size=12), st.integers(min_value=0, max_value=60 * 24 * 7), st.booleans())
 def test_evaluating_a_prebuilt_timeline_is_evaluating_the_events(
     steps: list[tuple[int, str, str | None]], minute: int, deleted: bool
 ) -> None:
-    events = ticket(steps, deleted)
-    now = BASE + timedelta(minutes=minute)
-    tl = build_timeline(events, now)
-    assert tl is not None
+    events, now, tl = timeline_at(steps, minute, deleted)
     keys = ["comment:p/next_reply#0123456789:b"]
     assert evaluate_timeline(POLICIES, CALENDARS, tl, now, applied_keys=keys) == evaluate(
         POLICIES, CALENDARS, events, now, applied_keys=keys
@@ -100,10 +108,7 @@ def test_evaluating_a_prebuilt_timeline_is_evaluating_the_events(
 def test_a_replay_measures_what_evaluate_measures_under_each_policy_set(
     steps: list[tuple[int, str, str | None]], minute: int, deleted: bool
 ) -> None:
-    events = ticket(steps, deleted)
-    now = BASE + timedelta(minutes=minute)
-    tl = build_timeline(events, now)
-    assert tl is not None
+    events, now, tl = timeline_at(steps, minute, deleted)
     shared = SharedWork(tl, now)
     for policies in (POLICIES, PROPOSED, POLICIES):  # the second and third reuse the first's walks
         full = evaluate(policies, CALENDARS, events, now)

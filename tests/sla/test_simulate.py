@@ -15,7 +15,7 @@ from sla.calendar import BusinessCalendar
 from sla.events import TicketEvent
 from sla.periods import ReportPeriod
 from sla.policy import PolicySet, load_policies
-from sla.simulate import Counts, Simulation, Tally, compare, evaluation_instant, outside
+from sla.simulate import Counts, Simulation, Tally, compare, evaluation_instant, replay_timeline
 
 H = 3600
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -133,6 +133,10 @@ def test_tickets_outside_the_period_are_not_evaluated_and_change_nothing() -> No
     (row,) = sim.rows()
     assert (row["current"]["met"], row["current"]["open"]) == (1, 1)
     start, end = at("2026-11-01 00:00"), at("2026-12-01 00:00")
+
+    def outside(events: list[TicketEvent], start: datetime, end: datetime) -> bool:
+        return replay_timeline(events, start, end) is None
+
     assert outside(october, start, end) and outside(december, start, end) and outside([], start, end)
     assert not outside(still_open, start, end) and not outside(inside, start, end)
     deleted = [*october[:1], TicketEvent("OCT-d", "OCT", "deleted", at("2026-10-06 10:00"))]

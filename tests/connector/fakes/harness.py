@@ -136,3 +136,15 @@ def drain(
         return worker.drained
     finally:
         context.install(None)
+
+
+def register_connector_worker(conn: redis.Redis, config: Any, name: str) -> None:
+    """A ConnectorWorker registered as `sla-connector worker` started with `config` registers (its RQ
+    worker hash with the digest of the policies it runs); nothing runs jobs."""
+    from connector.jobs.worker import ConnectorWorker
+
+    context.install(Context(config))
+    try:
+        ConnectorWorker([queues.queue(conn, queues.TICKETS)], connection=conn, name=name).register_birth()
+    finally:
+        context.install(None)
