@@ -50,6 +50,16 @@ class ConnectorWorker(SimpleWorker):
             return
         self.connection.hset(self.key, status.WORKER_SLA_DIGEST, digest)
 
+    def subscribe(self) -> None:
+        """RQ's listener for commands (`rq` shutdown, kill-horse), waking every second instead of RQ's
+        60 s. redis-py 8.2's PubSubWorkerThread.stop() waits for the thread, which can sit out that
+        whole wait once the channel is unsubscribed: with 60 s a SIGTERM sometimes took a minute."""
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
 
 class RedisOutage(logging.Filter):
     """One log line when Redis goes away and one when it is back, instead of RQ's error (and traceback)

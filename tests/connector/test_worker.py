@@ -20,6 +20,7 @@ from rq.timeouts import TimerDeathPenalty
 
 from connector.config.tuning import PipelineSettings
 from connector.jobs import context
+from connector.jobs.worker import ConnectorWorker
 from connector.state import queues, status, store
 
 HERE = Path(__file__).resolve().parent
@@ -155,6 +156,22 @@ def test_sigterm_stops_the_worker_and_its_registration(tmp_path: Path, redis_url
         stack.stop()
 
 
+def test_a_worker_stops_its_command_listener_within_seconds(redis_conn: redis.Redis) -> None:
+    # The race behind SIGTERMs that took a minute: RQ's command listener reads the reply to its
+    # unsubscribe before it is told to stop, then waits for a new subscription as long as its sleep time
+    # (RQ: 60 s), and redis-py 8.2's stop() waits for it.
+    tickets = queues.queue(redis_conn, queues.TICKETS)
+    worker = ConnectorWorker([tickets], connection=redis_conn, name="listener")
+    worker.subscribe()
+    wait_for(lambda: worker.pubsub.subscribed, 10, "the listener subscribed")
+    worker.pubsub.unsubscribe()
+    wait_for(lambda: not worker.pubsub.subscribed, 10, "the listener read the unsubscribe reply")
+    started = time.monotonic()
+    worker.unsubscribe()
+    assert time.monotonic() - started < 5
+    assert not worker.pubsub_thread.is_alive()
+
+
 def test_worker_refuses_zero_processes(tmp_path: Path, redis_url: str) -> None:
     stack = _stack(tmp_path, redis_url)
     try:
@@ -218,9 +235,7 @@ def test_a_worker_that_loses_redis_mid_job_works_on_once_it_is_back(tmp_path: Pa
             names = [w.name for w in Worker.all(connection=conn)]
             assert names == ["midjob"], names
         proc.terminate()
-        # A pool that respawned workers after the outage sometimes takes about 60 s to stop (seen in 1
-        # of 3 runs; RQ's WorkerPool waiting on one of its workers): not a hang, but not prompt either.
-        assert proc.wait(20 if processes == 1 else 90) == 0
+        assert proc.wait(20) == 0
     finally:
         stack.stop()
         server.stop()
@@ -250,11 +265,12 @@ def test_a_redis_outage_is_two_log_lines_and_the_tick_goes_on(tmp_path: Path) ->
         log = stack.worker_log("outage")
         assert log.count('"redis_unreachable"') == 1 and log.count('"redis_reachable"') == 1, log[-3000:]
         assert "could not connect to Redis" not in log
-        # RQ's scheduler runs in a process of its own: multiprocessing prints its one (chained) traceback
-        # when it ends on the outage (RQ starts it again); nothing else prints one.
+        # RQ's scheduler runs in a process of its own: multiprocessing prints its one traceback (chained
+        # two or three deep, by the command the outage met) when it ends on the outage (RQ starts it
+        # again); nothing else prints one.
         schedulers = log.count("Process Scheduler:")
-        assert log.count("Traceback (most recent call last)") == 3 * schedulers, log[-3000:]
-        assert schedulers <= 1
+        tracebacks = log.count("Traceback (most recent call last)")
+        assert schedulers <= 1 and 2 * schedulers <= tracebacks <= 3 * schedulers, log[-3000:]
     finally:
         stack.stop()
         server.stop()

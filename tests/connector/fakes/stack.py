@@ -3,11 +3,13 @@ fake Jira and Zendesk over HTTP, and signed webhook deliveries built from the ad
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import hmac
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -134,6 +136,7 @@ class Stack:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # stop() can reach RQ's scheduler process, which outlives a killed worker
         )
         self.workers.append(proc)
         return proc
@@ -158,6 +161,8 @@ class Stack:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+            with contextlib.suppress(ProcessLookupError):  # nothing of it may write into the next test
+                os.killpg(proc.pid, signal.SIGKILL)
         self.server.shutdown()
         self.conn.close()
 
