@@ -19,7 +19,7 @@ configuration (known: high, normal, urgent)`.
         uptime:
           - service: api
             incidents: {match: {type: incident, tags: [svc-api]}}   # tags: all of these
-            downtime_from: created   # or a ticket field the events carry (sla.events.FIELDS)
+            downtime_from: created   # or outage_start (sla.events.INSTANT_FIELDS)
             service_hours: 24x7      # or a calendar id of the configuration
             guaranteed_percent: 99.9
             credits: [{below: 99.9, credit_percent: 10}, {below: 99.0, credit_percent: 25}]
@@ -47,7 +47,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jsonschema
 
 from sla._schema import ID_FORM, check_structure, load_validator, plain
-from sla.events import FIELDS
+from sla.events import INSTANT_FIELDS
 
 ALWAYS = "24x7"
 MATCH_FIELDS = ("instance", "project", "group", "brand", "type", "priority")
@@ -180,12 +180,12 @@ def _uptime_rule(item: Mapping[str, Any], where: str, calendars: Iterable[str]) 
         if k in match
     }
     downtime_from = item.get("downtime_from", "created")
-    if downtime_from != "created" and downtime_from not in FIELDS:
-        # A name no event carries would silently mean the creation: say so instead.
-        known = ", ".join(["created", *sorted(FIELDS - {"tags"})])
+    if downtime_from != "created" and downtime_from not in INSTANT_FIELDS:
+        # Any other name would silently mean the creation, or fail on every incident: say so instead.
+        known = ", ".join(["created", *sorted(INSTANT_FIELDS)])
         raise ValueError(
-            f"{where}.downtime_from: {downtime_from!r} is not a ticket field the connector receives "
-            f"(known: {known}); a product's custom date field is not carried yet: use created"
+            f"{where}.downtime_from: {downtime_from!r} is not a ticket field holding an instant "
+            f"(known: {known}); outage_start is the product field an instance's outage_start_field names"
         )
     return UptimeRule(
         service=item["service"],

@@ -60,12 +60,19 @@ FIELDS = frozenset(
         "requester",
         "created_at",  # the ticket's creation instant as the product reports it (see below)
         "key",  # the name people use for the ticket where it is not its id (a Jira issue key, "SUP-42")
+        "outage_start",  # when the outage a ticket reports began: the product field an instance names
     }
 )
+#: Fields whose values are instants (ISO 8601 UTC strings once canonical): what a contract's
+#: `downtime_from` may name.
+INSTANT_FIELDS = frozenset({"created_at", "outage_start"})
 #: `created_at` is carried by every event whose payload states it (Jira `issue.fields.created`,
 #: Zendesk `created_at`), so a ticket first seen after its creation starts its clocks at its real
 #: creation. It is a field (an ISO 8601 UTC string, made canonical here) rather than an attribute
 #: of its own so that event logs store and compare it like any other field.
+#: `outage_start` is carried where an instance maps it to a product field (`outage_start_field`: a
+#: Jira custom field, a Zendesk ticket field); None when that field is empty. Uptime reports start an
+#: incident's downtime there when a contract says `downtime_from: outage_start`.
 
 
 _KIND_RANK = {EventKind.CREATED: 0, EventKind.RESTORED: 2}
@@ -126,16 +133,16 @@ def _time_and_kind(ev: TicketEvent) -> tuple[datetime, int]:
     return (ev.at, _KIND_RANK.get(ev.kind, 1))
 
 
-def _canonical_instant(value: Any, event_id: str) -> str:
-    """`created_at` as one spelling (UTC ISO 8601), so two deliveries of one event compare equal."""
+def _canonical_instant(value: Any, event_id: str, name: str) -> str:
+    """An instant field as one spelling (UTC ISO 8601), so two deliveries of one event compare equal."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            msg = f"TicketEvent {event_id}: created_at {value!r} is not an ISO 8601 instant"
+            msg = f"TicketEvent {event_id}: {name} {value!r} is not an ISO 8601 instant"
             raise ValueError(msg) from None
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"TicketEvent {event_id}: created_at {value!r} must be a timezone-aware instant")
+        raise ValueError(f"TicketEvent {event_id}: {name} {value!r} must be a timezone-aware instant")
     return value.astimezone(UTC).isoformat()
 
 
@@ -166,8 +173,9 @@ class TicketEvent:
             fields["status"] = Status(fields["status"])
         if fields.get("tags") is not None:
             fields["tags"] = frozenset(fields["tags"])
-        if fields.get("created_at") is not None:
-            fields["created_at"] = _canonical_instant(fields["created_at"], self.event_id)
+        for name in INSTANT_FIELDS:
+            if fields.get(name) is not None:
+                fields[name] = _canonical_instant(fields[name], self.event_id, name)
         object.__setattr__(self, "fields", fields)
         if self.kind is EventKind.COMMENTED and self.public is None:
             raise ValueError(f"TicketEvent {self.event_id}: a comment must say whether it is public")

@@ -129,12 +129,7 @@ def _incidents(contracts: Sequence[Contract], timeline: Any, instance: str) -> t
     rules = uptime_rules(contracts)
     if not rules:
         return ()
-    try:
-        return tuple(incidents_for_ticket(rules, timeline, instance))
-    except ValueError as exc:  # a `downtime_from` field that holds no instant: no incident, say so
-        log.warning("incident not kept: %s", exc, extra={
-            "event": "incident_unreadable", "instance": instance, "ticket": timeline.ticket_id})  # fmt: skip
-        return ()
+    return tuple(incidents_for_ticket(rules, timeline, instance))
 
 
 def write(

@@ -314,29 +314,3 @@ def test_backfill_keeps_records_of_finished_tickets_it_stores_without_a_look(red
         ("B-1", "first_response"): "breached",
         ("B-1", "resolution"): "met",
     }
-
-
-def test_an_incident_field_without_an_instant_keeps_the_records_and_says_why(
-    redis_conn: redis.Redis, caplog: pytest.LogCaptureFixture
-) -> None:
-    from fakes import report_config as rc
-
-    from connector.config.loader import config_from_dict
-
-    contract = rc.contract()
-    contract["uptime"][0]["downtime_from"] = "group"  # a field that holds no instant
-    config = config_from_dict({"instances": {"desk": {"product": "testdesk", "dry_run": True,
-                                                      "base_url": "https://desk.test"}},
-                               "calendars": {"always": {"timezone": "UTC", "hours": "24x7"}},
-                               "policies": [rc.policy()], "contracts": [contract]}, env={})  # fmt: skip
-    events = [
-        created("T-12", T0, type="incident", tags=["svc-api"], group="ops"),
-        reply("T-12", T0 + timedelta(minutes=10), 1),
-        status("T-12", T0 + timedelta(hours=1), 1, "solved"),
-    ]
-    post(redis_conn, "d1", "T-12", events)
-    look(redis_conn, Clock(T0 + timedelta(hours=2)), config=config)
-    assert set(stored(redis_conn)) == {("T-12", "first_response"), ("T-12", "resolution")}
-    assert redis_conn.hlen(oc.incidents_key("desk")) == 0
-    (warning,) = [r for r in caplog.records if getattr(r, "event", "") == "incident_unreadable"]
-    assert "field 'group'" in warning.getMessage() and "'ops'" in warning.getMessage()

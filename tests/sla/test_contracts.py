@@ -172,9 +172,9 @@ def _with(path: str, value: Any) -> list[dict[str, Any]]:
             "contracts[0].uptime[0].incidents.match: unknown key(s) 'status'",
         ),
         (
-            _with("uptime.0.downtime_from", "outage_start"),
-            "contracts[0].uptime[0].downtime_from: 'outage_start' is not a ticket field the connector "
-            "receives (known: created, assignee, brand, created_at, group,",
+            _with("uptime.0.downtime_from", "group"),
+            "contracts[0].uptime[0].downtime_from: 'group' is not a ticket field holding an instant "
+            "(known: created, created_at, outage_start)",
         ),
         ({"id": "x"}, "contracts: {'id': 'x'} is not of type 'array'"),
     ],

@@ -199,10 +199,24 @@ def test_created_at_has_one_spelling_whatever_the_input() -> None:
         (1795777200, "must be a timezone-aware instant"),
     ],
 )
-def test_a_bad_created_at_is_refused_naming_the_event(value: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=message) as info:
-        TicketEvent("zd:1", "T-1", EventKind.CHANGED, at("2026-11-24 10:00"), fields={"created_at": value})
+@pytest.mark.parametrize("name", ["created_at", "outage_start"])
+def test_a_bad_instant_field_is_refused_naming_the_event(name: str, value: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("created_at", name)) as info:
+        TicketEvent("zd:1", "T-1", EventKind.CHANGED, at("2026-11-24 10:00"), fields={name: value})
     assert str(info.value).startswith("TicketEvent zd:1: ")
+
+
+def test_an_outage_start_is_one_spelling_and_may_be_unset() -> None:
+    # Two deliveries stating one instant in two offsets are one event (dedupe compares fields).
+    one = TicketEvent("e", "T-1", EventKind.CHANGED, at("2026-11-24 10:00"),
+                      fields={"outage_start": "2026-11-23T10:15:00+01:00"})
+    other = TicketEvent("e", "T-1", EventKind.CHANGED, at("2026-11-24 10:00"),
+                        fields={"outage_start": datetime(2026, 11, 23, 9, 15, tzinfo=UTC)})
+    assert one == other and one.fields["outage_start"] == "2026-11-23T09:15:00+00:00"
+    assert TicketEvent.from_dict(one.to_dict()) == one
+    cleared = TicketEvent("e", "T-1", EventKind.CHANGED, at("2026-11-24 10:00"),
+                          fields={"outage_start": None})
+    assert cleared.fields["outage_start"] is None
 
 
 def test_offsets_are_compared_as_instants() -> None:
