@@ -30,7 +30,8 @@ from adapters.jira.client import PAGE, JiraClient
 from adapters.jira.config import JiraConfig
 from sla.events import TicketEvent
 
-#: The issue fields the events are made of (the webhook's issue snapshot, trimmed to what is read).
+#: The issue fields the events are made of (the webhook's issue snapshot, trimmed to what is read);
+#: `fields_to_read` adds the instance's own (its `outage_start_field`).
 FIELDS = ("status", "priority", "issuetype", "labels", "assignee", "project", "reporter", "creator",
           "created", "updated")
 #: A one-off admin command may wait out a longer Retry-After than a worker would.
@@ -66,6 +67,11 @@ def changes_jql(cfg: JiraConfig, since: datetime, now: datetime) -> str:
     return f"{scope} ORDER BY created ASC, key ASC"
 
 
+def fields_to_read(cfg: JiraConfig) -> tuple[str, ...]:
+    """FIELDS and the custom field the instance reads `outage_start` from, if it names one."""
+    return FIELDS if cfg.outage_start_field is None else (*FIELDS, cfg.outage_start_field)
+
+
 class JiraBackfill:
     """Reads one instance's issues for `connector.backfill` (the product-neutral part)."""
 
@@ -80,7 +86,7 @@ class JiraBackfill:
         """Issues updated at or after `since` within the instance's webhook JQL, oldest created first."""
         if since.tzinfo is None:
             raise ValueError(f"backfill: since {since!r} must be timezone-aware")
-        for issue in self.client.iter_issues(search_jql(self.cfg, since), FIELDS):
+        for issue in self.client.iter_issues(search_jql(self.cfg, since), fields_to_read(self.cfg)):
             updated = inbound.jira_time((issue.get("fields") or {}).get("updated"))
             if updated is None or updated >= since:
                 yield issue
@@ -106,7 +112,7 @@ class JiraBackfill:
         skip = int(start or 0)
         seen = 0  # issues updated since `since`, in search order
         page: list[dict[str, Any]] = []
-        for issue in self.client.iter_issues(changes_jql(self.cfg, since, now), FIELDS):
+        for issue in self.client.iter_issues(changes_jql(self.cfg, since, now), fields_to_read(self.cfg)):
             updated = inbound.jira_time((issue.get("fields") or {}).get("updated"))
             if updated is not None and updated < since:
                 continue
@@ -123,7 +129,8 @@ class JiraBackfill:
     def ticket(self, ticket_id: str) -> dict[str, Any]:
         """One issue as the search returns it (for the events of an issue first seen by a webhook)."""
         path = f"{self.client.api}/issue/{quote(ticket_id, safe='')}"
-        return self.client.http.request("GET", path, params={"fields": ",".join(FIELDS)}) or {}
+        params = {"fields": ",".join(fields_to_read(self.cfg))}
+        return self.client.http.request("GET", path, params=params) or {}
 
     def events(self, issue: Payload) -> list[TicketEvent]:
         """The issue's events: reads its change histories and comments (two paged calls)."""
@@ -184,21 +191,34 @@ def issue_events(
     creation = {"webhookEvent": "jira:issue_created", "timestamp": _epoch_ms(created_at),
                 "user": fields.get("creator") or fields.get("reporter"), "issue": shell}
     at_creation = _with_category(cfg, fields_at_creation(cfg, fields, histories), categories)
+    # Every event below is made from the issue as it is now, as a webhook is from the issue at its
+    # delivery: a change of the outage field states the field's current value (the changelog's
+    # strings are display text, not read). That is true of the last history that changed it, and of
+    # the creation only when none did; the others state no outage_start rather than a value the
+    # field did not have then (the latest event carrying it is what reports read).
+    outage_changes = _outage_changes(cfg, histories)
     made = inbound.normalise(cfg, creation, {})
-    events = [dataclasses.replace(e, fields={**e.fields, **at_creation}) for e in made]
+    events = [
+        dataclasses.replace(e, fields=_without_outage({**e.fields, **at_creation}, bool(outage_changes)))
+        for e in made
+    ]
     for history in histories:
         at = inbound.jira_time(history.get("created"))
         if at is None or not history.get("items"):
             continue
+        history_id = str(history["id"])
         payload = {
             "webhookEvent": "jira:issue_updated",
             "timestamp": _epoch_ms(at),
             "user": history.get("author"),
             "issue": shell,
-            "changelog": {"id": str(history["id"]), "items": history["items"]},
+            "changelog": {"id": history_id, "items": history["items"]},
         }
+        earlier_outage_change = history_id in outage_changes[:-1]
         events += [
-            dataclasses.replace(e, fields=_with_category(cfg, e.fields, categories))
+            dataclasses.replace(
+                e, fields=_without_outage(_with_category(cfg, e.fields, categories), earlier_outage_change)
+            )
             for e in inbound.normalise(cfg, payload, {})
         ]
     for comment in comments:
@@ -210,14 +230,29 @@ def issue_events(
 
 
 def fields_at_creation(cfg: JiraConfig, fields: Payload, histories: list[Payload]) -> dict[str, Any]:
-    """The canonical snapshot at creation: the current one with each change undone, newest first."""
+    """The canonical snapshot at creation: the current one with each change undone, newest first.
+    Without `outage_start` when a history changed it (its value before is not known)."""
     out = inbound.snapshot(cfg, fields)
     for history in reversed(histories):
         for item in reversed(history.get("items") or []):
             undo = {**item, "from": item.get("to"), "to": item.get("from"),
                     "fromString": item.get("toString"), "toString": item.get("fromString")}
             out.update(inbound.changed_fields(cfg, [undo], fields))
-    return out
+    return _without_outage(out, bool(_outage_changes(cfg, histories)))
+
+
+def _outage_changes(cfg: JiraConfig, histories: list[Payload]) -> list[str]:
+    """The ids of the histories (oldest first) with an item for the instance's `outage_start_field`."""
+    field = cfg.outage_start_field
+    if field is None:
+        return []
+    return [str(h["id"]) for h in histories
+            if any(inbound.may_be_field(i, field) for i in h.get("items") or [])]
+
+
+def _without_outage(fields: dict[str, Any], drop: bool) -> dict[str, Any]:
+    """`fields` without `outage_start` when `drop`: its value at that moment is not known."""
+    return {k: v for k, v in fields.items() if k != "outage_start"} if drop else fields
 
 
 def _with_category(

@@ -63,6 +63,7 @@ class JiraConfig:
     jsm_internal_comments: bool = False
     notify_users: bool = True  # False: edits send no email (needs the Administer Projects permission)
     webhook_jql: str | None = None
+    outage_start_field: str | None = None  # a custom field id whose value is the canonical outage_start
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     max_attempts: int = 3
@@ -131,6 +132,7 @@ def load_config(instance: str, config: Mapping[str, Any], env: Mapping[str, str]
         jsm_internal_comments=bool(config.get("jsm_internal_comments", False)),
         notify_users=bool(config.get("notify_users", True)),
         webhook_jql=config.get("webhook_jql"),
+        outage_start_field=config.get("outage_start_field"),
         connect_timeout=float(timeouts.get("connect", 5.0)),
         read_timeout=float(timeouts.get("read", 30.0)),
         max_attempts=int(config.get("max_attempts", 3)),

@@ -6,7 +6,9 @@ for SLA clocks (answered 200, logged apart). Event ids are derived from Jira's o
 changelog, comment) so that a redelivery, or the same change arriving through both an admin
 webhook and an Automation rule, yields the same event id. Every event whose payload carries the
 issue's `fields.created` states it as `created_at`, so an issue first seen after its creation starts
-its clocks at its real creation (comment deliveries may carry a partial issue without it).
+its clocks at its real creation (comment deliveries may carry a partial issue without it). An
+instance's `outage_start_field` (a custom field) is stated as `outage_start` at creation and by a
+change whose changelog names that field.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import jsonschema
@@ -96,6 +98,7 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _COMMENT_SELF = re.compile(r"/issue/([0-9]+)/comment/")
 _JIRA_TIME = re.compile(  # Jira's date-time with a valid offset form (minutes 00-59, as strptime's %z)
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?[+-][0-9]{2}:?[0-5][0-9]")
+_JIRA_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # a Date Picker field's value
 #: How deep an ADF comment body may nest (Jira's editor nests lists a few levels; tables do not nest).
 ADF_MAX_DEPTH = 64
 Payload = Mapping[str, Any]
@@ -281,6 +284,45 @@ def created_at(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {"created_at": when}
 
 
+def outage_start(cfg: JiraConfig, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"outage_start": ...}` from the instance's `outage_start_field`, or {} when the instance maps
+    none or the payload does not carry it. Raises PayloadError naming the field for a bad value."""
+    name = cfg.outage_start_field
+    if name is None or name not in fields:
+        return {}
+    return {"outage_start": outage_instant(cfg, fields[name], f"$.issue.fields.{name}")}
+
+
+def outage_instant(cfg: JiraConfig, raw: Any, path: str) -> datetime | None:
+    """A Date Time Picker value ("2026-11-27T09:15:00.000+0100") as its instant; a Date Picker value
+    ("2026-11-27") as the start of that day in the instance's `due_timezone` (a date has no zone of its
+    own); null (the field was cleared) as None. PayloadError naming `path` for anything else."""
+    if raw is None:
+        return None
+    if isinstance(raw, str) and _JIRA_DATE.fullmatch(raw):
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            raise PayloadError(f"not a date: {raw!r}", path) from None
+        # Where clocks go forward at midnight (America/Santiago) 00:00 does not exist: fold=0 reads it
+        # with the offset before the change, which is the day's first instant (01:00 new time).
+        midnight = datetime.combine(day, time(), cfg.due_timezone)
+        return in_range(midnight, path, raw).astimezone(UTC)
+    when = _instant(raw, path)
+    if when is None:
+        raise PayloadError(f"not a Jira date-time (2026-11-27T09:15:00.000+0100) or date (2026-11-27): "
+                           f"{raw!r}", path)
+    return when
+
+
+def may_be_field(item: Mapping[str, Any], custom_field: str) -> bool:
+    """Whether a changelog item may be a change of `custom_field`: Cloud names it by `fieldId`; Data
+    Center's items carry no `fieldId`, only the display name, so any custom field's item may be it
+    (stating the issue's current value again is harmless)."""
+    field_id = item.get("fieldId")
+    return field_id == custom_field if field_id else item.get("fieldtype") == "custom"
+
+
 def snapshot(cfg: JiraConfig, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Canonical fields of an issue's `fields` object (only those present)."""
     out: dict[str, Any] = {}
@@ -300,6 +342,7 @@ def snapshot(cfg: JiraConfig, fields: Mapping[str, Any]) -> dict[str, Any]:
         out["project"] = (fields["project"] or {}).get("key")
     if "reporter" in fields:
         out["requester"] = user_id(fields["reporter"])
+    out.update(outage_start(cfg, fields))
     return out
 
 
@@ -314,6 +357,11 @@ def changed_fields(cfg: JiraConfig, items: list[Payload], fields: Payload) -> di
     out: dict[str, Any] = {}
     current = fields.get("status") or {}
     for item in items:
+        if cfg.outage_start_field is not None and may_be_field(item, cfg.outage_start_field):
+            # The changelog's strings are display text in the editor's locale and zone: the value is
+            # read from the issue the webhook carries, as it is after the change.
+            out.update(outage_start(cfg, fields))
+            continue
         name = str(item.get("fieldId") or item["field"]).casefold()
         to_string = item.get("toString")
         if name == "status" and to_string:

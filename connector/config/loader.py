@@ -125,9 +125,11 @@ PATTERN_FORMS: Mapping[str, str] = {
     "^[A-Za-z0-9-]+$": "an HTTP header name (letters, digits and '-'), e.g. X-Automation-Secret",
     "^[a-z0-9_-]+$": "a canonical priority name (lower-case letters, digits, '_' or '-'), e.g. high",
     "^(duedate|customfield_[0-9]+)$": '"duedate" or "customfield_<number>", e.g. customfield_10042',
+    "^customfield_[0-9]+$": '"customfield_<number>", e.g. customfield_10061',
     "^[a-z0-9][a-z0-9-]{0,62}$": "a Zendesk subdomain (lower-case letters, digits and '-'), "
     "e.g. acme for acme.zendesk.com",
     "^[0-9]+$": "a number written with digits only, e.g. 360000123456",
+    "^[1-9][0-9]*$": "a positive number written with digits only, e.g. 360000123999",
 }
 
 

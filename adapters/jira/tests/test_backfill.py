@@ -207,3 +207,91 @@ def test_every_backfill_fixture_is_used() -> None:
     test_dc_first_response_status_and_comment_have_the_webhook_ids()
     assert {p.stem for p in BACKFILL.glob("*.json")} == USED
 
+
+
+# ---------------------------------------------------------------- outage_start_field
+
+OUTAGE_FIELD = "customfield_10061"
+
+
+def _outage_history(history_id: str, created: str, to_string: str | None) -> dict[str, Any]:
+    """A change history of the outage field as Jira's changelog gives it (the strings are display text)."""
+    author = load("cloud_changelog_10042")["values"][0]["author"]
+    item = {"field": "Outage start", "fieldtype": "custom", "fieldId": OUTAGE_FIELD,
+            "from": None, "fromString": None, "to": None, "toString": to_string}
+    return {"id": history_id, "author": author, "created": created, "items": [item]}
+
+
+def test_backfill_requests_the_outage_field_and_the_creation_carries_it() -> None:
+    api = f"{CLOUD_URL}/rest/api/3"
+    page = load("cloud_search_page1")
+    page["issues"][0]["fields"][OUTAGE_FIELD] = "2026-11-27T09:15:00.000+0100"
+    page = {**page, "isLast": True}
+    issue = page["issues"][0]
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{api}/search/jql", json=page)
+        rsps.get(f"{api}/status", json=load("cloud_statuses"))
+        rsps.get(f"{api}/issue/10042/changelog", json=load("cloud_changelog_10042"))
+        rsps.get(f"{api}/issue/10042/comment", json=load("cloud_comments_10042"))
+        rsps.get(f"{api}/issue/10042", json=issue)
+        mapped = adapter(CLOUD_CONFIG, outage_start_field=OUTAGE_FIELD)
+        [events] = _events_since(mapped)
+        reader = backfill.reader(mapped)
+        assert reader.ticket("10042")["id"] == "10042"
+        pages = list(reader.changed_pages(SINCE, None, datetime(2026, 11, 28, tzinfo=UTC)))
+        assert [i["id"] for _, issues in pages for i in issues] == ["10042"]
+        requested = [c.request.params["fields"] for c in rsps.calls if "fields" in c.request.params]
+    # Both searches and the single-issue read ask for the instance's field with the others.
+    assert len(requested) == 3
+    assert all(set(fields.split(",")) == {*backfill.FIELDS, OUTAGE_FIELD} for fields in requested)
+    # No history changed the field: it has had its value since the creation.
+    got = {e.event_id: e.fields.get("outage_start", "absent") for e in events}
+    assert got == {
+        "jira:10042:created": "2026-11-27T08:15:00+00:00",
+        "jira:10042:changelog:10301": "absent",
+        "jira:10042:changelog:10302": "absent",
+        "jira:10042:comment:10500": "absent",
+        "jira:10042:comment:10501": "absent",
+    }
+    # The webhook of the creation says the same.
+    hook = fixture("cloud_issue_created.json")
+    hook["issue"]["fields"][OUTAGE_FIELD] = "2026-11-27T09:15:00.000+0100"
+    [created] = mapped.normalise(hook, {})
+    assert created.fields["outage_start"] == got["jira:10042:created"]
+
+
+def test_an_instance_without_the_setting_requests_the_usual_fields() -> None:
+    assert backfill.fields_to_read(adapter(CLOUD_CONFIG).cfg) == backfill.FIELDS
+
+
+def test_the_last_history_that_changed_the_outage_field_carries_its_value() -> None:
+    from sla.timeline import build_timeline
+
+    cfg = adapter(CLOUD_CONFIG, outage_start_field=OUTAGE_FIELD).cfg
+    issue = load("cloud_search_page1")["issues"][0]
+    issue["fields"][OUTAGE_FIELD] = "2026-11-26"  # a Date Picker field, corrected once
+    histories = [
+        *load("cloud_changelog_10042")["values"],
+        _outage_history("10310", "2026-11-27T11:00:00.000+0000", "27/Nov/26"),
+        _outage_history("10311", "2026-11-27T12:00:00.000+0000", "26/Nov/26"),
+    ]
+    events = backfill.issue_events(cfg, issue, histories, [])
+    got = {e.event_id: e.fields.get("outage_start", "absent") for e in events}
+    # Its value at the creation and after the first setting are not known (the changelog's strings are
+    # display text): only the last change states it, with the value the issue has now.
+    assert got == {
+        "jira:10042:created": "absent",
+        "jira:10042:changelog:10301": "absent",
+        "jira:10042:changelog:10302": "absent",
+        "jira:10042:changelog:10310": "absent",
+        "jira:10042:changelog:10311": "2026-11-25T23:00:00+00:00",  # midnight in Europe/Berlin
+    }
+    assert "outage_start" not in backfill.fields_at_creation(cfg, issue["fields"], histories)
+    timeline = build_timeline(events, datetime(2026, 11, 28, tzinfo=UTC))
+    assert timeline is not None and timeline.attrs["outage_start"] == "2026-11-25T23:00:00+00:00"
+    # The webhook of that last change states the same fields.
+    hook = fixture("cloud_issue_updated_fields.json")
+    hook["issue"]["fields"][OUTAGE_FIELD] = "2026-11-26"
+    hook["changelog"] = {"id": "10311", "items": histories[-1]["items"]}
+    [change] = adapter(CLOUD_CONFIG, outage_start_field=OUTAGE_FIELD).normalise(hook, {})
+    assert change.fields == next(e for e in events if e.event_id == "jira:10042:changelog:10311").fields

@@ -162,3 +162,52 @@ def test_jira_time_reads_what_strptime_reads_and_never_overflows() -> None:
     for value in ("2026-11-27T10:15:30+0060", "2026-11-27T24:00:00+0000", "2026-02-30T10:00:00+0000",
                   "2026-11-27T10:15:60.000+0000", "0001-01-01T00:00:00.000+0100", "2026-11-27", 5, None):
         assert inbound.jira_time(value) is None, value
+
+
+# ---------------------------------------------------------------- outage_start_field
+
+OUTAGE_FIELD = "customfield_10061"
+OUTAGE_CASES: list[tuple[str, str, Any, str]] = [
+    # fixture, case, the field's value, a word of the detail
+    ("cloud_issue_created.json", "a display string on a creation", "27/Nov/26 9:15 AM", "not a Jira"),
+    ("cloud_issue_created.json", "a date-time without an offset", "2026-11-27T09:15:00", "not a Jira"),
+    ("cloud_issue_created.json", "an impossible date", "2026-02-30", "not a date"),
+    ("cloud_issue_created.json", "a date before the epoch", "1969-12-31", "outside the instants"),
+    ("cloud_issue_updated_fields.json", "a number on an update", 1795770000000, "not a Jira date-time"),
+    ("cloud_issue_updated_fields.json", "an object on an update", {"value": "x"}, "not a Jira date-time"),
+]
+
+
+@pytest.fixture
+def mapped_client(redis_conn: redis.Redis) -> FlaskClient:
+    instance = {**CLOUD_CONFIG, "outage_start_field": OUTAGE_FIELD}
+    cfg = config_from_dict({"instances": {"acme": instance}}, ENV, source="test.yaml")
+    return create_app(cfg, redis_conn).test_client()
+
+
+def _with_outage(name: str, value: Any) -> dict[str, Any]:
+    payload = fixture(name)
+    payload["issue"]["fields"][OUTAGE_FIELD] = value
+    if "changelog" in payload:
+        payload["changelog"]["items"].append(
+            {"field": "Outage start", "fieldtype": "custom", "fieldId": OUTAGE_FIELD,
+             "from": None, "fromString": None, "to": None, "toString": "27/Nov/26 9:15 AM"})
+    return payload
+
+
+@pytest.mark.parametrize(("name", "case", "value", "word"), OUTAGE_CASES, ids=[c[1] for c in OUTAGE_CASES])
+def test_a_bad_outage_start_field_is_refused_with_its_path(mapped_client: FlaskClient, name: str, case: str,
+                                                           value: Any, word: str) -> None:
+    detail = refused(post(mapped_client, _with_outage(name, value)), f"$.issue.fields.{OUTAGE_FIELD}")
+    assert word in detail
+
+
+def test_outage_start_values_and_unmapped_fields_are_accepted(client: FlaskClient,
+                                                              mapped_client: FlaskClient) -> None:
+    for n, value in enumerate(["2026-11-27T09:15:00.000+0100", "2026-11-27", None]):
+        for m, name in enumerate(["cloud_issue_created.json", "cloud_issue_updated_fields.json"]):
+            response = post(mapped_client, _with_outage(name, value), delivery=f"outage-{n}-{m}")
+            assert response.status_code == 202, (value, name, response.get_json())
+    # An instance that maps no outage field does not read it, so does not refuse it.
+    payload = _with_outage("cloud_issue_created.json", "27/Nov/26 9:15 AM")
+    assert post(client, payload, delivery="outage-unmapped").status_code == 202

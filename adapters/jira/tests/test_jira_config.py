@@ -46,6 +46,7 @@ def test_defaults() -> None:
         and cfg.agents_default == "atlassian_accounts_except_reporter"
     )
     assert cfg.dry_run is False
+    assert cfg.outage_start_field is None
 
 
 def test_data_center_settings() -> None:
@@ -84,11 +85,39 @@ def test_data_center_settings() -> None:
             with_(due_timezone="Mars/Olympus"),
             r"instances\.acme\.due_timezone: unknown time zone 'Mars/Olympus'",
         ),
+        (
+            with_(outage_start_field="duedate"),
+            r"instances\.acme\.outage_start_field: 'duedate' does not match",
+        ),
+        (
+            with_(outage_start_field="Outage start"),
+            r"instances\.acme\.outage_start_field: 'Outage start' does not match",
+        ),
+        (
+            with_(outage_start_field=10061),
+            r"instances\.acme\.outage_start_field: 10061 is not of type 'string'",
+        ),
     ],
 )
 def test_bad_config_names_the_path(config: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         jira.create("acme", config, ENV)
+
+
+def test_outage_start_field() -> None:
+    cfg = jira.create("acme", with_(outage_start_field="customfield_10061"), ENV).cfg
+    assert cfg.outage_start_field == "customfield_10061"
+
+
+def test_a_bad_outage_start_field_is_explained_in_words_by_the_loader() -> None:
+    from connector.config.loader import ConfigError, config_from_dict
+
+    config = {"instances": {"acme": with_(outage_start_field="customfield_")}}
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(config, ENV, source="cfg.yaml")
+    message = str(info.value)
+    assert "instances.acme.outage_start_field: 'customfield_' does not match the expected form: " in message
+    assert "^" not in message and "[0-9]" not in message  # words, not the regular expression
 
 
 @pytest.mark.parametrize(
