@@ -14,6 +14,8 @@ outcome is the same (a repeated change sets the same values; a repeated comment 
 instant), see docs/install-zendesk.md, "Backfill".
 Comment roles: the connector's user or marker, else the author's Zendesk role (agents and admins
 are staff), read once per author with `GET /api/v2/users/show_many`.
+The instance's `outage_start_field` is followed like the other tracked fields: the ticket's
+`custom_fields` give its value today, audits name its changes by the field's id.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ from adapters.zendesk import ZendeskAdapter
 from adapters.zendesk.client import ZendeskClient
 from adapters.zendesk.config import ZendeskSettings
 from adapters.zendesk.http import ZendeskHttp
-from adapters.zendesk.inbound import actor_of_change, comment_role, opt_id, parse_instant, snapshot
+from adapters.zendesk.inbound import (
+    actor_of_change,
+    comment_role,
+    opt_id,
+    outage_instant,
+    parse_instant,
+    snapshot,
+)
 from sla.events import EventKind, TicketEvent
 
 #: A one-off admin command may wait out a longer Retry-After than a worker would (the incremental
@@ -139,7 +148,10 @@ def ticket_events(
     # Every event states the ticket's creation, as the webhooks' events do (inbound.py).
     common = {"created_at": created_at}
     audits = sorted(audits, key=lambda a: (parse_instant(a["created_at"], "$.audits[].created_at"), a["id"]))
-    raw = fields_at_creation(ticket, audits)
+    # The outage field is followed like the tracked fields: audits keep its stored values (a day, not
+    # display text), so each change states what it set and the creation what it held before the first.
+    tracked = tracked_fields(settings)
+    raw = fields_at_creation(ticket, audits, tracked)
     creator = opt_id(audits[0].get("author_id")) if audits else opt_id(ticket.get("submitter_id"))
     events = [
         TicketEvent(
@@ -148,18 +160,18 @@ def ticket_events(
             EventKind.CREATED,
             created_at,
             actor_of_change({"actor_id": creator, "requester_id": raw.get("requester_id")}, settings),
-            {**_snapshot(raw, settings), **common},
+            {**_snapshot(raw, settings, "$.custom_fields"), **common},
         )
     ]
     for audit in audits:
         at = parse_instant(audit["created_at"], "$.audits[].created_at")
         author = opt_id(audit.get("author_id"))
         changes = {e["field_name"]: e.get("value") for e in _events(audit, "Change")
-                   if e.get("field_name") in TRACKED}
+                   if e.get("field_name") in tracked}
         if changes:
             raw.update(changes)
-            now = _snapshot(raw, settings)
-            names = {name for field in changes for name in TRACKED[field]}
+            now = _snapshot(raw, settings, "$.audits[].events[].value")
+            names = {name for field in changes for name in tracked[field]}
             actor = actor_of_change({"actor_id": author, "requester_id": raw.get("requester_id")}, settings)
             fields = {**{name: now[name] for name in sorted(names)}, **common}
             event_id = f"zendesk:{tid}:audit:{audit['id']}"
@@ -175,20 +187,40 @@ def ticket_events(
     return sorted(events, key=lambda e: e.sort_key)
 
 
-def fields_at_creation(ticket: Payload, audits: list[Payload]) -> dict[str, Any]:
-    """The ticket's tracked fields at creation: today's with every change undone, newest first."""
+def tracked_fields(settings: ZendeskSettings) -> dict[str, tuple[str, ...]]:
+    """TRACKED, and the instance's `outage_start_field` under the name audits give it: its id."""
+    if settings.outage_start_field is None:
+        return TRACKED
+    return {**TRACKED, str(settings.outage_start_field): ("outage_start",)}
+
+
+def fields_at_creation(
+    ticket: Payload, audits: list[Payload], tracked: Mapping[str, tuple[str, ...]] = TRACKED
+) -> dict[str, Any]:
+    """The ticket's tracked fields at creation: today's with every change undone, newest first.
+
+    A custom field is undone like the others (an audit's `previous_value` is the stored value, a day as
+    "2026-11-27"): at creation it holds the value before its first change, or today's if none changed it.
+    """
     raw = {name: ticket.get(name) for name in TRACKED}
+    custom = {str(f.get("id")): f.get("value") for f in ticket.get("custom_fields") or ()
+              if isinstance(f, Mapping)}
+    raw.update({name: custom.get(name) for name in tracked if name not in TRACKED})
     for audit in reversed(audits):
         for change in reversed(list(_events(audit, "Change"))):
-            if change.get("field_name") in TRACKED:
+            if change.get("field_name") in tracked:
                 raw[change["field_name"]] = change.get("previous_value")
     return raw
 
 
-def _snapshot(raw: Mapping[str, Any], settings: ZendeskSettings) -> dict[str, Any]:
+def _snapshot(raw: Mapping[str, Any], settings: ZendeskSettings, outage_path: str) -> dict[str, Any]:
     # inbound.snapshot reads the event webhook's `detail`, which calls the custom status `custom_status`.
     detail = {**raw, "custom_status": raw.get("custom_status_id")}
-    return snapshot(detail, settings, "$.status")
+    fields = snapshot(detail, settings, "$.status")
+    if settings.outage_start_field is not None:
+        value = raw.get(str(settings.outage_start_field))
+        fields["outage_start"] = outage_instant(value, settings, outage_path)
+    return fields
 
 
 def _events(audit: Payload, kind: str) -> Iterator[Payload]:

@@ -60,6 +60,8 @@ class ZendeskSettings:
     max_attempts: int
     max_retry_after: float
     dry_run: bool = False
+    #: The ticket field whose value the events carry as `outage_start`; None: the instance maps none.
+    outage_start_field: int | None = None
 
     def priority_to_zendesk(self, canonical: str) -> str:
         """The Zendesk priority to write for a canonical priority name (inverse of the mapping)."""
@@ -120,7 +122,7 @@ def load_settings(instance: str, config: Mapping[str, Any], env: Mapping[str, st
         priorities=priorities,
         statuses=statuses,
         custom_statuses=custom,
-        deadline_field_id=int(field_id) if field_id is not None else None,
+        deadline_field_id=_opt_int(field_id),
         deadline_format=config.get("deadline_format", "date"),
         deadline_zone=zone,
         connect_timeout=float(http.get("connect_timeout", 5)),
@@ -128,8 +130,14 @@ def load_settings(instance: str, config: Mapping[str, Any], env: Mapping[str, st
         max_attempts=int(http.get("max_attempts", 3)),
         max_retry_after=float(http.get("max_retry_after", 10)),
         dry_run=bool(config.get("dry_run", False)),
+        outage_start_field=_opt_int(config.get("outage_start_field")),
     )
 
 
 def _opt_id(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    # Field ids may be written as numbers or digit strings; one type so that comparisons hold.
+    return None if value is None else int(value)

@@ -6,7 +6,9 @@ Two payload kinds are accepted:
 Event types are dispatched through `HANDLERS`; `IGNORED` lists the documented ticket events we
 accept and drop on purpose. Unknown `zen:event-type:ticket.*` types normalise to [] as well.
 Every event carries the ticket's `created_at` (both payload kinds state it), so a ticket first seen
-after its creation starts its clocks at its real creation.
+after its creation starts its clocks at its real creation. Where the instance names an
+`outage_start_field`, trigger bodies state its value on every update and `ticket.custom_field_changed`
+events of that field carry it, as `outage_start`.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,7 @@ INVOCATION_HEADER = "x-zendesk-webhook-invocation-id"
 CONNECTOR_MARK = "[sla-connector:"
 _PREFIX = "zen:event-type:"
 _NONE_VALUES = ("", "-")  # what placeholders render for an unset field
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # a date field's value
 
 Handler = Callable[["Context"], list[TicketEvent]]
 
@@ -85,6 +89,34 @@ def parse_instant(raw: str, path: str) -> datetime:
     if parsed.tzinfo is None:
         raise PayloadError(f"instant without a time zone: {raw!r}", path)
     return in_range(parsed, path, raw)
+
+
+def outage_instant(raw: Any, settings: ZendeskSettings, path: str) -> datetime | None:
+    """The instant the instance's `outage_start_field` states, or None when the field is empty.
+
+    A date field holds a day ("2026-11-27"): midnight of that day in the instance's `deadline_timezone`,
+    the zone it reads days in (a day has no zone of its own). A text field that an automation fills may
+    hold an ISO 8601 instant with its offset: that instant. PayloadError naming `path` for anything else.
+    """
+    if raw is None or (isinstance(raw, str) and raw.strip() in _NONE_VALUES):
+        return None
+    text = raw.strip() if isinstance(raw, str) else ""  # a number or a list fails below
+    try:
+        if _DAY.fullmatch(text):
+            # Where clocks go forward at midnight (America/Santiago) 00:00 does not exist: fold=0 reads it
+            # with the offset before the change, which is the day's first instant (01:00 new time).
+            when: datetime | None = datetime.combine(date.fromisoformat(text), time(), settings.deadline_zone)
+        else:
+            when = datetime.fromisoformat(text)
+    except ValueError:
+        when = None
+    if when is None or when.utcoffset() is None:
+        raise PayloadError(
+            f"{raw!r} is neither a date (2026-11-27) nor an ISO 8601 instant with its UTC offset "
+            "(2026-11-27T09:15:00+01:00)",
+            path,
+        )
+    return in_range(when, path, raw)
 
 
 def map_status(raw: str, custom_status: Any, settings: ZendeskSettings, path: str) -> tuple[Status, str]:
@@ -200,6 +232,22 @@ def _field(name: str, convert: Callable[[Any], Any] = opt_id) -> Handler:
     return handler
 
 
+def _custom_field(c: Context) -> list[TicketEvent]:
+    field = c.settings.outage_start_field
+    if field is None or opt_id(c.event["custom_field"]["id"]) != str(field):
+        # Any other field cannot move a clock: dropped, and logged as an ignored event type is.
+        log_dropped("ignored", c.settings, c.payload["type"], c.delivery)
+        return []
+    if "current" not in c.event:  # a missing value is not an emptied one
+        raise PayloadError("'current' is a required property", "$.event")
+    current = c.event["current"]
+    # Zendesk sends the value as {"value": ...} (lookup fields add an id); a bare value is read too.
+    if isinstance(current, Mapping):
+        return c.changed({"outage_start": outage_instant(current.get("value"), c.settings,
+                                                         "$.event.current.value")})
+    return c.changed({"outage_start": outage_instant(current, c.settings, "$.event.current")})
+
+
 def _comment(c: Context) -> list[TicketEvent]:
     comment = c.event["comment"]
     author = comment.get("author") or {}
@@ -237,6 +285,7 @@ HANDLERS: dict[str, Handler] = {
     "ticket.organization_changed": _field("organization"),
     "ticket.requester_changed": _field("requester"),
     "ticket.type_changed": _field("type", map_type),
+    "ticket.custom_field_changed": _custom_field,
     "ticket.comment_added": _comment,
     "ticket.soft_deleted": _deleted,
     "ticket.permanently_deleted": _deleted,
@@ -244,6 +293,10 @@ HANDLERS: dict[str, Handler] = {
     "ticket.undeleted": _restored,
 }
 SUPPORTED = frozenset(_PREFIX + name for name in HANDLERS)
+#: Supported types only an instance with an `outage_start_field` subscribes to (adapters/zendesk/install.py):
+#: for the others every custom field edit, the connector's own deadline writes among them, would be a
+#: delivery dropped on arrival.
+OUTAGE_START_ONLY = frozenset({_PREFIX + "ticket.custom_field_changed"})
 #: Documented ticket events that cannot move an SLA clock; accepted and dropped.
 IGNORED = frozenset(
     _PREFIX + "ticket." + name
@@ -252,7 +305,6 @@ IGNORED = frozenset(
         "attachment_redacted_from_comment",
         "comment_made_private",
         "comment_redacted",
-        "custom_field_changed",
         "description_changed",
         "external_id_changed",
         "email_ccs_changed",
@@ -319,13 +371,16 @@ def normalise(payload: Any, headers: Mapping[str, str], settings: ZendeskSetting
     kind = payload["type"]
     handler = HANDLERS.get(kind.removeprefix(_PREFIX))
     if handler is None:  # ignored, unknown ticket.* or not a ticket event at all: answered 200
-        reason = "ignored" if kind in IGNORED else "unsupported"
-        log.info(
-            f"zendesk.event_{reason}",
-            extra={"instance": settings.instance, "event_type": kind, "delivery_id": delivery},
-        )
+        log_dropped("ignored" if kind in IGNORED else "unsupported", settings, kind, delivery)
         return []
     return handler(Context(payload, delivery, settings))
+
+
+def log_dropped(reason: str, settings: ZendeskSettings, kind: str, delivery: str) -> None:
+    log.info(
+        f"zendesk.event_{reason}",
+        extra={"instance": settings.instance, "event_type": kind, "delivery_id": delivery},
+    )
 
 
 def normalise_trigger(
@@ -356,6 +411,18 @@ def normalise_trigger(
     )
     fields["brand"] = (t.get("brand") or "").strip() or None
     fields["created_at"] = created_at
+    # A body without the key comes from a trigger installed before the setting: it states nothing. A key
+    # the instance no longer maps is left out: outage_start is carried only where an instance maps it.
+    if settings.outage_start_field is not None and "outage_start" in t:
+        try:
+            fields["outage_start"] = outage_instant(t["outage_start"], settings, "$.ticket.outage_start")
+        except PayloadError as exc:
+            # The placeholder renders what Zendesk chooses (its docs give no form for a date field): the
+            # body's other fields move SLA clocks, so they are kept; the log says what was rendered.
+            log.warning(
+                "zendesk.outage_start_unreadable",
+                extra={"instance": settings.instance, "delivery_id": delivery, "reason": str(exc)},
+            )
     user = payload["current_user"]
     current = opt_id(user.get("id"))
     requester = opt_id(t.get("requester_id"))

@@ -13,7 +13,7 @@ from typing import Any
 from adapters.settings import webhook_url
 from adapters.zendesk.config import ZendeskSettings
 from adapters.zendesk.http import ZendeskHttp
-from adapters.zendesk.inbound import SUPPORTED
+from adapters.zendesk.inbound import OUTAGE_START_ONLY, SUPPORTED
 
 TEMPLATE_PATH = Path(__file__).resolve().parent / "trigger_template.json"
 TRIGGER_TEMPLATE = TEMPLATE_PATH.read_text()
@@ -32,6 +32,16 @@ def trigger_conditions() -> dict[str, Any]:
     }
 
 
+def trigger_body(settings: ZendeskSettings) -> str:
+    """The trigger's JSON body: the shipped template, with the `outage_start_field`'s value where the
+    instance names one (Zendesk's placeholder for a ticket field: `{{ticket.ticket_field_<id>}}`)."""
+    if settings.outage_start_field is None:
+        return TRIGGER_TEMPLATE  # verbatim: triggers installed from it stay equal, so install changes nothing
+    body = json.loads(TRIGGER_TEMPLATE)
+    body["ticket"]["outage_start"] = "{{ticket.ticket_field_" + str(settings.outage_start_field) + "}}"
+    return json.dumps(body, indent=2) + "\n"  # the template's own layout
+
+
 def _summary(hook: dict[str, Any]) -> dict[str, Any]:
     keys = ("id", "name", "endpoint", "status", "subscriptions", "http_method", "request_format")
     return {k: hook.get(k) for k in keys}
@@ -46,6 +56,8 @@ class ZendeskInstaller:
     def subscriptions(self) -> list[str]:
         if self.settings.webhook_kind == "trigger":
             return [TRIGGER_SUBSCRIPTION]
+        if self.settings.outage_start_field is None:
+            return sorted(SUPPORTED - OUTAGE_START_ONLY)
         return sorted(SUPPORTED)
 
     # ------------------------------------------------------------ queries
@@ -102,11 +114,13 @@ class ZendeskInstaller:
         return result
 
     def _install_trigger(self, webhook_id: str) -> dict[str, Any]:
+        # Adding (or changing) `outage_start_field` changes the body: compared below, the trigger is updated.
+        body = trigger_body(self.settings)
         wanted = {
             "title": self.name,
             "active": True,
             "conditions": trigger_conditions(),
-            "actions": [{"field": "notification_webhook", "value": [webhook_id, TRIGGER_TEMPLATE]}],
+            "actions": [{"field": "notification_webhook", "value": [webhook_id, body]}],
         }
         triggers = self._triggers()
         if not triggers:

@@ -51,10 +51,10 @@ def fake_zendesk(rsps: responses.RequestsMock) -> None:
     rsps.get(f"{BASE}/api/v2/users/show_many.json", json=fixture("users_show_many"))
 
 
-def run() -> tuple[list[list[TicketEvent]], list[Any]]:
+def run(**settings: Any) -> tuple[list[list[TicketEvent]], list[Any]]:
     with responses.RequestsMock() as rsps:
         fake_zendesk(rsps)
-        tickets = list(_events_since(adapter()))
+        tickets = list(_events_since(adapter(**settings)))
         return tickets, [c.request for c in rsps.calls]
 
 
@@ -148,6 +148,19 @@ def test_an_organization_change_in_an_audit_is_the_organization_field() -> None:
     [created, changed] = backfill.ticket_events(adapter().settings, ticket, [audit], {"77": True})
     assert created.fields["organization"] == "800"  # at creation: the change undone
     assert changed.fields == {"organization": "900", "created_at": created.fields["created_at"]}
+
+
+def test_the_outage_start_field_is_followed_through_the_audits() -> None:
+    # 5158's field was set in the agent's first update: empty at creation, the day from that audit on
+    # (midnight in the deadline zone, Europe/Berlin); the deadline field beside it is not read.
+    tickets, _ = run(outage_start_field=360000123999)
+    stated = [(e.event_id, e.fields["outage_start"]) for e in tickets[0] if "outage_start" in e.fields]
+    assert stated == [("zendesk:5158:created", None),
+                      ("zendesk:5158:audit:14543565489900", "2026-11-22T23:00:00+00:00")]
+    assert tickets[1][0].fields["outage_start"] is None  # 5159 has no value
+    # Without the setting the same history states none, and the audit is the same change as before.
+    tickets, _ = run()
+    assert not any("outage_start" in e.fields for e in tickets[0] + tickets[1])
 
 
 def test_the_backfill_client_waits_longer_than_write_back() -> None:

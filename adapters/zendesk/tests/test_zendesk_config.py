@@ -34,6 +34,12 @@ def test_defaults() -> None:
     )
     assert (s.connect_timeout, s.read_timeout, s.max_attempts) == (5.0, 30.0, 3)
     assert s.deadline_field_id is None and s.custom_statuses == {}
+    assert s.outage_start_field is None
+
+
+@pytest.mark.parametrize("written", [360000123999, "360000123999"])
+def test_outage_start_field_is_a_field_id_however_written(written: int | str) -> None:
+    assert create("acme", config(outage_start_field=written), ENV).settings.outage_start_field == 360000123999
 
 
 @pytest.mark.parametrize(
@@ -60,6 +66,12 @@ def test_defaults() -> None:
         ({"custom_statuses": {"abc": "pending"}}, "instances.acme.custom_statuses: 'abc' does not match"),
         ({"deadline_field_id": "36x"}, "instances.acme.deadline_field_id: '36x' is not valid"),
         ({"deadline_format": "epoch"}, "instances.acme.deadline_format: 'epoch' is not one of"),
+        ({"outage_start_field": "cf_1"}, "instances.acme.outage_start_field: 'cf_1' is not valid"),
+        ({"outage_start_field": 0}, "instances.acme.outage_start_field: 0 is not valid"),
+        ({"outage_start_field": "0"}, "instances.acme.outage_start_field: '0' is not valid"),
+        ({"outage_start_field": -5}, "instances.acme.outage_start_field: -5 is not valid"),
+        ({"outage_start_field": 3.5}, "instances.acme.outage_start_field: 3.5 is not valid"),
+        ({"outage_start_field": True}, "instances.acme.outage_start_field: True is not valid"),
         ({"deadline_timezone": "Mars/Olympus"}, "instances.acme.deadline_timezone: unknown time zone"),
         ({"http": {"read_timeout": -1}}, "instances.acme.http.read_timeout: -1"),
         ({"tokens": "x"}, "instances.acme: Additional properties are not allowed ('tokens' was unexpected)"),

@@ -15,6 +15,14 @@ from sla.events import EventKind
 from sla.timeline import dedupe
 
 CREATED_AT = "2026-11-23T09:12:07+00:00"  # every fixture's ticket.created_at, carried by each event
+OUTAGE_FIELD = 360000123999
+#: Fixtures read under settings of their own (the others under helpers.config()).
+FIXTURE_SETTINGS: dict[str, dict[str, Any]] = {
+    "event_custom_field_changed_outage_start": {"outage_start_field": OUTAGE_FIELD},
+    "trigger_outage_start": {"outage_start_field": str(OUTAGE_FIELD)},
+}
+#: 2026-11-23, the outage field's day in both fixtures: midnight in Europe/Berlin (the deadline zone).
+OUTAGE_DAY = "2026-11-22T23:00:00+00:00"
 SNAP = {
     "status": "open",
     "status_name": "open",
@@ -209,6 +217,14 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             "2026-11-24T09:30:00+00:00",
         )
     ],
+    "event_custom_field_changed_outage_start": [
+        ev(
+            "zendesk:6f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+            "changed",
+            "2026-11-23T10:40:00+00:00",
+            outage_start=OUTAGE_DAY,
+        )
+    ],
     "event_ignored_subject_changed": [],
     "event_unknown_ticket_type": [],
     "event_user_created": [],
@@ -241,6 +257,16 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
         ),
         ev("zendesk:5158:comment:14543565489940", "commented", "2026-11-23T10:15:30+00:00", "agent", True),
     ],
+    "trigger_outage_start": [
+        ev(
+            "zendesk:invocation:inv-trigger_outage_start:0",
+            "changed",
+            "2026-11-23T10:15:30+00:00",
+            **{**SNAP, "status": "pending", "status_name": "pending", "brand": "Acme Support"},
+            outage_start=OUTAGE_DAY,
+        ),
+        ev("zendesk:5158:comment:14543565489940", "commented", "2026-11-23T10:15:30+00:00", "agent", True),
+    ],
     "trigger_connector_note": [
         ev(
             "zendesk:invocation:inv-trigger_connector_note:0",
@@ -267,7 +293,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
 
 def check_fixture(name: str) -> list[dict[str, Any]]:
     """Deliver fixture `name` the way the receiver does: verify, parse, validate, normalise."""
-    zd = adapter()
+    zd = adapter(**FIXTURE_SETTINGS.get(name, {}))
     body = fixture_bytes(name)
     headers = signed_headers(body)
     if name.startswith("trigger_"):

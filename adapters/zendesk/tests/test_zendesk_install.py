@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from adapters.zendesk.inbound import SUPPORTED
+from adapters.zendesk.inbound import OUTAGE_START_ONLY, SUPPORTED
 from adapters.zendesk.install import TRIGGER_TEMPLATE
 from adapters.zendesk.tests.helpers import BASE, adapter
 
@@ -107,7 +107,7 @@ def test_install_creates_an_event_webhook_and_returns_its_secret(fake: FakeZende
             "http_method": "POST",
             "request_format": "json",
             "status": "active",
-            "subscriptions": sorted(SUPPORTED),
+            "subscriptions": sorted(SUPPORTED - OUTAGE_START_ONLY),
         }
     }
     assert "zen:event-type:ticket.comment_added" in body["webhook"]["subscriptions"]
@@ -226,3 +226,49 @@ def test_admin_guide_shows_the_shipped_trigger_template() -> None:
 
     guide = (Path(__file__).resolve().parents[3] / "docs" / "install-zendesk.md").read_text()
     assert TRIGGER_TEMPLATE.strip() in guide
+
+
+# ---------------------------------------------------------------- outage_start_field
+
+CUSTOM_FIELD_CHANGED = "zen:event-type:ticket.custom_field_changed"
+PLACEHOLDER = "{{ticket.ticket_field_360000123999}}"
+
+
+def test_custom_field_changes_are_subscribed_to_only_with_an_outage_start_field(fake: FakeZendesk) -> None:
+    # Without the setting every custom field edit (the connector's own deadline writes too) would be a
+    # delivery dropped on arrival; adding it to an installed instance adds the subscription.
+    first = adapter().installer().install(URL)
+    assert CUSTOM_FIELD_CHANGED not in fake.webhooks[first["webhook"]["id"]]["subscriptions"]
+    result = adapter(outage_start_field=360000123999).installer().install(URL)
+    hook_id = first["webhook"]["id"]
+    assert fake.writes[-1] == ("PATCH", f"/api/v2/webhooks/{hook_id}",
+                               {"webhook": {"subscriptions": sorted(SUPPORTED)}})
+    assert result["webhook"]["updated"] is True
+    assert CUSTOM_FIELD_CHANGED in fake.webhooks[hook_id]["subscriptions"]
+    writes = len(fake.writes)
+    assert adapter(outage_start_field="360000123999").installer().install(URL)["webhook"]["updated"] is False
+    assert len(fake.writes) == writes
+
+
+def test_trigger_body_states_the_outage_field_only_where_configured(fake: FakeZendesk) -> None:
+    kind = {"secret_env": "ZD_SECRET", "kind": "trigger"}
+    adapter(webhook=kind).installer().install(URL)
+    [plain] = [t["actions"][0]["value"][1] for t in fake.triggers.values()]
+    assert plain == TRIGGER_TEMPLATE and "ticket_field_" not in plain
+    assert "outage_start" not in json.loads(plain)["ticket"]
+
+    # The instance adds the setting: its trigger is updated to the body with the field's placeholder...
+    configured = adapter(webhook=kind, outage_start_field=360000123999)
+    result = configured.installer().install(URL)
+    method, path, sent = fake.writes[-1]
+    assert (method, path, result["trigger"]["updated"]) == ("PUT", "/api/v2/triggers/360000100.json", True)
+    body = sent["trigger"]["actions"][0]["value"][1]
+    assert json.loads(body)["ticket"]["outage_start"] == PLACEHOLDER
+    # ... which is the template in its own layout with that one key more ...
+    assert body.replace(f',\n    "outage_start": "{PLACEHOLDER}"', "") == TRIGGER_TEMPLATE
+    # ... and installing again changes nothing; removing the setting puts the plain body back.
+    writes = len(fake.writes)
+    assert configured.installer().install(URL)["trigger"]["updated"] is False
+    assert len(fake.writes) == writes
+    assert adapter(webhook=kind).installer().install(URL)["trigger"]["updated"] is True
+    assert fake.triggers[360000100]["actions"][0]["value"][1] == TRIGGER_TEMPLATE
