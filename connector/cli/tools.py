@@ -117,6 +117,16 @@ def summary(config: Config) -> tuple[list[str], list[str]]:
                 f"{len(c.kpi_rules)} credit rule(s)",
             ] + ([f"uptime of {services}"] if services else [])
             lines.append(f"  {c.id}: " + "; ".join(parts))
+            for rule in c.uptime:
+                if rule.downtime_from != "outage_start":
+                    continue
+                for name in sorted(set(c.instances) & set(config.instances)):
+                    # `outage_start_field` is the one instance setting every adapter reads it from.
+                    if config.instances[name].settings.get("outage_start_field") is None:
+                        warnings.append(
+                            f"contract {c.id}, service {rule.service}: downtime_from is outage_start, but "
+                            f"instance {name!r} sets no outage_start_field: its incidents start at creation"
+                        )
     return lines, warnings
 
 

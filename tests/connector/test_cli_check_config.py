@@ -225,3 +225,32 @@ def test_check_config_lists_reconciliation_notify_channels_and_contracts_without
     assert "Notify channels (1):\n  oncall-slack: slack to " in out
     assert "Contracts (1):\n  acme-gold: customer ACME; instances acme-zendesk; 1 credit rule(s)\n" in out
     assert token not in out
+
+
+def test_check_config_warns_of_an_outage_start_no_instance_of_the_contract_carries(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    contract = """
+    contracts:
+      - id: acme-gold
+        instances: [acme-jira, acme-zendesk]
+        timezone: UTC
+        monthly_fee: 10000
+        currency: EUR
+        uptime:
+          - service: api
+            incidents: {match: {type: incident}}
+            downtime_from: outage_start
+            service_hours: 24x7
+            guaranteed_percent: 99.9
+    """
+    text = textwrap.dedent(INSTANCES).replace(
+        "webhook_secret_env: JIRA_WEBHOOK_SECRET",
+        "webhook_secret_env: JIRA_WEBHOOK_SECRET\n    outage_start_field: customfield_10061")
+    path = tmp_path / "config.yaml"
+    path.write_text(text + textwrap.dedent(CLEAN) + textwrap.dedent(contract))
+    assert main(["--config", str(path), "check-config"]) == 0  # valid, but likely not what was meant
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: contract acme-gold, service api: downtime_from is outage_start, but instance "
+        "'acme-zendesk' sets no outage_start_field: its incidents start at creation"
+    ]
