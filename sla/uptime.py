@@ -46,6 +46,8 @@ def incidents_for_ticket(
     for service, rule in rules.items():
         if rule.match.matches(timeline.attrs, instance):
             start = _downtime_start(rule, timeline)
+            if end is not None and start > end:  # a stated start after the resolution is a typo
+                start = timeline.created  # (it would make the incident count nowhere): best guess
             out.append(Incident(timeline.ticket_id, service, start, end, instance))
     return out
 

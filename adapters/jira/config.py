@@ -110,6 +110,11 @@ def load_config(instance: str, config: Mapping[str, Any], env: Mapping[str, str]
         name = config["automation_secret_env"]
         automation_secret = env_value(env, name, f"{where}.automation_secret_env").encode()
     tz = time_zone(config.get("due_timezone", "UTC"), f"{where}.due_timezone")
+    outage_field = config.get("outage_start_field")
+    if outage_field is not None and outage_field == config.get("due_field"):
+        # The connector writes deadlines there: they would be read back as outage starts.
+        raise ValueError(f"{where}.outage_start_field: {outage_field!r} is also the "
+                         f"due_field the connector writes deadlines into; name another field")
     statuses = {**DEFAULT_STATUSES, **config.get("statuses", {})}
     agents = config.get("agents", {})
     timeouts = config.get("timeouts", {})
@@ -132,7 +137,7 @@ def load_config(instance: str, config: Mapping[str, Any], env: Mapping[str, str]
         jsm_internal_comments=bool(config.get("jsm_internal_comments", False)),
         notify_users=bool(config.get("notify_users", True)),
         webhook_jql=config.get("webhook_jql"),
-        outage_start_field=config.get("outage_start_field"),
+        outage_start_field=outage_field,
         connect_timeout=float(timeouts.get("connect", 5.0)),
         read_timeout=float(timeouts.get("read", 30.0)),
         max_attempts=int(config.get("max_attempts", 3)),

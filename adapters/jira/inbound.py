@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
@@ -28,6 +29,8 @@ from adapters.jira.config import SCHEMA_DIR, JiraConfig
 from adapters.jira.users import actor_role, body_text, is_public, user_id, user_ids
 from adapters.settings import json_path, load_schema
 from sla.events import EventKind, Role, Status, TicketEvent
+
+log = logging.getLogger("sla.adapters.jira")
 
 CATEGORY_STATUS = {"new": Status.NEW, "indeterminate": Status.OPEN, "done": Status.SOLVED}
 
@@ -286,11 +289,17 @@ def created_at(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def outage_start(cfg: JiraConfig, fields: Mapping[str, Any]) -> dict[str, Any]:
     """`{"outage_start": ...}` from the instance's `outage_start_field`, or {} when the instance maps
-    none or the payload does not carry it. Raises PayloadError naming the field for a bad value."""
+    none, the payload does not carry it, or its value cannot be read (logged: the field only feeds
+    uptime reports, and a field of another type or a typo must not cost a delivery its status,
+    priority and comments, which move the clocks; Jira does not send a refused delivery again)."""
     name = cfg.outage_start_field
     if name is None or name not in fields:
         return {}
-    return {"outage_start": outage_instant(cfg, fields[name], f"$.issue.fields.{name}")}
+    try:
+        return {"outage_start": outage_instant(cfg, fields[name], f"$.issue.fields.{name}")}
+    except PayloadError as exc:
+        log.warning("jira.outage_start_unreadable", extra={"instance": cfg.instance, "reason": str(exc)})
+        return {}
 
 
 def outage_instant(cfg: JiraConfig, raw: Any, path: str) -> datetime | None:

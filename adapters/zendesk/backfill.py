@@ -32,7 +32,7 @@ from adapters.zendesk.inbound import (
     actor_of_change,
     comment_role,
     opt_id,
-    outage_instant,
+    outage_fields,
     parse_instant,
     snapshot,
 )
@@ -173,7 +173,8 @@ def ticket_events(
             now = _snapshot(raw, settings, "$.audits[].events[].value")
             names = {name for field in changes for name in tracked[field]}
             actor = actor_of_change({"actor_id": author, "requester_id": raw.get("requester_id")}, settings)
-            fields = {**{name: now[name] for name in sorted(names)}, **common}
+            # (`outage_start` is missing from `now` when its value could not be read: logged, left out)
+            fields = {**{name: now[name] for name in sorted(names) if name in now}, **common}
             event_id = f"zendesk:{tid}:audit:{audit['id']}"
             events.append(TicketEvent(event_id, tid, EventKind.CHANGED, at, actor, fields))
         requester = opt_id(raw.get("requester_id"))
@@ -219,7 +220,7 @@ def _snapshot(raw: Mapping[str, Any], settings: ZendeskSettings, outage_path: st
     fields = snapshot(detail, settings, "$.status")
     if settings.outage_start_field is not None:
         value = raw.get(str(settings.outage_start_field))
-        fields["outage_start"] = outage_instant(value, settings, outage_path)
+        fields.update(outage_fields(value, settings, outage_path, None))
     return fields
 
 

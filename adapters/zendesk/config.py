@@ -107,6 +107,11 @@ def load_settings(instance: str, config: Mapping[str, Any], env: Mapping[str, st
 
     http = config.get("http") or {}
     field_id = config.get("deadline_field_id")
+    outage_field = _opt_int(config.get("outage_start_field"))
+    if outage_field is not None and outage_field == _opt_int(config.get("deadline_field_id")):
+        # The connector writes deadlines there: they would be read back as outage starts.
+        raise ValueError(f"{where}.outage_start_field: {outage_field} is also the deadline_field_id the "
+                         f"connector writes deadlines into; name another field")
     return ZendeskSettings(
         instance=instance,
         base_url=base_url,
@@ -130,7 +135,7 @@ def load_settings(instance: str, config: Mapping[str, Any], env: Mapping[str, st
         max_attempts=int(http.get("max_attempts", 3)),
         max_retry_after=float(http.get("max_retry_after", 10)),
         dry_run=bool(config.get("dry_run", False)),
-        outage_start_field=_opt_int(config.get("outage_start_field")),
+        outage_start_field=outage_field,
     )
 
 

@@ -119,6 +119,20 @@ def outage_instant(raw: Any, settings: ZendeskSettings, path: str) -> datetime |
     return in_range(when, path, raw)
 
 
+def outage_fields(raw: Any, settings: ZendeskSettings, path: str, delivery: str | None) -> dict[str, Any]:
+    """`{"outage_start": ...}`, or {} when the value cannot be read: logged, and the rest of what was
+    delivered kept (the field only feeds uptime reports; a hand-typed text or a placeholder rendering we
+    did not expect must not cost a ticket its clocks)."""
+    try:
+        return {"outage_start": outage_instant(raw, settings, path)}
+    except PayloadError as exc:
+        log.warning(
+            "zendesk.outage_start_unreadable",
+            extra={"instance": settings.instance, "delivery_id": delivery, "reason": str(exc)},
+        )
+        return {}
+
+
 def map_status(raw: str, custom_status: Any, settings: ZendeskSettings, path: str) -> tuple[Status, str]:
     """(canonical status, status_name). A mapped custom status wins over the status category."""
     custom = opt_id(custom_status)
@@ -243,9 +257,10 @@ def _custom_field(c: Context) -> list[TicketEvent]:
     current = c.event["current"]
     # Zendesk sends the value as {"value": ...} (lookup fields add an id); a bare value is read too.
     if isinstance(current, Mapping):
-        return c.changed({"outage_start": outage_instant(current.get("value"), c.settings,
-                                                         "$.event.current.value")})
-    return c.changed({"outage_start": outage_instant(current, c.settings, "$.event.current")})
+        fields = outage_fields(current.get("value"), c.settings, "$.event.current.value", c.delivery)
+    else:
+        fields = outage_fields(current, c.settings, "$.event.current", c.delivery)
+    return c.changed(fields) if fields else []
 
 
 def _comment(c: Context) -> list[TicketEvent]:
@@ -414,15 +429,9 @@ def normalise_trigger(
     # A body without the key comes from a trigger installed before the setting: it states nothing. A key
     # the instance no longer maps is left out: outage_start is carried only where an instance maps it.
     if settings.outage_start_field is not None and "outage_start" in t:
-        try:
-            fields["outage_start"] = outage_instant(t["outage_start"], settings, "$.ticket.outage_start")
-        except PayloadError as exc:
-            # The placeholder renders what Zendesk chooses (its docs give no form for a date field): the
-            # body's other fields move SLA clocks, so they are kept; the log says what was rendered.
-            log.warning(
-                "zendesk.outage_start_unreadable",
-                extra={"instance": settings.instance, "delivery_id": delivery, "reason": str(exc)},
-            )
+        # Zendesk's docs give no form for a date field's placeholder: what it rendered, if unreadable,
+        # is in the log line.
+        fields.update(outage_fields(t["outage_start"], settings, "$.ticket.outage_start", delivery))
     user = payload["current_user"]
     current = opt_id(user.get("id"))
     requester = opt_id(t.get("requester_id"))

@@ -135,6 +135,12 @@ def test_downtime_from_a_field_of_the_ticket() -> None:
     stated = replace(tl, attrs={**tl.attrs, "outage_start": "2026-11-23T08:15:00+00:00"})
     assert incidents_for_ticket(rules, stated, "acme")[0].start == utc(2026, 11, 23, 8, 15)
     assert incidents_for_ticket(rules, tl, "acme")[0].start == at("2026-11-23 10:00")  # not filled in
+    # A start stated after the resolution (a typo of the year, say) would make the incident count nowhere.
+    solved = (Ticket("I-2", "2026-11-23 10:00", type="incident", tags=["svc-api"])
+              .status("2026-11-23 12:00", "solved").timeline("2026-11-23 13:00"))
+    typo = replace(solved, attrs={**solved.attrs, "outage_start": "2027-11-23T08:15:00+00:00"})
+    [incident] = incidents_for_ticket(rules, typo, "acme")
+    assert (incident.start, incident.end) == (at("2026-11-23 10:00"), at("2026-11-23 12:00"))
 
 
 @settings(max_examples=200, deadline=None)

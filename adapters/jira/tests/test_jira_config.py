@@ -97,6 +97,11 @@ def test_data_center_settings() -> None:
             with_(outage_start_field=10061),
             r"instances\.acme\.outage_start_field: 10061 is not of type 'string'",
         ),
+        (
+            with_(due_field="customfield_10050", outage_start_field="customfield_10050"),
+            r"instances\.acme\.outage_start_field: 'customfield_10050' is also the due_field the connector "
+            r"writes deadlines into",
+        ),
     ],
 )
 def test_bad_config_names_the_path(config: dict[str, Any], message: str) -> None:

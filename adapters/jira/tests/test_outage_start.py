@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 import adapters.jira as jira
-from adapters.base import PayloadError
 from adapters.jira.tests.helpers import CLOUD_CONFIG, ENV, fixture
 from sla.events import EventKind, TicketEvent
 
@@ -30,6 +29,8 @@ OUTAGE_ITEM = {
     "to": "2026-11-27 01:00:00.0",
     "toString": "27/Nov/26 1:00 AM",
 }
+STATUS_ITEMS = [item for item in fixture("cloud_issue_updated_status.json")["changelog"]["items"]
+                if item.get("fieldId") == "status"]
 SPRINT_ITEM = {
     "field": "Sprint",
     "fieldtype": "custom",
@@ -175,7 +176,7 @@ def test_an_instance_mapping_another_field_ignores_this_one() -> None:
     assert normalise(updated("2026-11-27T09:15:00.000+0100", [OUTAGE_ITEM]), config) == []
 
 
-# ---------------------------------------------------------------- refused values
+# ---------------------------------------------------------------- unreadable values
 
 
 BAD_VALUES = [
@@ -195,8 +196,14 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize(("value", "words"), BAD_VALUES, ids=[repr(v[0]) for v in BAD_VALUES])
 @pytest.mark.parametrize("kind", ["created", "updated"])
-def test_a_bad_value_is_refused_with_its_path(kind: str, value: Any, words: str) -> None:
-    payload = created(value) if kind == "created" else updated(value, [OUTAGE_ITEM])
-    with pytest.raises(PayloadError, match=words) as info:
-        normalise(payload)
-    assert info.value.path == f"$.issue.fields.{OUTAGE_FIELD}"
+def test_an_unreadable_value_is_left_out_and_logged_with_its_path(
+    kind: str, value: Any, words: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The delivery keeps what moves the clocks; only the report-only field is left out, and said so.
+    payload = created(value) if kind == "created" else updated(value, [*STATUS_ITEMS, OUTAGE_ITEM])
+    [event] = normalise(payload)
+    assert "outage_start" not in event.fields
+    assert event.fields["status"] is not None
+    [record] = [r for r in caplog.records if r.getMessage() == "jira.outage_start_unreadable"]
+    assert record.levelname == "WARNING" and words in record.reason
+    assert record.reason.startswith(f"$.issue.fields.{OUTAGE_FIELD}: ")

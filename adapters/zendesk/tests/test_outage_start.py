@@ -88,16 +88,25 @@ def test_a_bare_current_value_is_read_as_well() -> None:
         ("tomorrow", "$.event.current"),
     ],
 )
-def test_anything_else_is_refused_naming_the_path(current: Any, path: str) -> None:
-    with pytest.raises(PayloadError, match="is neither a date .* nor an ISO 8601 instant") as info:
-        event_with(current)
-    assert info.value.path == path
+def test_anything_else_states_nothing_and_is_logged_with_its_path(
+    current: Any, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Report-only: an unreadable value is no event (the ticket keeps the value it had), and says why.
+    assert event_with(current) == []
+    assert unreadable(caplog) == [path]
+    assert "is neither a date" in caplog.records[-1].reason
 
 
-def test_a_day_outside_the_instants_a_delivery_may_state_is_refused() -> None:
-    with pytest.raises(PayloadError, match="outside the instants a delivery may state") as info:
-        event_with({"value": "1969-12-31"}, deadline_timezone="UTC")
-    assert info.value.path == "$.event.current.value"
+def test_a_day_outside_the_instants_a_delivery_may_state_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    assert event_with({"value": "1969-12-31"}, deadline_timezone="UTC") == []
+    assert unreadable(caplog) == ["$.event.current.value"]
+    assert "outside the instants a delivery may state" in caplog.records[-1].reason
+
+
+def unreadable(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The paths of the `zendesk.outage_start_unreadable` warnings logged."""
+    return [r.reason.split(": ", 1)[0] for r in caplog.records
+            if r.getMessage() == "zendesk.outage_start_unreadable" and r.levelname == "WARNING"]
 
 
 def test_an_event_of_the_field_without_a_current_value_is_refused() -> None:
@@ -228,11 +237,16 @@ def test_backfill_of_an_unmapped_instance_states_no_outage_start() -> None:
     assert outage_starts({}, ticket(), audits) == [("created", "-")]  # the change is no event of its own
 
 
-def test_backfill_refuses_a_bad_value_naming_where() -> None:
+def test_backfill_leaves_an_unreadable_value_out_and_keeps_the_ticket(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # One hand-typed value, even one corrected long ago, must not cost the ticket its backfill.
     mapped = {"outage_start_field": FIELD}
-    with pytest.raises(PayloadError) as info:
-        outage_starts(mapped, ticket(), [change(10, "2026-11-23T10:00:00Z", "soon", "")])
-    assert info.value.path == "$.audits[].events[].value"
-    with pytest.raises(PayloadError) as info:
-        outage_starts(mapped, ticket(custom_fields=[{"id": FIELD, "value": "x"}]), [])
-    assert info.value.path == "$.custom_fields"
+    audits = [change(10, "2026-11-23T10:00:00Z", "soon", ""),
+              change(20, "2026-11-24T10:00:00Z", "2026-11-22", "soon")]
+    assert outage_starts(mapped, ticket(), audits) == [
+        ("created", None), ("changed", "-"), ("changed", "2026-11-21T23:00:00+00:00")]
+    assert unreadable(caplog) == ["$.audits[].events[].value"]
+    typed = ticket(custom_fields=[{"id": FIELD, "value": "x"}])
+    assert outage_starts(mapped, typed, []) == [("created", "-")]
+    assert unreadable(caplog)[-1] == "$.custom_fields"

@@ -106,15 +106,8 @@ def _drop(*path: Any) -> Mutation:
 
 
 # An instance whose `outage_start_field` is 360000123999: that field's value must be a date or an instant.
-NOT_AN_OUTAGE_START = "is neither a date (2026-11-27) nor an ISO 8601 instant with its UTC offset " \
-    "(2026-11-27T09:15:00+01:00)"
+# (An unreadable value is not refused: logged and left out, see test_outage_start.py and below.)
 OUTAGE_CASES: list[tuple[str, str, Mutation, str, str]] = [
-    ("event_custom_field_changed_outage_start", "a day written the European way",
-     _set("event", "current", "value", value="27/11/2026"), "$.event.current.value",
-     f"'27/11/2026' {NOT_AN_OUTAGE_START}"),
-    ("event_custom_field_changed_outage_start", "an instant without its offset",
-     _set("event", "current", "value", value="2026-11-27T09:15"), "$.event.current.value",
-     f"'2026-11-27T09:15' {NOT_AN_OUTAGE_START}"),
     ("event_custom_field_changed_outage_start", "a custom field event that does not name its field",
      _drop("event", "custom_field"), "$.event", "'custom_field' is a required property"),
 ]
@@ -141,7 +134,13 @@ def test_the_outage_start_fixtures_are_accepted(outage_client: FlaskClient) -> N
         assert post(outage_client, load(name), invocation=f"inv-ok-{n}").status_code == 202, name
 
 
-def test_an_unreadable_outage_start_in_a_trigger_body_is_still_accepted(outage_client: FlaskClient) -> None:
-    # The rest of the body moves the clocks; the unreadable date is logged (adapter tests), not refused.
-    payload = _set("ticket", "outage_start", value="November 23, 2026")(load("trigger_outage_start"))
-    assert post(outage_client, payload, invocation="inv-readable-date").status_code == 202
+@pytest.mark.parametrize(("name", "mutate"), [
+    ("trigger_outage_start", _set("ticket", "outage_start", value="November 23, 2026")),
+    ("event_custom_field_changed_outage_start", _set("event", "current", "value", value="27/11/2026")),
+    ("event_custom_field_changed_outage_start", _set("event", "current", "value", value="2026-11-27T09:15")),
+])
+def test_an_unreadable_outage_start_is_accepted(
+    outage_client: FlaskClient, name: str, mutate: Mutation
+) -> None:
+    # The rest of a body moves the clocks: the unreadable date is logged and left out (adapter tests).
+    assert post(outage_client, mutate(load(name)), invocation=f"inv-{name}").status_code == 202

@@ -72,6 +72,8 @@ def test_outage_start_field_is_a_field_id_however_written(written: int | str) ->
         ({"outage_start_field": -5}, "instances.acme.outage_start_field: -5 is not valid"),
         ({"outage_start_field": 3.5}, "instances.acme.outage_start_field: 3.5 is not valid"),
         ({"outage_start_field": True}, "instances.acme.outage_start_field: True is not valid"),
+        ({"outage_start_field": "360000123456", "deadline_field_id": 360000123456},
+         "instances.acme.outage_start_field: 360000123456 is also the deadline_field_id the connector"),
         ({"deadline_timezone": "Mars/Olympus"}, "instances.acme.deadline_timezone: unknown time zone"),
         ({"http": {"read_timeout": -1}}, "instances.acme.http.read_timeout: -1"),
         ({"tokens": "x"}, "instances.acme: Additional properties are not allowed ('tokens' was unexpected)"),
